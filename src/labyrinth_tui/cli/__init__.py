@@ -1,0 +1,25 @@
+"""The `labyrinth` command: the TUI by default, and a headless `--json` twin for every pane."""
+
+from __future__ import annotations
+
+import click
+
+from labyrinth_tui import __version__
+from labyrinth_tui.cli.doctor import doctor
+from labyrinth_tui.cli.tui import tui
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="labyrinth")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Follow a packet's journey through Kubernetes networking, in your terminal.
+
+    With no command, opens the TUI (same as `labyrinth tui`).
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(tui)
+
+
+main.add_command(tui)
+main.add_command(doctor)

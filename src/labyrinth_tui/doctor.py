@@ -1,0 +1,104 @@
+"""System checks behind `labyrinth doctor`: every tool and privilege the app needs, and the fix for each."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+CAP_NET_ADMIN = 12
+CAP_SYS_ADMIN = 21  # setns() into a node's netns
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+    needed_for: str = ""
+
+
+# binary → (Debian package, what it is needed for)
+BINARIES: dict[str, tuple[str, str]] = {
+    "ip": ("iproute2", "lab: namespaces, veths, VXLAN; discovery"),
+    "tshark": ("tshark", "live captures"),
+    "dumpcap": ("tshark", "live captures (tshark's capture engine)"),
+    "sshd": ("openssh-server", "lab: one sshd per node"),
+    "ssh-keygen": ("openssh-client", "lab: host and client keys"),
+    "dnsmasq": ("dnsmasq-base", "lab: the DNS pod (CoreDNS stand-in)"),
+    "ncat": ("ncat", "the article's nc traffic"),
+    "iptables": ("iptables", "lab: kube-proxy rules"),
+    "iptables-save": ("iptables", "evidence: kube-proxy counters"),
+    "iptables-restore": ("iptables", "lab: kube-proxy rules"),
+}
+OPTIONAL_BINARIES: dict[str, tuple[str, str]] = {
+    "bpftool": ("bpftool", "evidence: eBPF attachments (optional)"),
+    "tmux": ("tmux", "driving the TUI in tests and demos (optional)"),
+}
+
+
+VERSION_FLAG = {"tshark": "--version", "ip": "-V", "dnsmasq": "--version", "ncat": "--version"}
+
+
+def _apt_fix(package: str) -> str:
+    sudo = "" if os.geteuid() == 0 else "sudo "
+    return f"{sudo}apt-get install -y {package}   (or: make setup)"
+
+
+def _effective_caps() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
+
+
+def check_privilege() -> Check:
+    if os.geteuid() == 0:
+        return Check("privilege", True, "running as root", needed_for="lab")
+    caps = _effective_caps()
+    have = all(caps & (1 << bit) for bit in (CAP_NET_ADMIN, CAP_SYS_ADMIN))
+    if have:
+        return Check("privilege", True, "CAP_NET_ADMIN and CAP_SYS_ADMIN", needed_for="lab")
+    return Check(
+        "privilege",
+        False,
+        "not root and without CAP_NET_ADMIN + CAP_SYS_ADMIN: the lab cannot create network namespaces",
+        fix="sudo labyrinth …   (or run `make run`, which uses sudo when not root)",
+        needed_for="lab",
+    )
+
+
+def _version(path: str, flag: str) -> str:
+    try:
+        out = subprocess.run([path, flag], capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0][:80] if text else ""
+
+
+def check_binary(name: str, package: str, needed_for: str, *, required: bool = True) -> Check:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        return Check(name, False, "not found on PATH", _apt_fix(package), required, needed_for)
+    flag = VERSION_FLAG.get(name)
+    version = _version(path, flag) if flag else ""
+    return Check(name, True, f"{path} {version}".strip(), required=required, needed_for=needed_for)
+
+
+def run_checks() -> list[Check]:
+    checks = [check_privilege()]
+    checks += [check_binary(n, pkg, why) for n, (pkg, why) in BINARIES.items()]
+    checks += [check_binary(n, pkg, why, required=False) for n, (pkg, why) in OPTIONAL_BINARIES.items()]
+    return checks
+
+
+def all_well(checks: list[Check]) -> bool:
+    return all(c.ok for c in checks if c.required)

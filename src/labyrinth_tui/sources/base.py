@@ -1,0 +1,76 @@
+"""The Source protocol and the events a source emits to whoever shows it (the TUI or a `--json` twin)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from labyrinth_tui.model.packets import PacketSummary
+from labyrinth_tui.model.progress import Step
+from labyrinth_tui.model.topology import Topology
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    node: str
+    interface: str
+    capture_filter: str = ""
+
+    @property
+    def key(self) -> str:
+        suffix = f" [{self.capture_filter}]" if self.capture_filter else ""
+        return f"{self.node}/{self.interface}{suffix}"
+
+
+class StreamState(StrEnum):
+    STARTING = "starting"
+    CAPTURING = "capturing"  # packets on the interface can really be seen now
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    step: Step
+
+
+@dataclass(frozen=True, slots=True)
+class TopologyEvent:
+    topology: Topology
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatus:
+    spec: StreamSpec
+    state: StreamState
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PacketBatch:
+    spec: StreamSpec
+    packets: tuple[PacketSummary, ...]
+
+
+SourceEvent = ProgressEvent | TopologyEvent | StreamStatus | PacketBatch
+Emit = Callable[[SourceEvent], None]
+
+
+class Source(Protocol):
+    """What the app consumes. Every method runs on the app's event loop; blocking work stays off it."""
+
+    name: str
+
+    async def start(self, emit: Emit) -> None:
+        """Bring the cluster up if needed (emitting progress), then emit its topology."""
+
+    async def open_stream(self, spec: StreamSpec, emit: Emit) -> None:
+        """Start capturing on spec; emit StreamStatus changes and PacketBatches until closed."""
+
+    async def close_stream(self, spec: StreamSpec) -> None:
+        """Stop one capture; nothing of it is left running on the node."""
+
+    async def close(self) -> None:
+        """Stop every capture and release every connection."""

@@ -1,0 +1,1 @@
+"""The Textual UI: screens and widgets. Imports sources and model only."""

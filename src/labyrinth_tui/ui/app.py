@@ -1,0 +1,42 @@
+"""LabyrinthApp and make_app(source): the one way the CLI and the tests build the app."""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.binding import Binding
+
+from labyrinth_tui import __version__
+from labyrinth_tui.sources import Source
+from labyrinth_tui.ui.screens.help import HelpScreen
+from labyrinth_tui.ui.screens.main import MainScreen
+from labyrinth_tui.ui.styles import stylesheets
+
+
+class LabyrinthApp(App[None]):
+    TITLE = "labyrinth"
+    SUB_TITLE = f"a packet's journey through Kubernetes · v{__version__}"
+    CSS_PATH = stylesheets()  # type: ignore[assignment]
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+t", "toggle_dark", "Theme", show=False),
+    ]
+
+    def __init__(self, source: Source | None = None) -> None:
+        super().__init__()
+        self.source = source
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen(self.source))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+
+def make_app(source: Source | None = None) -> LabyrinthApp:
+    """The app over `source`; with no source the panes stay empty and say how to get one."""
+    return LabyrinthApp(source)

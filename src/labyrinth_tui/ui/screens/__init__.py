@@ -1,0 +1,1 @@
+"""Screens: main (tree + streams), help."""
