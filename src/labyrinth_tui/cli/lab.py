@@ -1,0 +1,153 @@
+"""`labyrinth lab up | down | status | exec`: the article's cluster on this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from labyrinth_tui.model.progress import Step, StepState
+
+
+def _spec(prefix: str, pods_per_node: int = 0, datapath: str = "iptables"):  # type: ignore[no-untyped-def]
+    from labyrinth_tui.lab.spec import article_spec
+
+    try:
+        return article_spec(prefix=prefix, pods_per_node=pods_per_node, datapath=datapath)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _print_step(step: Step) -> None:
+    if step.state is StepState.RUNNING:
+        return
+    mark = {StepState.DONE: "✓", StepState.FAILED: "✗"}.get(step.state, "·")
+    line = f"{mark} {step.group:<7} {step.name:<12} {step.elapsed * 1000:7.1f} ms"
+    if step.state is StepState.FAILED:
+        line += f"  {step.log}"
+    click.echo(line, err=True)
+
+
+prefix_option = click.option(
+    "--prefix",
+    default="labyrinth",
+    show_default=True,
+    help="Name prefix: several labs can live side by side.",
+)
+
+
+@click.group()
+def lab() -> None:
+    """The article's cluster built from network namespaces on this machine (needs root)."""
+
+
+@lab.command()
+@prefix_option
+@click.option("--pods-per-node", default=0, show_default=True, help="Extra pods per node, for scale.")
+@click.option(
+    "--datapath",
+    type=click.Choice(["iptables"]),
+    default="iptables",
+    show_default=True,
+    help="How services are implemented (ebpf: not yet).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the lab's status as JSON when it is up.")
+def up(prefix: str, pods_per_node: int, datapath: str, as_json: bool) -> None:
+    """Bring the lab up (idempotent): VPC, 3 nodes with sshd, pods, DNS, kube-proxy rules, VXLAN."""
+    from labyrinth_tui.lab.build import up as lab_up
+    from labyrinth_tui.lab.state import LabError
+
+    try:
+        state = lab_up(_spec(prefix, pods_per_node, datapath), progress=_print_step)
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(state.to_json(), indent=2))
+    else:
+        counts = f"{len(state.nodes)} nodes, {len(state.pods)} pods"
+        click.echo(f"lab {prefix!r} is up ({counts}) in {state.up_seconds:.2f}s")
+
+
+@lab.command()
+@prefix_option
+def down(prefix: str) -> None:
+    """Remove everything the lab made (also after a crash, found by prefix); nothing else."""
+    from labyrinth_tui.lab.build import down as lab_down
+    from labyrinth_tui.lab.state import LabError
+
+    try:
+        removed = lab_down(prefix)
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not removed:
+        click.echo(f"lab {prefix!r}: nothing to remove")
+        return
+    summary = ", ".join(f"{len(v)} {k}" for k, v in removed.items())
+    click.echo(f"lab {prefix!r} removed: {summary}")
+
+
+@lab.command()
+@prefix_option
+@click.option("--json", "as_json", is_flag=True, help="Nodes, pods and services as JSON.")
+def status(prefix: str, as_json: bool) -> None:
+    """Is the lab up? Nodes (ssh port and host key), pods (netns, IP, host veth), services."""
+    from labyrinth_tui.lab.build import status as lab_status
+    from labyrinth_tui.lab.state import LabError
+
+    try:
+        state, found = lab_status(prefix)
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        payload = state.to_json() if state else {"prefix": prefix, "up": False, "leftovers": found}
+        if state:
+            payload["up"] = True
+        click.echo(json.dumps(payload, indent=2))
+        sys.exit(0 if state else 1)
+    if state is None:
+        detail = (
+            f" (leftovers: {', '.join(f'{len(v)} {k}' for k, v in found.items())}; run `labyrinth lab down`)"
+        )
+        click.echo(f"lab {prefix!r} is down" + (detail if found else ""))
+        sys.exit(1)
+    click.echo(f"lab {prefix!r} is up, built in {state.up_seconds:.2f}s; state in {state.state_dir}")
+    for node in state.nodes:
+        click.echo(f"  {node.name:<7} {node.address:<12} {node.role:<14} netns {node.netns}  ssh :22")
+    for pod in state.pods[:20]:
+        click.echo(
+            f"    {pod.namespace}/{pod.name}  {pod.ip}  on {pod.node}  {pod.host_veth} ↔ eth0  {pod.netns}"
+        )
+    if len(state.pods) > 20:
+        click.echo(f"    … and {len(state.pods) - 20} more pods")
+    for svc in state.services:
+        ports = ", ".join(f"{p.name} {p.port}/{p.protocol}" for p in svc.ports)
+        click.echo(
+            f"  svc {svc.namespace}/{svc.name}  {svc.cluster_ip}  ({ports}) → {', '.join(svc.endpoints)}"
+        )
+
+
+@lab.command(context_settings={"ignore_unknown_options": True})
+@prefix_option
+@click.argument("pod")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec(prefix: str, pod: str, command: tuple[str, ...]) -> None:
+    """Run a command inside a pod, like `kubectl exec POD -- CMD` (with the pod's resolv.conf)."""
+    from labyrinth_tui.lab.build import require_root
+    from labyrinth_tui.lab.state import LabError, load_state
+
+    try:
+        require_root()
+        state = load_state(prefix)
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if state is None:
+        raise click.ClickException(f"lab {prefix!r} is not up: run `labyrinth lab up` first")
+    spec = _spec(prefix, state.pods_per_node, state.datapath)
+    try:
+        target = spec.find_pod(pod)
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0])) from exc
+    # exec: the command becomes this process, inside the pod's netns; `lab down` ends whatever runs there
+    os.execvp("ip", ["ip", "netns", "exec", spec.pod_netns(target), *command])

@@ -1,0 +1,1 @@
+"""The labyrinth on this machine: the article's cluster built from network namespaces."""

@@ -1,0 +1,331 @@
+"""Lab up / down / status: idempotent, fast (one `ip -batch` per namespace), leftovers found by prefix."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from labyrinth_tui.lab import links
+from labyrinth_tui.lab.netns import list_netns, pids_in, write_sysctls
+from labyrinth_tui.lab.services import (
+    apply_kube_proxy,
+    dnsmasq_argv,
+    start_in_netns,
+    start_sshd,
+    wait_listening,
+    write_key,
+    write_resolv_conf,
+)
+from labyrinth_tui.lab.spec import LabSpec
+from labyrinth_tui.lab.state import (
+    ETC_NETNS,
+    RUN_DIR,
+    LabError,
+    LabState,
+    NodeState,
+    PodState,
+    PortState,
+    ServiceState,
+    SshInfo,
+    load_state,
+    save_state,
+    state_dir,
+)
+from labyrinth_tui.model.progress import Step, StepState
+
+Progress = Callable[[Step], None]
+NODE_SYSCTLS = {
+    "net.ipv4.ip_forward": "1",
+    "net.ipv6.conf.all.disable_ipv6": "1",
+    "net.ipv6.conf.default.disable_ipv6": "1",
+}
+QUIET_SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError(
+            "the lab creates network namespaces and needs root: run `sudo labyrinth lab up` "
+            "(or `make run`, which uses sudo when needed)"
+        )
+
+
+@contextlib.contextmanager
+def _locked(prefix: str) -> Iterator[None]:
+    """One up/down at a time per prefix, across processes."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with open(RUN_DIR / f"{prefix}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _ip_batch(lines: Sequence[str], *, netns: str | None = None, tool: str = "ip") -> subprocess.Popen[bytes]:
+    argv = [tool, *(["-n", netns] if netns else []), "-batch", "-"]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(("\n".join(lines) + "\n").encode())
+    proc.stdin.close()
+    return proc
+
+
+def _wait_all(procs: Sequence[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    errors = []
+    for what, proc in procs:
+        assert proc.stderr is not None
+        err = proc.stderr.read().decode().strip()
+        if proc.wait() != 0:
+            errors.append(f"{what}: {err or f'exit {proc.returncode}'}")
+    if errors:
+        raise LabError("building the lab failed: " + "; ".join(errors))
+
+
+class _Steps:
+    """Reports one Step per phase: running when it starts, done (with its time) when it ends."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress or (lambda step: None)
+
+    @contextlib.contextmanager
+    def step(self, name: str, group: str = "lab", log: str = "") -> Iterator[None]:
+        start = time.monotonic()
+        self.progress(Step(group, name, StepState.RUNNING, 0, 1, 0.0, log))
+        try:
+            yield
+        except Exception as exc:
+            self.progress(Step(group, name, StepState.FAILED, 0, 1, time.monotonic() - start, str(exc)))
+            raise
+        self.progress(Step(group, name, StepState.DONE, 1, 1, time.monotonic() - start))
+
+
+def is_up(spec: LabSpec, state: LabState) -> bool:
+    present = set(list_netns())
+    wanted = {spec.vpc_netns, *(n.netns for n in state.nodes), *(p.netns for p in state.pods)}
+    alive = all(_alive(pid) for pid in [state.dns_pid, *(n.sshd_pid for n in state.nodes)])
+    return wanted <= present and alive and len(state.pods) == len(spec.pods)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return pid > 0
+
+
+def up(spec: LabSpec, progress: Progress | None = None) -> LabState:
+    """Bring the lab up; if it is already up as specified, change nothing. Leftovers are cleared first."""
+    require_root()
+    with _locked(spec.prefix):
+        existing = load_state(spec.prefix) if state_dir(spec.prefix).exists() else None
+        if existing is not None and is_up(spec, existing):
+            _Steps(progress).progress(Step("lab", "already up", StepState.DONE, 1, 1))
+            return existing
+        if leftovers(spec.prefix):
+            _down_unlocked(spec.prefix)
+        return _build(spec, _Steps(progress))
+
+
+def _build(spec: LabSpec, steps: _Steps) -> LabState:
+    started = time.monotonic()
+    run_dir = state_dir(spec.prefix)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pool = ThreadPoolExecutor(max_workers=8)
+    try:
+        with steps.step("namespaces", log=f"{3 + len(spec.nodes) + len(spec.pods)} netns"):
+            _wait_all([("netns", _ip_batch(links.netns_batch(spec)))])
+            names = [spec.vpc_netns, *(spec.node_netns(n.name) for n in spec.nodes)]
+            sysctls = [(name, NODE_SYSCTLS) for name in names]
+            sysctls += [(spec.pod_netns(p), QUIET_SYSCTLS) for p in spec.pods]
+            list(pool.map(lambda item: write_sysctls(*item), sysctls))
+        with steps.step("links", log="VPC bridge, ens4, cilium_host/net, cilium_vxlan, lxc veths"):
+            _wait_all([("vpc", _ip_batch(links.vpc_batch(spec), netns=spec.vpc_netns))])
+            _wait_all(
+                [
+                    (n.name, _ip_batch(links.node_batch(spec, n), netns=spec.node_netns(n.name)))
+                    for n in spec.nodes
+                ]
+            )
+            procs = [
+                (
+                    f"{n.name} fdb",
+                    _ip_batch(links.fdb_batch(spec, n), netns=spec.node_netns(n.name), tool="bridge"),
+                )
+                for n in spec.nodes
+            ]
+            procs += [
+                (p.qualified_name, _ip_batch(links.pod_batch(spec, p), netns=spec.pod_netns(p)))
+                for p in spec.pods
+            ]
+            _wait_all(procs)
+        with steps.step("kube-proxy", log="iptables nat: KUBE-SERVICES → KUBE-SVC → KUBE-SEP → DNAT"):
+            apply_kube_proxy(spec)
+        dns_pod = next(p for p in spec.pods if p.app == "kube-dns")
+        dns_ip = next(s.cluster_ip for s in spec.services if s.name == "kube-dns")
+        with steps.step("dns", group=dns_pod.node, log=f"dnsmasq as CoreDNS on {dns_pod.ip}"):
+            for pod in spec.pods:
+                write_resolv_conf(spec, pod, dns_ip)
+            dns = start_in_netns(
+                spec.pod_netns(dns_pod), dnsmasq_argv(spec, dns_pod, run_dir), run_dir / "dns.log"
+            )
+        with steps.step("ssh keys"):
+            client_key = run_dir / "id_ed25519"
+            authorized = run_dir / "authorized_keys"
+            authorized.write_text(write_key(client_key) + "\n")
+            host_keys = {}
+            for node in spec.nodes:
+                node_dir = run_dir / node.name
+                node_dir.mkdir(exist_ok=True)
+                host_keys[node.name] = write_key(node_dir / "ssh_host_ed25519_key")
+        sshds = {}
+        for node in spec.nodes:
+            with steps.step("sshd", group=node.name, log=f"{node.address}:22"):
+                sshds[node.name] = start_sshd(spec, node, run_dir / node.name, authorized)
+        for node in spec.nodes:
+            wait_listening(spec.node_netns(node.name), node.address, 22, sshds[node.name], timeout=5.0)
+        wait_listening(spec.pod_netns(dns_pod), dns_pod.ip, 53, dns, timeout=5.0)
+        state = _state(
+            spec,
+            run_dir,
+            host_keys,
+            {n: p.pid for n, p in sshds.items()},
+            dns.pid,
+            time.monotonic() - started,
+        )
+        save_state(state)
+        steps.progress(Step("lab", "ready", StepState.DONE, 1, 1, state.up_seconds))
+        return state
+    finally:
+        pool.shutdown()
+
+
+def _state(
+    spec: LabSpec,
+    run_dir: Path,
+    host_keys: dict[str, str],
+    sshd_pids: dict[str, int],
+    dns_pid: int,
+    seconds: float,
+) -> LabState:
+    extra = len(spec.pods_on("node-0"))
+    return LabState(
+        prefix=spec.prefix,
+        state_dir=str(run_dir),
+        datapath=spec.datapath,
+        pods_per_node=extra,
+        up_seconds=round(seconds, 3),
+        nodes=[
+            NodeState(
+                n.name,
+                spec.node_netns(n.name),
+                n.address,
+                n.role,
+                n.pod_cidr,
+                n.gateway,
+                SshInfo(22, host_keys[n.name], "root", str(run_dir / "id_ed25519")),
+                sshd_pids[n.name],
+            )
+            for n in spec.nodes
+        ],
+        pods=[
+            PodState(
+                p.namespace, p.name, p.node, spec.pod_netns(p), p.ip, p.host_veth, spec.node(p.node).gateway
+            )
+            for p in spec.pods
+        ],
+        services=[
+            ServiceState(
+                s.namespace,
+                s.name,
+                s.cluster_ip,
+                [PortState(p.name, p.protocol, p.port, p.target_port) for p in s.ports],
+                [p.ip for p in spec.endpoints(s)],
+            )
+            for s in spec.services
+        ],
+        dns_pid=dns_pid,
+    )
+
+
+def leftovers(prefix: str) -> dict[str, list[str]]:
+    """Everything on this machine that a lab with this prefix made, found by name alone."""
+    owned = f"{prefix}."
+    found = {
+        "netns": [n for n in list_netns() if n.startswith(owned)],
+        "etc_netns": [str(p) for p in ETC_NETNS.glob(f"{owned}*")] if ETC_NETNS.exists() else [],
+        "state": [str(state_dir(prefix))] if state_dir(prefix).exists() else [],
+    }
+    found["processes"] = [str(pid) for pids in pids_in(found["netns"]).values() for pid in pids]
+    return {k: v for k, v in found.items() if v}
+
+
+def down(prefix: str) -> dict[str, list[str]]:
+    """Remove every netns, process, /etc/netns entry and state file of the lab; return what was removed."""
+    require_root()
+    with _locked(prefix):
+        return _down_unlocked(prefix)
+
+
+def _down_unlocked(prefix: str) -> dict[str, list[str]]:
+    found = leftovers(prefix)
+    netns = found.get("netns", [])
+    _end_processes([int(p) for p in found.get("processes", [])])
+    # a second look: a process may have been starting while we looked the first time
+    _end_processes([pid for pids in pids_in(netns).values() for pid in pids])
+    if netns:
+        proc = _ip_batch([f"netns del {name}" for name in netns])
+        assert proc.stderr is not None
+        err = proc.stderr.read().decode().strip()
+        if proc.wait() != 0 and any(n in list_netns() for n in netns):
+            raise LabError(f"could not delete every namespace: {err}")
+    for path in found.get("etc_netns", []):
+        shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(state_dir(prefix), ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        (RUN_DIR / f"{prefix}.lock").unlink()
+    return found
+
+
+def _end_processes(pids: list[int]) -> None:
+    """TERM, then KILL what is still there after a short grace. Only PIDs found in our namespaces."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 1.0
+    remaining = list(pids)
+    while remaining and time.monotonic() < deadline:
+        remaining = [pid for pid in remaining if _reap_or_alive(pid)]
+        if remaining:
+            time.sleep(0.01)  # processes are exiting after TERM
+    for pid in remaining:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _reap_or_alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return _alive(pid) and not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def status(prefix: str) -> tuple[LabState | None, dict[str, list[str]]]:
+    """The lab's state if it is up, and whatever of it exists on the machine."""
+    state = load_state(prefix) if state_dir(prefix).exists() else None
+    return state, leftovers(prefix)

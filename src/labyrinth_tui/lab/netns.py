@@ -1,0 +1,79 @@
+"""Helpers for named network namespaces: enter one in this thread, list them, find their processes."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+NETNS_DIR = Path("/run/netns")
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def setns(fd: int, nstype: int = CLONE_NEWNET) -> None:
+    """setns(2) for this thread (os.setns arrives only in Python 3.12)."""
+    if _libc.setns(fd, nstype) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"setns: {os.strerror(errno)}")
+
+
+def netns_path(name: str) -> Path:
+    return NETNS_DIR / name
+
+
+def list_netns() -> list[str]:
+    try:
+        return sorted(os.listdir(NETNS_DIR))
+    except FileNotFoundError:
+        return []
+
+
+@contextlib.contextmanager
+def entered(name: str) -> Iterator[None]:
+    """Run the body with THIS thread inside netns `name`; always come back. Use from a worker thread."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(netns_path(name), os.O_RDONLY)
+    try:
+        setns(target)
+        try:
+            yield
+        finally:
+            setns(home)
+    finally:
+        os.close(target)
+        os.close(home)
+
+
+def write_sysctls(name: str, values: dict[str, str]) -> None:
+    """Write net.* sysctls of netns `name` (/proc/sys/net follows the writing thread's namespace)."""
+    with entered(name):
+        for key, value in values.items():
+            Path("/proc/sys", *key.split(".")).write_text(value)
+
+
+def pids_in(names: Iterable[str]) -> dict[str, list[int]]:
+    """Processes whose network namespace is one of `names` (what `ip netns pids` does, for many at once)."""
+    wanted: dict[tuple[int, int], str] = {}
+    for name in names:
+        try:
+            st = os.stat(netns_path(name))
+        except FileNotFoundError:
+            continue
+        wanted[(st.st_dev, st.st_ino)] = name
+    found: dict[str, list[int]] = {name: [] for name in wanted.values()}
+    if not wanted:
+        return found
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            st = os.stat(f"/proc/{entry.name}/ns/net")
+        except OSError:
+            continue  # gone, or a kernel thread
+        owner = wanted.get((st.st_dev, st.st_ino))
+        if owner is not None:
+            found[owner].append(int(entry.name))
+    return found

@@ -1,0 +1,153 @@
+"""The lab's real parts: an sshd per node, the DNS pod (dnsmasq as CoreDNS), kube-proxy's rules, keys."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import asyncssh
+
+from labyrinth_tui.lab.kubeproxy import nat_rules
+from labyrinth_tui.lab.netns import entered
+from labyrinth_tui.lab.spec import LabSpec, NodeSpec, PodSpec
+from labyrinth_tui.lab.state import ETC_NETNS, LabError
+
+SSHD = "/usr/sbin/sshd"
+CLUSTER_DOMAIN = "cluster.local"
+
+
+def write_key(path: Path) -> str:
+    """A new ed25519 private key at path (0600); returns its public key line."""
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key.export_private_key())
+    public: bytes = key.export_public_key()
+    path.with_suffix(".pub").write_bytes(public)
+    return public.decode().strip()
+
+
+def sshd_config(node_dir: Path, node: NodeSpec, authorized_keys: Path) -> str:
+    return "\n".join(
+        [
+            f"ListenAddress {node.address}",
+            "Port 22",
+            f"HostKey {node_dir / 'ssh_host_ed25519_key'}",
+            f"PidFile {node_dir / 'sshd.pid'}",
+            f"AuthorizedKeysFile {authorized_keys}",
+            "PermitRootLogin prohibit-password",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "StrictModes no",
+            "MaxSessions 10",
+            "MaxStartups 100:30:200",
+            "ClientAliveInterval 5",
+            "LogLevel ERROR",
+            "",
+        ]
+    )
+
+
+def start_in_netns(netns: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start a long-lived process inside netns (with its /etc/netns files), in a session of its own."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            ["ip", "netns", "exec", netns, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+
+
+def start_sshd(
+    spec: LabSpec, node: NodeSpec, node_dir: Path, authorized_keys: Path
+) -> subprocess.Popen[bytes]:
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation dir
+    config = node_dir / "sshd_config"
+    config.write_text(sshd_config(node_dir, node, authorized_keys))
+    return start_in_netns(
+        spec.node_netns(node.name), [SSHD, "-D", "-e", "-f", str(config)], node_dir / "sshd.log"
+    )
+
+
+def wait_listening(
+    netns: str, address: str, port: int, proc: subprocess.Popen[bytes], timeout: float
+) -> None:
+    """Connect from inside netns until something answers; fail with the process's log if it died."""
+    deadline = time.monotonic() + timeout
+    with entered(netns):
+        while True:
+            if proc.poll() is not None:
+                raise LabError(f"{address}:{port} in {netns}: the server exited with {proc.returncode}")
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.settimeout(0.2)
+                if probe.connect_ex((address, port)) == 0:
+                    return
+            if time.monotonic() > deadline:
+                raise LabError(f"{address}:{port} in {netns}: nothing listening after {timeout:.1f}s")
+            time.sleep(0.005)  # the server is starting: a few ms
+
+
+def dns_records(spec: LabSpec) -> list[str]:
+    records = []
+    for service in spec.services:
+        records.append(f"{service.name}.{service.namespace}.svc.{CLUSTER_DOMAIN},{service.cluster_ip}")
+    for pod in spec.pods:
+        records.append(f"{pod.ip.replace('.', '-')}.{pod.namespace}.pod.{CLUSTER_DOMAIN},{pod.ip}")
+    return records
+
+
+def dnsmasq_argv(spec: LabSpec, dns_pod: PodSpec, run_dir: Path) -> list[str]:
+    """dnsmasq answering like CoreDNS: cluster names from the service table, NXDOMAIN for the rest of it."""
+    argv = [
+        "dnsmasq",
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        "--no-poll",
+        "--bind-interfaces",
+        f"--listen-address={dns_pod.ip}",
+        "--port=53",
+        f"--local=/{CLUSTER_DOMAIN}/",
+        f"--pid-file={run_dir / 'dnsmasq.pid'}",
+        "--log-facility=-",
+        "--log-queries",
+    ]
+    argv += [f"--host-record={record}" for record in dns_records(spec)]
+    return argv
+
+
+def write_resolv_conf(spec: LabSpec, pod: PodSpec, dns_ip: str) -> None:
+    """The pod's /etc/resolv.conf as the kubelet writes it (ClusterFirst), for `ip netns exec`."""
+    folder = ETC_NETNS / spec.pod_netns(pod)
+    folder.mkdir(parents=True, exist_ok=True)
+    search = f"{pod.namespace}.svc.{CLUSTER_DOMAIN} svc.{CLUSTER_DOMAIN} {CLUSTER_DOMAIN}"
+    (folder / "resolv.conf").write_text(f"search {search}\nnameserver {dns_ip}\noptions ndots:5\n")
+
+
+def kube_proxy_restore(spec: LabSpec, node: NodeSpec) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["ip", "netns", "exec", spec.node_netns(node.name), "iptables-restore", "--noflush"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def apply_kube_proxy(spec: LabSpec) -> None:
+    rules = nat_rules(spec).encode()
+    procs = [(node, kube_proxy_restore(spec, node)) for node in spec.nodes]
+    errors = []
+    for node, proc in procs:
+        _, err = proc.communicate(rules)
+        if proc.returncode != 0:
+            errors.append(f"{node.name}: {err.decode().strip()}")
+    if errors:
+        raise LabError("kube-proxy rules were refused by iptables-restore: " + "; ".join(errors))

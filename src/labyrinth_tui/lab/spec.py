@@ -1,0 +1,181 @@
+"""LabSpec: the article's topology as data (nodes, pods, services) and the names derived from it."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import uuid
+from dataclasses import dataclass, field, replace
+
+PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+NS_UUID = uuid.UUID("6f1c3a52-8d1e-4b8e-9f6a-1a2b3c4d5e6f")  # namespace for stable pod netns names
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    name: str
+    address: str  # ens4, in the VPC 10.168.0.0/24
+    role: str  # control-plane | worker
+    pod_cidr: str
+    gateway: str  # cilium_host's address, every local pod's default gateway
+    index: int
+
+    @property
+    def vxlan_mac(self) -> str:
+        return f"02:4c:ab:00:00:{self.index:02x}"
+
+
+@dataclass(frozen=True, slots=True)
+class PodSpec:
+    namespace: str
+    name: str
+    node: str
+    ip: str
+    app: str
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def host_veth(self) -> str:
+        """`lxc` + 12 hex, like Cilium's, stable for a given pod."""
+        return "lxc" + hashlib.sha256(self.qualified_name.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class PortSpec:
+    name: str
+    protocol: str  # TCP | UDP
+    port: int
+    target_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    namespace: str
+    name: str
+    cluster_ip: str
+    selector_app: str
+    ports: tuple[PortSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LabSpec:
+    prefix: str = "labyrinth"
+    vpc_cidr: str = "10.168.0.0/24"
+    cluster_cidr: str = "10.0.0.0/16"  # kube-proxy's --cluster-cidr: traffic from it is not masqueraded
+    vni: int = 2
+    vxlan_port: int = 8472
+    node_mtu: int = 1460  # GCP's
+    pod_mtu: int = 1460
+    pod_route_mtu: int = 1410  # node MTU less VXLAN's 50 bytes, on the pod's routes as in the article
+    datapath: str = "iptables"
+    nodes: tuple[NodeSpec, ...] = ()
+    pods: tuple[PodSpec, ...] = ()
+    services: tuple[ServiceSpec, ...] = field(default=())
+
+    # --- names of what the lab makes; every one of them starts with the prefix and a dot
+    @property
+    def vpc_netns(self) -> str:
+        return f"{self.prefix}.vpc"
+
+    def node_netns(self, node: str) -> str:
+        return f"{self.prefix}.{node}"
+
+    def pod_netns(self, pod: PodSpec) -> str:
+        """A UUID like the article's pod netns, stable per pod, behind the lab's prefix."""
+        return f"{self.prefix}.{uuid.uuid5(NS_UUID, pod.qualified_name)}"
+
+    @property
+    def owned_prefix(self) -> str:
+        return f"{self.prefix}."
+
+    def node(self, name: str) -> NodeSpec:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(f"no node {name!r} in the lab (nodes: {', '.join(n.name for n in self.nodes)})")
+
+    def find_pod(self, name: str) -> PodSpec:
+        """A pod by `ns/name`, by name, or by a unique name prefix (`node-wrk-1-ubuntu24`)."""
+        exact = [p for p in self.pods if name in (p.qualified_name, p.name)]
+        if len(exact) == 1:
+            return exact[0]
+        partial = [p for p in self.pods if p.name.startswith(name) or p.qualified_name.startswith(name)]
+        if len(partial) == 1:
+            return partial[0]
+        if not partial:
+            raise KeyError(f"no pod {name!r}; pods: {', '.join(p.qualified_name for p in self.pods[:8])}")
+        raise KeyError(f"{name!r} matches {len(partial)} pods: be more precise")
+
+    def endpoints(self, service: ServiceSpec) -> list[PodSpec]:
+        return [p for p in self.pods if p.app == service.selector_app and p.namespace == service.namespace]
+
+    def pods_on(self, node: str) -> list[PodSpec]:
+        return [p for p in self.pods if p.node == node]
+
+
+def article_spec(prefix: str = "labyrinth", pods_per_node: int = 0, datapath: str = "iptables") -> LabSpec:
+    """The cluster of the article: node-0 (control plane), node-1 and node-2, the two nc pods, CoreDNS."""
+    if not PREFIX_RE.match(prefix):
+        raise ValueError(f"prefix {prefix!r}: use 1-16 of a-z, 0-9 and '-', starting with a letter")
+    if datapath != "iptables":
+        raise ValueError(f"datapath {datapath!r} is not built yet; the lab has: iptables")
+    if not 0 <= pods_per_node <= 200:
+        raise ValueError("--pods-per-node takes 0 to 200")
+    nodes = (
+        NodeSpec("node-0", "10.168.0.2", "control-plane", "10.0.0.0/24", "10.0.0.93", 0),
+        NodeSpec("node-1", "10.168.0.4", "worker", "10.0.1.0/24", "10.0.1.49", 1),
+        NodeSpec("node-2", "10.168.0.5", "worker", "10.0.2.0/24", "10.0.2.244", 2),
+    )
+    pods = [
+        PodSpec(
+            "wrk-1", "node-wrk-1-ubuntu24-684f7d8fd6-2zncq", "node-1", "10.0.1.15", "node-wrk-1-ubuntu24"
+        ),
+        PodSpec(
+            "wrk-2", "node-wrk-2-ubuntu24-85748464f7-mwmrt", "node-2", "10.0.2.215", "node-wrk-2-ubuntu24"
+        ),
+        PodSpec("kube-system", "coredns-674b8bbfcf-qwkfz", "node-2", "10.0.2.17", "kube-dns"),
+    ]
+    pods += _extra_pods(nodes, {p.ip for p in pods}, pods_per_node)
+    services = (
+        ServiceSpec(
+            "kube-system",
+            "kube-dns",
+            "10.96.0.10",
+            "kube-dns",
+            (PortSpec("dns", "UDP", 53, 53), PortSpec("dns-tcp", "TCP", 53, 53)),
+        ),
+        ServiceSpec(
+            "wrk-1",
+            "node-wrk-1-ubuntu24",
+            "10.98.41.127",
+            "node-wrk-1-ubuntu24",
+            (PortSpec("tcp-9999", "TCP", 9999, 9999), PortSpec("udp-9999", "UDP", 9999, 9999)),
+        ),
+        ServiceSpec(
+            "wrk-2",
+            "node-wrk-2-ubuntu24",
+            "10.105.134.33",
+            "node-wrk-2-ubuntu24",
+            (PortSpec("tcp-9999", "TCP", 9999, 9999), PortSpec("udp-9999", "UDP", 9999, 9999)),
+        ),
+    )
+    return LabSpec(prefix=prefix, nodes=nodes, pods=tuple(pods), services=services, datapath=datapath)
+
+
+def _extra_pods(nodes: tuple[NodeSpec, ...], taken: set[str], per_node: int) -> list[PodSpec]:
+    extra: list[PodSpec] = []
+    for node in nodes:
+        hosts = (str(h) for h in ipaddress.ip_network(node.pod_cidr).hosts())
+        free = (h for h in hosts if h not in taken and h != node.gateway)
+        for i in range(per_node):
+            ip = next(free)
+            extra.append(PodSpec("scale", f"extra-{node.name}-{i:03d}", node.name, ip, f"extra-{node.name}"))
+    return extra
+
+
+def with_prefix(spec: LabSpec, prefix: str) -> LabSpec:
+    return replace(spec, prefix=prefix)
