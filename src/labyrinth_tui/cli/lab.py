@@ -135,6 +135,7 @@ def status(prefix: str, as_json: bool) -> None:
 def exec(prefix: str, pod: str, command: tuple[str, ...]) -> None:
     """Run a command inside a pod, like `kubectl exec POD -- CMD` (with the pod's resolv.conf)."""
     from labyrinth_tui.lab.build import require_root
+    from labyrinth_tui.lab.netns import own_hostname
     from labyrinth_tui.lab.state import LabError, load_state
 
     try:
@@ -150,4 +151,5 @@ def exec(prefix: str, pod: str, command: tuple[str, ...]) -> None:
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0])) from exc
     # exec: the command becomes this process, inside the pod's netns; `lab down` ends whatever runs there
+    own_hostname(target.name)
     os.execvp("ip", ["ip", "netns", "exec", spec.pod_netns(target), *command])

@@ -96,6 +96,7 @@ class _Steps:
     @contextlib.contextmanager
     def step(self, name: str, group: str = "lab", log: str = "") -> Iterator[None]:
         start = time.monotonic()
+        _maybe_crash(name)
         self.progress(Step(group, name, StepState.RUNNING, 0, 1, 0.0, log))
         try:
             yield
@@ -103,6 +104,12 @@ class _Steps:
             self.progress(Step(group, name, StepState.FAILED, 0, 1, time.monotonic() - start, str(exc)))
             raise
         self.progress(Step(group, name, StepState.DONE, 1, 1, time.monotonic() - start))
+
+
+def _maybe_crash(step: str) -> None:
+    # tests prove `down` cleans up after `kill -9` at any step: LABYRINTH_CRASH_AT=<step> dies right there
+    if os.environ.get("LABYRINTH_CRASH_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def is_up(spec: LabSpec, state: LabState) -> bool:
@@ -188,6 +195,7 @@ def _build(spec: LabSpec, steps: _Steps) -> LabState:
         for node in spec.nodes:
             with steps.step("sshd", group=node.name, log=f"{node.address}:22"):
                 sshds[node.name] = start_sshd(spec, node, run_dir / node.name, authorized)
+        _maybe_crash("wait")
         for node in spec.nodes:
             wait_listening(spec.node_netns(node.name), node.address, 22, sshds[node.name], timeout=5.0)
         wait_listening(spec.pod_netns(dns_pod), dns_pod.ip, 53, dns, timeout=5.0)

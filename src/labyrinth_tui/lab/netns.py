@@ -10,6 +10,7 @@ from pathlib import Path
 
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
+CLONE_NEWUTS = 0x04000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -77,3 +78,11 @@ def pids_in(names: Iterable[str]) -> dict[str, list[int]]:
         if owner is not None:
             found[owner].append(int(entry.name))
     return found
+
+
+def own_hostname(name: str) -> None:
+    """Give this process a UTS namespace of its own named `name` (a node's or pod's hostname)."""
+    raw = name.encode()
+    if _libc.unshare(CLONE_NEWUTS) != 0 or _libc.sethostname(raw, len(raw)) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"hostname {name}: {os.strerror(errno)}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncssh
 
 from labyrinth_tui.lab.kubeproxy import nat_rules
-from labyrinth_tui.lab.netns import entered
+from labyrinth_tui.lab.netns import entered, own_hostname
 from labyrinth_tui.lab.spec import LabSpec, NodeSpec, PodSpec
 from labyrinth_tui.lab.state import ETC_NETNS, LabError
 
@@ -53,7 +53,9 @@ def sshd_config(node_dir: Path, node: NodeSpec, authorized_keys: Path) -> str:
     )
 
 
-def start_in_netns(netns: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+def start_in_netns(
+    netns: str, argv: list[str], log: Path, hostname: str | None = None
+) -> subprocess.Popen[bytes]:
     """Start a long-lived process inside netns (with its /etc/netns files), in a session of its own."""
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -62,6 +64,8 @@ def start_in_netns(netns: str, argv: list[str], log: Path) -> subprocess.Popen[b
             stdout=out,
             stderr=out,
             start_new_session=True,
+            # the node's own hostname, so `ssh node-1 hostname` answers node-1 as on the article's VMs
+            preexec_fn=(lambda: own_hostname(hostname)) if hostname else None,
         )
 
 
@@ -71,9 +75,8 @@ def start_sshd(
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation dir
     config = node_dir / "sshd_config"
     config.write_text(sshd_config(node_dir, node, authorized_keys))
-    return start_in_netns(
-        spec.node_netns(node.name), [SSHD, "-D", "-e", "-f", str(config)], node_dir / "sshd.log"
-    )
+    argv = [SSHD, "-D", "-e", "-f", str(config)]
+    return start_in_netns(spec.node_netns(node.name), argv, node_dir / "sshd.log", hostname=node.name)
 
 
 def wait_listening(

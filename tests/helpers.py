@@ -1,0 +1,28 @@
+"""Test helpers: wait on a condition (never a bare sleep), run in a netns."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)  # why: polling a condition that another process makes true
+
+
+def in_netns(
+    netns: str, *argv: str, check: bool = True, timeout: float = 10
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ip", "netns", "exec", netns, *argv], capture_output=True, text=True, check=check, timeout=timeout
+    )
+
+
+def listening(netns: str, port: int, udp: bool = False) -> bool:
+    out = in_netns(netns, "ss", "-Hln" + ("u" if udp else "t"), f"sport = :{port}", check=False)
+    return bool(out.stdout.strip())
