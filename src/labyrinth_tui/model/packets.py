@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -50,22 +49,32 @@ class PacketSummary:
 
 
 class PacketRing:
-    """The newest `capacity` packets of a stream. Old packets fall off the front and are counted."""
+    """The newest `capacity` packets of a stream. Old packets fall off the front and are counted.
 
-    __slots__ = ("_items", "capacity", "dropped", "total")
+    A circular list, not a deque: the packet list reads rows by index from anywhere in the ring
+    (render_line for the visible rows), and a deque indexes its middle in O(n).
+    """
+
+    __slots__ = ("_head", "_items", "_size", "capacity", "dropped", "total")
 
     def __init__(self, capacity: int = 100_000) -> None:
         if capacity < 1:
             raise ValueError("a PacketRing holds at least one packet")
         self.capacity = capacity
-        self._items: deque[PacketSummary] = deque(maxlen=capacity)
+        self._items: list[PacketSummary | None] = [None] * capacity
+        self._head = 0  # index of the oldest packet
+        self._size = 0
         self.dropped = 0
         self.total = 0
 
     def append(self, packet: PacketSummary) -> None:
-        if len(self._items) == self.capacity:
+        if self._size == self.capacity:
+            self._items[self._head] = packet
+            self._head = (self._head + 1) % self.capacity
             self.dropped += 1
-        self._items.append(packet)
+        else:
+            self._items[(self._head + self._size) % self.capacity] = packet
+            self._size += 1
         self.total += 1
 
     def extend(self, packets: Iterable[PacketSummary]) -> None:
@@ -73,13 +82,23 @@ class PacketRing:
             self.append(packet)
 
     def clear(self) -> None:
-        self._items.clear()
+        """Forget the packets (dropped and total keep counting what the stream has seen)."""
+        self._items = [None] * self.capacity
+        self._head = 0
+        self._size = 0
 
     def __len__(self) -> int:
-        return len(self._items)
+        return self._size
 
     def __iter__(self) -> Iterator[PacketSummary]:
-        return iter(self._items)
+        for i in range(self._size):
+            yield self[i]
 
     def __getitem__(self, index: int) -> PacketSummary:
-        return self._items[index]
+        if index < 0:
+            index += self._size
+        if not 0 <= index < self._size:
+            raise IndexError(f"packet {index} is not in the ring (it holds {self._size})")
+        item = self._items[(self._head + index) % self.capacity]
+        assert item is not None
+        return item
