@@ -1,0 +1,212 @@
+"""The only place a command line that a shell will read is built: names are validated, arguments quoted.
+
+Everything else in the package passes argv lists. An SSH "exec" request carries one string that the
+node's login shell parses, so `shell_line` turns argv into that string with every argument quoted;
+`batch_script` writes the small scripts that run several commands in one round trip.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+INTERFACE_RE: Final = re.compile(r"[A-Za-z0-9_.@-]{1,15}")
+NETNS_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+NODE_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+SECTION_RE: Final = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+MARKER_RE: Final = re.compile(r"[A-Za-z0-9=_:-]{8,64}")
+CAPTURE_FILTER_MAX: Final = 1024
+SIGNALS: Final = frozenset({"TERM", "KILL", "INT", "HUP"})
+
+
+class UnsafeArgument(ValueError):
+    """`value` may not reach a shell as a `what`: it breaks `rule`."""
+
+    def __init__(self, value: object, rule: str, what: str = "argument") -> None:
+        super().__init__(f"unsafe {what} {value!r}: {rule}")
+        self.value = value
+        self.rule = rule
+        self.what = what
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise UnsafeArgument(value, f"must be text, not {type(value).__name__}", what)
+    return value
+
+
+def _name(value: object, pattern: re.Pattern[str], rule: str, what: str) -> str:
+    text = _text(value, what)
+    # fullmatch, not `$`: `$` also matches before a trailing newline
+    if not pattern.fullmatch(text):
+        raise UnsafeArgument(text, rule, what)
+    if text.startswith("-"):
+        raise UnsafeArgument(text, "must not start with '-' (it would read as an option)", what)
+    if text in (".", ".."):
+        raise UnsafeArgument(text, "'.' and '..' name directories, not objects", what)
+    return text
+
+
+def validate_interface(name: object) -> str:
+    """A Linux interface name: 1-15 of A-Z a-z 0-9 _ . @ -, not starting with '-'."""
+    return _name(name, INTERFACE_RE, "use 1-15 of A-Z a-z 0-9 _ . @ -", "interface name")
+
+
+def validate_netns(name: object) -> str:
+    """A named network namespace (a file in /run/netns): 1-64 of A-Z a-z 0-9 _ . -, no leading '-'."""
+    return _name(name, NETNS_RE, "use 1-64 of A-Z a-z 0-9 _ . -", "netns name")
+
+
+def validate_node_name(name: object) -> str:
+    """A node's name: starts with a letter or digit, then up to 62 of A-Z a-z 0-9 _ . -."""
+    return _name(name, NODE_NAME_RE, "use a letter or digit, then up to 62 of A-Z a-z 0-9 _ . -", "node name")
+
+
+def validate_capture_filter(text: object) -> str:
+    """A BPF capture filter: printable ASCII only (no NUL, newline or tab), at most 1024 characters."""
+    value = _text(text, "capture filter")
+    if len(value) > CAPTURE_FILTER_MAX:
+        raise UnsafeArgument(value, f"longer than {CAPTURE_FILTER_MAX} characters", "capture filter")
+    bad = next((c for c in value if not " " <= c <= "~"), None)
+    if bad is not None:
+        raise UnsafeArgument(value, f"only printable ASCII is allowed, found {bad!r}", "capture filter")
+    return value
+
+
+def validate_pgid(pgid: object) -> int:
+    """A process group id we may signal: an int above 1 (0, 1 and negatives mean "everyone")."""
+    if isinstance(pgid, bool) or not isinstance(pgid, int) or pgid <= 1:
+        raise UnsafeArgument(pgid, "must be an integer greater than 1", "process group")
+    return pgid
+
+
+def shell_line(argv: Sequence[str]) -> str:
+    """argv as one command line for a POSIX shell: each argument arrives as exactly one literal word."""
+    if isinstance(argv, str) or not argv:
+        raise UnsafeArgument(argv, "give a non-empty list of arguments, not a string", "argv")
+    words = []
+    for arg in argv:
+        text = _text(arg, "argument")
+        if "\0" in text:
+            raise UnsafeArgument(text, "NUL cannot be carried in an argument", "argument")
+        words.append(shlex.quote(text))
+    return " ".join(words)
+
+
+def in_netns(netns: str, argv: Sequence[str]) -> list[str]:
+    """argv run inside named netns `netns` (`ip netns exec NS …`)."""
+    return ["ip", "netns", "exec", validate_netns(netns), *argv]
+
+
+def ip_in_netns(netns: str, *args: str) -> list[str]:
+    """An `ip` command against netns `netns` without a fork (`ip -n NS …`)."""
+    return ["ip", "-n", validate_netns(netns), *args]
+
+
+# Why setsid: sshd already makes each session a process group, but the login shell may or may not
+# fork before our command; setsid makes `$$` the leader of a fresh group for certain, so
+# `kill -TERM -<pgid>` reaches the command and every child it starts (tshark's dumpcap).
+_PRINT_PGID_THEN_EXEC: Final = 'printf "%s\\n" "$$"; exec "$@"'
+
+
+def in_process_group(argv: Sequence[str]) -> list[str]:
+    """argv in a process group of its own; its first output line is the group id, then argv's output."""
+    if not argv:
+        raise UnsafeArgument(argv, "give a non-empty list of arguments", "argv")
+    return ["setsid", "-w", "sh", "-c", _PRINT_PGID_THEN_EXEC, "sh", *argv]
+
+
+def kill_process_group(pgid: int, signal: str = "TERM") -> list[str]:
+    """Signal every process of group `pgid` (as printed by `in_process_group`)."""
+    if signal not in SIGNALS:
+        raise UnsafeArgument(signal, f"use one of {sorted(SIGNALS)}", "signal")
+    return ["kill", f"-{signal}", "--", f"-{validate_pgid(pgid)}"]
+
+
+# --- batched scripts: several commands, one round trip, output cut by marker lines ---------------
+
+
+class _Placeholder:
+    """Stands for the netns the surrounding ForEachNetns loop is at; rendered as "$ns"."""
+
+    def __repr__(self) -> str:
+        return "NETNS"
+
+
+NETNS: Final = _Placeholder()
+Arg = str | _Placeholder
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One command of a batch; its stdout appears between `<marker> begin <name>` and `… end <name> <rc>`."""
+
+    name: str
+    argv: tuple[Arg, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ForEachNetns:
+    """Run `sections` once per named netns on the node (`ip netns list` read by the node itself).
+
+    Each round starts with a `<marker> netns <name>` line. With `only_with_id`, only namespaces that
+    have an id relative to the namespace the script runs in (those linked to it, e.g. by a veth).
+    Names that break the netns rule are skipped on the node, never interpolated.
+    """
+
+    sections: tuple[Section, ...]
+    only_with_id: bool = True
+
+
+def new_marker() -> str:
+    """A marker no command output will contain by chance."""
+    return f"=LABYRINTH-{secrets.token_hex(8)}="
+
+
+def _render_section(marker: str, section: Section, in_loop: bool) -> list[str]:
+    if not SECTION_RE.fullmatch(section.name):
+        raise UnsafeArgument(section.name, "section names use a-z 0-9 _ -", "section name")
+    words = []
+    for arg in section.argv:
+        if isinstance(arg, _Placeholder):
+            if not in_loop:
+                raise UnsafeArgument(arg, "NETNS only means something inside ForEachNetns", "argument")
+            words.append('"$ns"')
+        else:
+            words.append(shell_line([arg]))
+    if not words:
+        raise UnsafeArgument(section.argv, "a section needs a command", "argv")
+    begin = shell_line(["printf", "%s begin %s\\n", marker, section.name])
+    # the end marker starts with a newline: output without a final newline still ends before it
+    end = shell_line(["printf", "\\n%s end %s %s\\n", marker, section.name]) + ' "$?"'
+    # stdin from /dev/null: the script itself arrives on stdin and must not be eaten by a command
+    return [begin, " ".join(words) + " </dev/null", end]
+
+
+def batch_script(marker: str, items: Sequence[Section | ForEachNetns]) -> str:
+    """A POSIX sh script (feed it to `sh -s`) running each item in order, its output cut by markers."""
+    if not MARKER_RE.fullmatch(marker):
+        raise UnsafeArgument(marker, "markers use 8-64 of A-Z a-z 0-9 = _ : -", "marker")
+    lines = [
+        # C locale first: the bracket ranges below must mean ASCII
+        "LC_ALL=C; export LC_ALL",
+        'PATH="$PATH:/usr/sbin:/sbin:/usr/bin:/bin"; export PATH',
+    ]
+    for item in items:
+        if isinstance(item, Section):
+            lines += _render_section(marker, item, in_loop=False)
+            continue
+        lines.append("ip netns list 2>/dev/null </dev/null | while read -r ns rest; do")
+        lines.append("  case \"$ns\" in ''|-*|.|..|*[!A-Za-z0-9_.-]*) continue ;; esac")
+        lines.append('  [ "${#ns}" -le 64 ] || continue')
+        if item.only_with_id:
+            lines.append("  case \"$rest\" in '(id: '*) ;; *) continue ;; esac")
+        lines.append("  " + shell_line(["printf", "%s netns %s\\n", marker]) + ' "$ns"')
+        for section in item.sections:
+            lines += ["  " + line for line in _render_section(marker, section, in_loop=True)]
+        lines.append("done")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,156 @@
+"""RemoteStream: a long-running remote command's stdout as lines, and a stop that leaves nothing behind.
+
+Closing an SSH channel does not stop a remote command started without a pty (LAB-NOTES: tshark keeps
+running, its dumpcap is orphaned). So the command runs in a process group of its own whose id is its
+first output line, and stop() sends `kill -TERM -<pgid>` over a second channel, then KILL if needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import asyncssh
+
+from labyrinth_tui.nodes.commands import in_process_group, kill_process_group, shell_line
+from labyrinth_tui.nodes.errors import CommandFailed, ConnectionLost, NodeError, NodeTimeout
+
+if TYPE_CHECKING:
+    from labyrinth_tui.nodes.session import NodeSession, _Link
+
+START_TIMEOUT = 15.0
+STDERR_KEEP = 8192
+
+
+class RemoteStream:
+    """`async with session.stream(argv) as lines: async for line in lines: …` — stop() on exit.
+
+    `pgid` is the remote process group (known once started); `exit_status` once it ended;
+    `stderr_tail` the last 8 KiB of its stderr. Lines come without their newline.
+    """
+
+    def __init__(self, session: NodeSession, argv: tuple[str, ...], timeout: float | None) -> None:
+        self.session = session
+        self.argv = argv
+        self.timeout = timeout
+        self.pgid: int | None = None
+        self.exit_status: int | None = None
+        self._stderr: deque[str] = deque()
+        self._stderr_size = 0
+        self._link: _Link | None = None
+        self._proc: asyncssh.SSHClientProcess[str] | None = None
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._deadline: float | None = None
+        self._stopped = False
+        self._ended = False
+
+    @property
+    def stderr_tail(self) -> str:
+        return "".join(self._stderr)[-STDERR_KEEP:]
+
+    @property
+    def _what(self) -> str:
+        return f"`{shell_line(self.argv)[:120]}`"
+
+    async def __aenter__(self) -> RemoteStream:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start the command; returns once its process group id is known."""
+        line = shell_line(in_process_group(self.argv))
+        self._link, self._proc = await self.session._process(line, input=None)
+        self._stderr_task = asyncio.create_task(self._drain_stderr(self._proc))
+        try:
+            first = await asyncio.wait_for(self._proc.stdout.readline(), START_TIMEOUT)
+        except TimeoutError:
+            await self.stop()
+            why = f"{self._what} did not start in {START_TIMEOUT:g} s"
+            raise NodeTimeout(self.session.name, why) from None
+        except (asyncssh.Error, OSError) as exc:
+            await self.stop()
+            raise self.session._failure(self._link, exc, self._what) from None
+        if not first.strip().isdigit():
+            await self.stop()
+            status = self.exit_status if self.exit_status is not None else -1
+            raise CommandFailed(self.session.name, self.argv, status, first + self.stderr_tail)
+        self.pgid = int(first)
+        if self.timeout is not None:
+            self._deadline = asyncio.get_running_loop().time() + self.timeout
+
+    async def _drain_stderr(self, proc: asyncssh.SSHClientProcess[str]) -> None:
+        # read stderr all along: unread, it would fill the channel window and stall stdout
+        with contextlib.suppress(asyncssh.Error, OSError):
+            while chunk := await proc.stderr.read(4096):
+                self._stderr.append(chunk)
+                self._stderr_size += len(chunk)
+                while self._stderr_size > STDERR_KEEP and len(self._stderr) > 1:
+                    self._stderr_size -= len(self._stderr.popleft())
+
+    def __aiter__(self) -> RemoteStream:
+        return self
+
+    async def __anext__(self) -> str:
+        if self._proc is None or self._link is None:
+            raise RuntimeError("stream not started: use `async with session.stream(argv)`")
+        if self._ended or self._stopped:
+            raise StopAsyncIteration
+        remaining = None
+        if self._deadline is not None:
+            remaining = max(0.0, self._deadline - asyncio.get_running_loop().time())
+        try:
+            async with asyncio.timeout(remaining):
+                line = await self._proc.stdout.readline()
+        except TimeoutError:
+            await self.stop()
+            raise NodeTimeout(self.session.name, f"{self._what} ran past its {self.timeout:g} s") from None
+        except (asyncssh.Error, OSError) as exc:
+            self._ended = True
+            raise self.session._failure(self._link, exc, self._what) from None
+        if line:
+            return line.rstrip("\r\n")
+        self._ended = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._proc.wait_closed(), 5.0)
+        self.exit_status = self._proc.exit_status
+        if self.exit_status is None and self._proc.exit_signal is None and not self._stopped:
+            lost = self._link.lost or "the channel closed without an exit status"
+            raise ConnectionLost(self.session.name, f"{self._what}: connection lost ({lost})")
+        raise StopAsyncIteration
+
+    async def stop(self, grace: float = 3.0) -> None:
+        """End the remote process group (TERM, then KILL after `grace` s) and free the channel."""
+        if self._stopped or self._proc is None or self._link is None:
+            self._stopped = True
+            return
+        self._stopped = True
+        proc, link = self._proc, self._link
+        try:
+            if self.pgid is not None and not self._ended:
+                for signal in ("TERM", "KILL"):
+                    try:
+                        await self.session.run(kill_process_group(self.pgid, signal), timeout=10, check=False)
+                    except NodeError:
+                        break  # the node is gone; nothing more to signal over it
+                    try:
+                        await asyncio.wait_for(proc.wait_closed(), grace)
+                        break  # the group is gone, so the channel closed
+                    except TimeoutError:
+                        continue  # something ignored TERM
+            proc.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait_closed(), 5.0)
+            if self.exit_status is None:
+                self.exit_status = proc.exit_status
+        finally:
+            if self._stderr_task is not None:
+                self._stderr_task.cancel()
+            self.session._release(link)
