@@ -36,6 +36,19 @@ class Interface:
     link_netnsid: int | None = None
     peer_ifindex: int | None = None
     vxlan: VxlanInfo | None = None
+    link_kind: str | None = None  # the kernel's own word (`info_kind`), e.g. "dummy" for a DEVICE
+
+
+@dataclass(frozen=True, slots=True)
+class VethPair:
+    """A host-side veth (Cilium's `lxc…`) and its peer inside another netns (a pod's `eth0`)."""
+
+    host_veth: str
+    host_ifindex: int
+    pod_netns: str
+    pod_interface: str
+    pod_ifindex: int
+    netnsid: int  # the pod netns' id as the node's namespace numbers it (`link_netnsid`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +73,7 @@ class Pod:
     gateway: str | None = None
     mtu: int | None = None
     routes: tuple[Route, ...] = ()
-    processes: tuple[str, ...] = ()
+    processes: tuple[str, ...] = ()  # "PID ARGS", one per process in the pod netns
 
     @property
     def qualified_name(self) -> str:
@@ -79,6 +92,8 @@ class Node:
     pods: tuple[Pod, ...] = ()
     netns: tuple[str, ...] = ()
     partial: bool = False  # discovery gave part of the tree (and said why in error)
+    hostname: str | None = None
+    veth_pairs: tuple[VethPair, ...] = ()
 
     def interface(self, name: str) -> Interface | None:
         return next((i for i in self.interfaces if i.name == name), None)
