@@ -26,3 +26,12 @@ def in_netns(
 def listening(netns: str, port: int, udp: bool = False) -> bool:
     out = in_netns(netns, "ss", "-Hln" + ("u" if udp else "t"), f"sport = :{port}", check=False)
     return bool(out.stdout.strip())
+
+
+def plain(content: object, width: int = 120) -> str:
+    """What a Rich renderable (a Static's content) reads as, as plain text."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(content)
+    return console.export_text()

@@ -7,29 +7,46 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Tree
+from textual.worker import Worker, WorkerState
 
-from labyrinth_tui.sources import ProgressEvent, Source, SourceEvent, TopologyEvent
+from labyrinth_tui.sources import (
+    PacketBatch,
+    ProgressEvent,
+    Source,
+    SourceEvent,
+    StreamSpec,
+    StreamState,
+    StreamStatus,
+    TopologyEvent,
+)
 from labyrinth_tui.ui.messages import SourceEventMessage
+from labyrinth_tui.ui.widgets.details_panel import DetailsPanel
 from labyrinth_tui.ui.widgets.provision_pane import ProvisionPane
+from labyrinth_tui.ui.widgets.stream_pane import StreamPane
 from labyrinth_tui.ui.widgets.streams_area import StreamsArea
-from labyrinth_tui.ui.widgets.topology_tree import TopologyTree
+from labyrinth_tui.ui.widgets.topology_tree import TopologyTree, TreeRef
 
 
 class MainScreen(Screen[None]):
     BINDINGS = [
         Binding("p", "toggle_provision", "Provisioning"),
         Binding("t", "focus_tree", "Tree"),
+        Binding("g", "toggle_layout", "Grid/Tabs"),
+        Binding("tab", "focus_next", "Next pane", show=False),
     ]
 
     def __init__(self, source: Source | None) -> None:
         super().__init__()
         self.source = source
+        self.topology_ready = False
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="body"):
-            yield TopologyTree(id="topology")
+            with Vertical(id="left"):
+                yield TopologyTree(id="topology")
+                yield DetailsPanel(id="details")
             with Vertical(id="right"):
                 yield ProvisionPane(id="provision")
                 yield StreamsArea(id="streams")
@@ -43,22 +60,86 @@ class MainScreen(Screen[None]):
     @work(group="source", exclusive=True, exit_on_error=False)
     async def start_source(self) -> None:
         assert self.source is not None
-        await self.source.start(self._emit)
+        await self.source.start(self.emit)
 
-    def _emit(self, event: SourceEvent) -> None:
+    def emit(self, event: SourceEvent) -> None:
         # the source runs on this loop: posting a message hands the event to the handlers that own UI state
         self.post_message(SourceEventMessage(event))
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        name = event.worker.name
+        if name.startswith("stream:"):
+            pane = self.query_one(StreamsArea).pane_for_key(name.removeprefix("stream:"))
+            if pane is not None:
+                pane.set_state(StreamState.FAILED, str(error))
+            return
+        self.notify(f"{error}", title="The source failed", severity="error", timeout=30)
 
     @on(SourceEventMessage)
     def on_source_event(self, message: SourceEventMessage) -> None:
         event = message.event
-        if isinstance(event, ProgressEvent):
+        if isinstance(event, PacketBatch):
+            pane = self.query_one(StreamsArea).pane_for_key(event.spec.key)
+            if pane is not None:
+                pane.add(event.packets)
+        elif isinstance(event, StreamStatus):
+            pane = self.query_one(StreamsArea).pane_for_key(event.spec.key)
+            if pane is not None:
+                pane.set_state(event.state, event.reason)
+        elif isinstance(event, ProgressEvent):
             self.query_one(ProvisionPane).update_step(event.step)
         elif isinstance(event, TopologyEvent):
+            self.topology_ready = True
             self.query_one(TopologyTree).show_topology(event.topology)
+
+    @on(Tree.NodeHighlighted)
+    def _highlighted(self, event: Tree.NodeHighlighted[TreeRef]) -> None:
+        self.query_one(DetailsPanel).show(event.node.data)
+
+    @on(Tree.NodeSelected)
+    async def _selected(self, event: Tree.NodeSelected[TreeRef]) -> None:
+        ref = event.node.data
+        if ref is None or ref.kind != "interface" or ref.node is None or ref.interface is None:
+            return
+        await self.open_stream(StreamSpec(ref.node.name, ref.interface.name))
+
+    async def open_stream(self, spec: StreamSpec) -> None:
+        """Open a pane for spec and start its capture (or show it again if it is open)."""
+        area = self.query_one(StreamsArea)
+        already = area.pane(spec) is not None
+        await area.open(spec)
+        if already:
+            return
+        if self.source is None:
+            pane = area.pane(spec)
+            assert pane is not None
+            pane.set_state(
+                StreamState.FAILED, "no source: start with `labyrinth` (the lab) or `labyrinth replay`"
+            )
+            return
+        self.run_worker(
+            self.source.open_stream(spec, self.emit),
+            name=f"stream:{spec.key}",
+            group="streams",
+            exit_on_error=False,
+        )
+
+    @on(StreamPane.CloseRequested)
+    async def _close(self, event: StreamPane.CloseRequested) -> None:
+        if self.source is not None:
+            await self.source.close_stream(event.pane.spec)
+        await self.query_one(StreamsArea).close(event.pane)
+        self.query_one(TopologyTree).focus()
 
     def action_toggle_provision(self) -> None:
         self.query_one(ProvisionPane).toggle_class("-collapsed")
 
     def action_focus_tree(self) -> None:
         self.query_one(TopologyTree).focus()
+
+    def action_toggle_layout(self) -> None:
+        self.query_one(StreamsArea).toggle_layout()

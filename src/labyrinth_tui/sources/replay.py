@@ -1,0 +1,156 @@
+"""ReplaySource: plays a recorded bundle (topology, progress, packets per stream) with no root and no lab."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labyrinth_tui.model.packets import PacketSummary
+from labyrinth_tui.model.serialize import (
+    BundleFormatError,
+    packet_from_json,
+    step_from_json,
+    topology_from_json,
+)
+from labyrinth_tui.model.topology import Topology
+from labyrinth_tui.sources.base import (
+    Emit,
+    PacketBatch,
+    ProgressEvent,
+    StreamSpec,
+    StreamState,
+    StreamStatus,
+    TopologyEvent,
+)
+
+BUNDLE_FORMAT = 1
+BATCH = 2048  # packets per PacketBatch when replaying faster than real time
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedStream:
+    spec: StreamSpec
+    packets_file: Path
+    pcapng_file: Path | None
+
+
+@dataclass
+class Bundle:
+    """A recording on disk: bundle.json names the rest."""
+
+    root: Path
+    topology: Topology
+    steps: list[dict[str, Any]]
+    streams: list[RecordedStream]
+    title: str = ""
+
+    @classmethod
+    def load(cls, root: Path) -> Bundle:
+        try:
+            meta = json.loads((root / "bundle.json").read_text())
+        except FileNotFoundError as exc:
+            raise BundleFormatError(f"{root} is not a recording: no bundle.json") from exc
+        except json.JSONDecodeError as exc:
+            raise BundleFormatError(f"{root / 'bundle.json'}: {exc}") from exc
+        if meta.get("format") != BUNDLE_FORMAT:
+            raise BundleFormatError(
+                f"{root}: format {meta.get('format')!r}, this version reads {BUNDLE_FORMAT}"
+            )
+        topology = topology_from_json(json.loads((root / meta["topology"]).read_text()))
+        streams = [
+            RecordedStream(
+                StreamSpec(s["node"], s["interface"], s.get("filter", "")),
+                root / s["packets"],
+                (root / s["pcapng"]) if s.get("pcapng") else None,
+            )
+            for s in meta.get("streams", [])
+        ]
+        return cls(root, topology, meta.get("steps", []), streams, meta.get("title", ""))
+
+    def stream(self, spec: StreamSpec) -> RecordedStream | None:
+        return next((s for s in self.streams if s.spec == spec), None)
+
+    def stream_for(self, node: str, interface: str) -> RecordedStream | None:
+        return next((s for s in self.streams if (s.spec.node, s.spec.interface) == (node, interface)), None)
+
+
+def read_packets(path: Path) -> list[PacketSummary]:
+    packets = []
+    with path.open() as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                packets.append(packet_from_json(json.loads(line)))
+            except (json.JSONDecodeError, BundleFormatError) as exc:
+                raise BundleFormatError(f"{path}:{number}: {exc}") from exc
+    return packets
+
+
+@dataclass
+class ReplaySource:
+    """speed 1.0 plays at the recorded pace; 0 delivers everything at once (tests, snapshots)."""
+
+    root: Path
+    speed: float = 1.0
+    name: str = "replay"
+    bundle: Bundle | None = None
+    _closed: set[StreamSpec] = field(default_factory=set)
+
+    def load(self) -> Bundle:
+        if self.bundle is None:
+            self.bundle = Bundle.load(self.root)
+        return self.bundle
+
+    async def start(self, emit: Emit) -> None:
+        bundle = self.load()
+        for step in bundle.steps:
+            emit(ProgressEvent(step_from_json(step)))
+        emit(TopologyEvent(bundle.topology))
+
+    async def open_stream(self, spec: StreamSpec, emit: Emit) -> None:
+        bundle = self.load()
+        recorded = bundle.stream(spec) or bundle.stream_for(spec.node, spec.interface)
+        if recorded is None:
+            emit(StreamStatus(spec, StreamState.FAILED, "not in this recording"))
+            return
+        packets = await asyncio.to_thread(read_packets, recorded.packets_file)
+        emit(StreamStatus(spec, StreamState.CAPTURING))
+        self._closed.discard(spec)
+        if self.speed <= 0:
+            for i in range(0, len(packets), BATCH):
+                emit(PacketBatch(spec, tuple(packets[i : i + BATCH])))
+        else:
+            await self._paced(spec, packets, emit)
+        if spec not in self._closed:
+            emit(StreamStatus(spec, StreamState.STOPPED, "end of recording"))
+
+    async def _paced(self, spec: StreamSpec, packets: list[PacketSummary], emit: Emit) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        t0 = packets[0].ts if packets else 0.0
+        i = 0
+        while i < len(packets) and spec not in self._closed:
+            due = start + (packets[i].ts - t0) / self.speed
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(min(delay, 0.05))
+                continue
+            end = i
+            now = loop.time()
+            while (
+                end < len(packets) and start + (packets[end].ts - t0) / self.speed <= now and end - i < BATCH
+            ):
+                end += 1
+            emit(PacketBatch(spec, tuple(packets[i:end])))
+            i = end
+
+    async def close_stream(self, spec: StreamSpec) -> None:
+        self._closed.add(spec)
+
+    async def close(self) -> None:
+        if self.bundle is not None:
+            self._closed.update(s.spec for s in self.bundle.streams)

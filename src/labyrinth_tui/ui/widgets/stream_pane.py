@@ -1,0 +1,174 @@
+"""StreamPane: one live stream; a header (node · interface · filter · state · pkt/s · dropped), packets."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Input, Sparkline, Static
+
+from labyrinth_tui.model.packets import PacketSummary
+from labyrinth_tui.sources import StreamSpec, StreamState
+from labyrinth_tui.ui.widgets.packet_list import PacketList
+
+STATE_STYLE = {
+    StreamState.STARTING: ("◌ starting", "yellow"),
+    StreamState.CAPTURING: ("● capturing", "green"),
+    StreamState.STOPPED: ("■ stopped", "dim"),
+    StreamState.FAILED: ("✗ failed", "bold red"),
+}
+RATE_WINDOW = 30  # seconds of pkt/s history in the sparkline
+
+
+def pane_id(spec: StreamSpec) -> str:
+    raw = f"{spec.node}-{spec.interface}-{abs(hash(spec.capture_filter)) % 10_000}"
+    return "stream-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in raw)
+
+
+class StreamPane(Vertical, can_focus_children=True):
+    """A stream's header, its packet list and (on `/`) its display filter."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_pause", "Pause"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("c", "clear", "Clear"),
+        Binding("x", "close", "Close"),
+    ]
+
+    @dataclass
+    class CloseRequested(Message):
+        pane: StreamPane
+
+        @property
+        def control(self) -> StreamPane:
+            return self.pane
+
+    def __init__(self, spec: StreamSpec, capacity: int = 100_000) -> None:
+        super().__init__(id=pane_id(spec), classes="stream-pane")
+        self.spec = spec
+        self.state = StreamState.STARTING
+        self.reason = ""
+        self.capacity = capacity
+        self._rates: deque[float] = deque([0.0] * RATE_WINDOW, maxlen=RATE_WINDOW)
+        self._last_total = 0
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="stream-header"):
+            yield Static(self._title(), classes="stream-title")
+            yield Sparkline(list(self._rates), classes="stream-rate")
+            yield Static("", classes="stream-counts")
+        yield PacketList(self.capacity)
+        yield Input(
+            placeholder="display filter: terms that must appear; !term excludes", classes="stream-filter"
+        )
+
+    def on_mount(self) -> None:
+        self.query_one(".stream-filter", Input).display = False
+        self.set_interval(1.0, self._tick)
+        self.set_interval(0.25, self._update_header)
+        # "+N new" and paused/following show at once, not at the next tick
+        self.watch(self.packets, "new_count", lambda _: self._update_header(), init=False)
+        self.watch(self.packets, "following", lambda _: self._update_header(), init=False)
+        self._update_header()
+
+    @property
+    def packets(self) -> PacketList:
+        return self.query_one(PacketList)
+
+    def add(self, packets: tuple[PacketSummary, ...]) -> None:
+        self.packets.add(packets)
+
+    def set_state(self, state: StreamState, reason: str = "") -> None:
+        self.state = state
+        self.reason = reason
+        for s in StreamState:
+            self.set_class(s is state, f"-{s.value}")
+        self._update_header()
+
+    def _title(self) -> Text:
+        label, style = STATE_STYLE[self.state]
+        title = Text.assemble((self.spec.node, "bold"), " · ", (self.spec.interface, "bold cyan"))
+        if self.spec.capture_filter:
+            title.append(f" · {self.spec.capture_filter}", style="italic")
+        title.append("  ")
+        title.append(label, style=style)
+        if self.reason:
+            title.append(f": {self.reason}", style=style)
+        return title
+
+    def _update_header(self) -> None:
+        if not self.is_mounted:
+            return
+        plist = self.packets
+        counts = Text(f"{self._rates[-1]:>7.0f} pkt/s  {plist.ring.total:>7} pkts")
+        if plist.ring.dropped:
+            counts.append(f"  {plist.ring.dropped} dropped", style="bold red")
+        if plist.new_count:
+            counts.append(f"  +{plist.new_count} new", style="bold yellow")
+        if plist.filter:
+            counts.append(f"  filter: {plist.filter.text}", style="italic")
+        self.query_one(".stream-title", Static).update(self._title())
+        self.query_one(".stream-counts", Static).update(counts)
+
+    def _tick(self) -> None:
+        total = self.packets.ring.total
+        self._rates.append(float(total - self._last_total))
+        self._last_total = total
+        self.query_one(Sparkline).data = list(self._rates)
+        self._update_header()
+
+    @on(PacketList.Selected)
+    def _selected(self, event: PacketList.Selected) -> None:
+        event.stop()
+        self.post_message(self.PacketChosen(self, event.packet))
+
+    @dataclass
+    class PacketChosen(Message):
+        pane: StreamPane
+        packet: PacketSummary
+
+        @property
+        def control(self) -> StreamPane:
+            return self.pane
+
+    def action_toggle_pause(self) -> None:
+        plist = self.packets
+        if plist.following:
+            plist.pause()
+        else:
+            plist.action_follow()
+        self._update_header()
+
+    def action_clear(self) -> None:
+        self.packets.clear()
+        self._update_header()
+
+    def action_filter(self) -> None:
+        field = self.query_one(".stream-filter", Input)
+        field.display = True
+        field.value = self.packets.filter.text
+        field.focus()
+
+    def key_escape(self) -> None:
+        field = self.query_one(".stream-filter", Input)
+        if field.display:
+            field.display = False
+            self.packets.focus()
+
+    @on(Input.Submitted, ".stream-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.packets.set_filter(event.value)
+        event.input.display = False
+        self.packets.focus()
+        self._update_header()
+
+    def action_close(self) -> None:
+        self.post_message(self.CloseRequested(self))

@@ -1,0 +1,122 @@
+"""Driving streams with the keyboard, on a replayed bundle: open, pause (+N new), filter, clear, close."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Static
+
+from labyrinth_tui.sources import StreamSpec, StreamState
+from labyrinth_tui.sources.replay import ReplaySource
+from labyrinth_tui.ui.app import make_app
+from labyrinth_tui.ui.screens.main import MainScreen
+from labyrinth_tui.ui.widgets.packet_list import PacketList
+from labyrinth_tui.ui.widgets.stream_pane import StreamPane
+from labyrinth_tui.ui.widgets.streams_area import StreamsArea
+from labyrinth_tui.ui.widgets.topology_tree import TopologyTree
+from tests.fakes.article_bundle import LXC1, write_article_bundle
+from tests.helpers import plain
+
+
+def _line_of(tree: TopologyTree, node_name: str, iface: str) -> int:
+    tree.root.expand_all()
+    for line in range(tree.last_line + 1):
+        node = tree.get_node_at_line(line)
+        ref = node.data if node is not None else None
+        names = (ref.node.name, ref.interface.name) if ref and ref.node and ref.interface else None
+        if names == (node_name, iface):
+            return line
+    raise AssertionError(f"{node_name}/{iface} is not in the tree")
+
+
+async def test_enter_on_a_pod_veth_opens_its_stream_with_packets(tmp_path: Path) -> None:
+    app = make_app(ReplaySource(write_article_bundle(tmp_path / "b", 30), speed=0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        tree = screen.query_one(TopologyTree)
+        tree.focus()
+        tree.cursor_line = _line_of(tree, "node-1", LXC1)
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.1)
+        pane = screen.query_one(StreamPane)
+        assert pane.spec == StreamSpec("node-1", LXC1)
+        assert pane.state is StreamState.STOPPED and pane.reason == "end of recording"
+        plist = pane.query_one(PacketList)
+        assert plist.row_count == 30
+        assert "10.105.134.33" in plist.render_line(0).text
+
+        # pause: the tail stops moving and new packets are counted as "+N new"
+        await pilot.press("space")
+        assert not plist.following
+        plist.add(tuple(list(plist.ring)[:5]))
+        await pilot.pause(0.1)
+        assert plist.new_count == 5
+        assert "+5 new" in str(pane.query_one(".stream-counts").render())
+        await pilot.press("space")
+        assert plist.following and plist.new_count == 0
+
+        # display filter: only SYN-ACKs
+        await pilot.press("slash")
+        await pilot.press(*"SYN,", "space", *"ACK]")
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert plist.row_count == 12  # 10 of the first 30 packets, 2 of the 5 added again
+        shown = [plist.packet_at(row) for row in range(plist.row_count)]
+        assert all(p is not None and p.tcp_flags == "SYN,ACK" for p in shown)
+
+        await pilot.press("c")
+        assert plist.row_count == 0 and plist.ring.total == 35
+
+        await pilot.press("x")
+        await pilot.pause()
+        assert not screen.query(StreamPane)
+
+
+async def test_four_streams_reflow_into_a_grid_and_tabs(tmp_path: Path) -> None:
+    app = make_app(ReplaySource(write_article_bundle(tmp_path / "b"), speed=0))
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        await app.workers.wait_for_complete()
+        for node, iface in [
+            ("node-1", LXC1),
+            ("node-1", "cilium_vxlan"),
+            ("node-1", "ens4"),
+            ("node-2", "ens4"),
+        ]:
+            await screen.open_stream(StreamSpec(node, iface))
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.1)
+        area = screen.query_one(StreamsArea)
+        assert len(area.panes) == 4
+        grid = screen.query_one("#stream-grid")
+        assert grid.styles.grid_size_columns == 2 and grid.styles.grid_size_rows == 2
+        missing = area.pane(StreamSpec("node-2", "ens4"))
+        assert missing is not None and missing.state is StreamState.FAILED
+        assert missing.reason == "not in this recording"
+
+        await pilot.press("g")
+        await pilot.pause()
+        assert sum(1 for p in area.panes if p.display) == 1
+        assert screen.query_one("#stream-tabs").display
+
+
+async def test_tree_shows_nodes_pods_and_details(tmp_path: Path) -> None:
+    app = make_app(ReplaySource(write_article_bundle(tmp_path / "b"), speed=0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        tree = app.screen.query_one(TopologyTree)
+        labels = [str(tree.get_node_at_line(i).label) for i in range(tree.last_line + 1)]  # type: ignore[union-attr]
+        assert any("wrk-1/node-wrk-1-ubuntu24-684f7d8fd6-2zncq" in label for label in labels)
+        assert any(f"{LXC1} ↔ eth0" in label for label in labels)
+        tree.focus()
+        tree.cursor_line = _line_of(tree, "node-1", "cilium_vxlan")
+        await pilot.pause()
+        details = plain(app.screen.query_one("#details", Static).content)
+        assert "vni 2  udp 8472  local 10.168.0.4" in details
+        assert "mtu 1410" in details
