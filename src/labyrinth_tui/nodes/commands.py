@@ -153,7 +153,8 @@ class Section:
 class ForEachNetns:
     """Run `sections` once per named netns on the node (`ip netns list` read by the node itself).
 
-    Each round starts with a `<marker> netns <name>` line. With `only_with_id`, only namespaces that
+    Each round starts with a `<marker> netns <name>` line, the loop ends with `<marker> netns-done`.
+    With `only_with_id`, only namespaces that
     have an id relative to the namespace the script runs in (those linked to it, e.g. by a veth).
     Names that break the netns rule are skipped on the node, never interpolated.
     """
@@ -209,4 +210,5 @@ def batch_script(marker: str, items: Sequence[Section | ForEachNetns]) -> str:
         for section in item.sections:
             lines += ["  " + line for line in _render_section(marker, section, in_loop=True)]
         lines.append("done")
+        lines.append(shell_line(["printf", "%s netns-done\\n", marker]))
     return "\n".join(lines) + "\n"
