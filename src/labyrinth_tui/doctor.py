@@ -93,10 +93,29 @@ def check_binary(name: str, package: str, needed_for: str, *, required: bool = T
     return Check(name, True, f"{path} {version}".strip(), required=required, needed_for=needed_for)
 
 
+def check_gcp_credentials() -> Check:
+    """Whether `labyrinth gcp` would find ADC and a project — from files only, no network."""
+    from labyrinth_tui.cloud.gcp_auth import ADC_HELP, PROJECT_HELP, find_adc, find_project
+
+    adc, project = find_adc(), find_project()
+    parts = [f"ADC: {adc.value} ({adc.source})" if adc else "no ADC file"]
+    parts.append(f"project {project.value!r} ({project.source})" if project else "no project")
+    fixes = ([] if adc else [ADC_HELP]) + ([] if project else [PROJECT_HELP])
+    return Check(
+        "gcp credentials",
+        adc is not None and project is not None,
+        "; ".join(parts),
+        fix="; ".join(fixes),
+        required=False,
+        needed_for="labyrinth gcp (real clusters; on a GCE VM the metadata server may serve ADC too)",
+    )
+
+
 def run_checks() -> list[Check]:
     checks = [check_privilege()]
     checks += [check_binary(n, pkg, why) for n, (pkg, why) in BINARIES.items()]
     checks += [check_binary(n, pkg, why, required=False) for n, (pkg, why) in OPTIONAL_BINARIES.items()]
+    checks.append(check_gcp_credentials())
     return checks
 
 

@@ -6,6 +6,7 @@ import click
 
 from labyrinth_tui import __version__
 from labyrinth_tui.cli.doctor import doctor
+from labyrinth_tui.cli.gcp import gcp
 from labyrinth_tui.cli.lab import lab
 from labyrinth_tui.cli.tui import tui
 
@@ -25,3 +26,4 @@ def main(ctx: click.Context) -> None:
 main.add_command(tui)
 main.add_command(doctor)
 main.add_command(lab)
+main.add_command(gcp)

@@ -1,0 +1,3 @@
+"""Real clusters in the cloud: GCP provisioning (gcp*.py); importing this package stays cheap."""
+
+from __future__ import annotations
