@@ -150,7 +150,7 @@ def test_netns_and_signal_helpers_validate() -> None:
     ]
     with pytest.raises(UnsafeArgument):
         in_netns("../etc", ["id"])
-    assert kill_process_group(4242) == ["kill", "-TERM", "--", "-4242"]
+    assert kill_process_group(4242) == ["env", "kill", "-TERM", "--", "-4242"]
     for pgid in (0, 1, -5, True, "12"):
         with pytest.raises(UnsafeArgument):
             kill_process_group(pgid)  # type: ignore[arg-type]

@@ -89,7 +89,7 @@ def test_no_interface_listing_is_a_clear_error() -> None:
         with pytest.raises(DiscoveryError, match="no interface listing"):
             parse(text)
     with pytest.raises(DiscoveryError, match="not JSON"):
-        parse(f"{MARKER} begin addr\n[{{\"ifindex\": 1,\n{MARKER} end addr 0\n")
+        parse(f'{MARKER} begin addr\n[{{"ifindex": 1,\n{MARKER} end addr 0\n')
 
 
 def _host_veths(count: int) -> str:

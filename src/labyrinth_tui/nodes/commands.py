@@ -121,10 +121,26 @@ def in_process_group(argv: Sequence[str]) -> list[str]:
 
 
 def kill_process_group(pgid: int, signal: str = "TERM") -> list[str]:
-    """Signal every process of group `pgid` (as printed by `in_process_group`)."""
+    """Signal every process of group `pgid` (as printed by `in_process_group`); exits 1 if none is left.
+
+    Through `env`: the external kill takes `-- -PGID` everywhere; dash's builtin cannot signal a group.
+    """
     if signal not in SIGNALS:
         raise UnsafeArgument(signal, f"use one of {sorted(SIGNALS)}", "signal")
-    return ["kill", f"-{signal}", "--", f"-{validate_pgid(pgid)}"]
+    return ["env", "kill", f"-{signal}", "--", f"-{validate_pgid(pgid)}"]
+
+
+# zombies do not count: they are dead, and whether init reaps them soon is not ours to wait for
+_WAIT_GROUP_GONE: Final = (
+    "alive() { ps -e -o pgid=,stat= | awk -v g=\"$1\" '$1 == g && $2 !~ /^Z/ { n++ } END { exit !n }'; }; "
+    'i=0; while alive "$1"; do [ "$i" -ge "$2" ] && exit 1; sleep 0.1; i=$((i+1)); done'
+)
+
+
+def wait_process_group_gone(pgid: int, seconds: float) -> list[str]:
+    """Exits 0 once no live process of group `pgid` is left, 1 if some still are after `seconds`."""
+    tenths = max(1, round(seconds * 10))
+    return ["sh", "-c", _WAIT_GROUP_GONE, "sh", str(validate_pgid(pgid)), str(tenths)]
 
 
 # --- batched scripts: several commands, one round trip, output cut by marker lines ---------------

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
-from labyrinth_tui.nodes.commands import in_process_group, kill_process_group, shell_line
+from labyrinth_tui.nodes.commands import (
+    in_process_group,
+    kill_process_group,
+    shell_line,
+    wait_process_group_gone,
+)
 from labyrinth_tui.nodes.errors import CommandFailed, ConnectionLost, NodeError, NodeTimeout
 
 if TYPE_CHECKING:
@@ -29,7 +34,8 @@ class RemoteStream:
     """`async with session.stream(argv) as lines: async for line in lines: …` — stop() on exit.
 
     `pgid` is the remote process group (known once started); `exit_status` once it ended;
-    `stderr_tail` the last 8 KiB of its stderr. Lines come without their newline.
+    `stderr_tail` the last 8 KiB of its stderr; `stop_problem` why stop() could not end it all.
+    Lines come without their newline.
     """
 
     def __init__(self, session: NodeSession, argv: tuple[str, ...], timeout: float | None) -> None:
@@ -46,6 +52,7 @@ class RemoteStream:
         self._deadline: float | None = None
         self._stopped = False
         self._ended = False
+        self.stop_problem: str | None = None
 
     @property
     def stderr_tail(self) -> str:
@@ -127,24 +134,20 @@ class RemoteStream:
         raise StopAsyncIteration
 
     async def stop(self, grace: float = 3.0) -> None:
-        """End the remote process group (TERM, then KILL after `grace` s) and free the channel."""
-        if self._stopped or self._proc is None or self._link is None:
-            self._stopped = True
+        """End the remote process group (TERM; KILL if any is left after `grace` s); free the channel.
+
+        Returns once nothing of the group is left on the node, or with `stop_problem` saying why not.
+        Also after the command ended by itself: children it left behind are ended too.
+        """
+        if self._stopped:
             return
         self._stopped = True
+        if self._proc is None or self._link is None:
+            return
         proc, link = self._proc, self._link
         try:
-            if self.pgid is not None and not self._ended:
-                for signal in ("TERM", "KILL"):
-                    try:
-                        await self.session.run(kill_process_group(self.pgid, signal), timeout=10, check=False)
-                    except NodeError:
-                        break  # the node is gone; nothing more to signal over it
-                    try:
-                        await asyncio.wait_for(proc.wait_closed(), grace)
-                        break  # the group is gone, so the channel closed
-                    except TimeoutError:
-                        continue  # something ignored TERM
+            if self.pgid is not None:
+                await self._end_group(self.pgid, grace)
             proc.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait_closed(), 5.0)
@@ -154,3 +157,18 @@ class RemoteStream:
             if self._stderr_task is not None:
                 self._stderr_task.cancel()
             self.session._release(link)
+
+    async def _end_group(self, pgid: int, grace: float) -> None:
+        try:
+            for signal in ("TERM", "KILL"):
+                sent = await self.session.run(kill_process_group(pgid, signal), timeout=10, check=False)
+                if sent.exit_status != 0:
+                    return  # no process of the group is left to signal
+                gone = await self.session.run(
+                    wait_process_group_gone(pgid, grace), timeout=grace + 10, check=False
+                )
+                if gone.exit_status == 0:
+                    return
+            self.stop_problem = f"process group {pgid} still has processes after TERM and KILL"
+        except NodeError as exc:  # the node went away: nothing more can be done over SSH
+            self.stop_problem = f"could not end process group {pgid}: {exc.reason}"
