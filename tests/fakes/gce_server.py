@@ -64,7 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (KeyError, ValueError, TypeError, IndexError) as e:
             status, payload = 400, ApiError(400, "invalid", f"Invalid request: {e!r}").body()
         if delay:
-            time.sleep(delay)  # the hang fault: acted on, answered late
+            time.sleep(delay)  # why: the hang fault — acted on, answered too late for the client
         data = json.dumps(payload).encode()
         try:
             self.send_response(status)

@@ -145,3 +145,13 @@ def test_a_failed_up_says_what_failed_and_how_to_converge(gce: FakeGce, env: Pat
     again = gcp("up", *PROJECT, *SSH, "--yes")
     assert again.exit_code == 0, again.output
     assert "= keep     instance node-0" in again.output and "+ create   instance node-2" in again.output
+
+
+def test_a_name_taken_by_someone_else_is_refused_without_asking(gce: FakeGce, env: Path) -> None:
+    gce.model.seed("test-project", "networks", "global", {"name": "labyrinth", "description": "made by hand"})
+    result = gcp("up", *PROJECT, *SSH)  # no --yes and no input: a question would abort instead
+    assert result.exit_code == 1
+    assert "! conflict network labyrinth" in result.output
+    assert "refusing to touch resources that are not ours" in result.output
+    assert "Create these?" not in result.output
+    assert _mutations(gce) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -14,7 +14,8 @@ from labyrinth_tui.model.topology import to_jsonable
 
 if TYPE_CHECKING:
     from labyrinth_tui.cloud.gcp import GcpCluster
-    from labyrinth_tui.cloud.gcp_spec import ClusterSpec
+    from labyrinth_tui.cloud.gcp_plan import Plan
+    from labyrinth_tui.cloud.gcp_spec import ClusterSpec, NodeAccess
 
 T = TypeVar("T")
 GLYPH = {StepState.RUNNING: "…", StepState.DONE: "✓", StepState.FAILED: "✗", StepState.SKIPPED: "–"}
@@ -126,6 +127,29 @@ def _echo_lines(lines: list[str], err: bool = False) -> None:
         click.echo(line, err=err)
 
 
+def _report(
+    as_json: bool, options: dict[str, Any], fetch: Callable[[GcpCluster], Coroutine[Any, Any, Any]]
+) -> None:
+    """plan and status: fetch a result with .lines() and .to_json(), print one or the other."""
+
+    def work() -> None:
+        result: Any = _with_cluster(_spec(**options), lambda cluster: asyncio.run(fetch(cluster)))
+        if as_json:
+            click.echo(json.dumps(result.to_json(), indent=2))
+        else:
+            _echo_lines(result.lines())
+
+    _run(work)
+
+
+def _apply(cluster: GcpCluster, planned: Plan, question: str, yes: bool, as_json: bool) -> None:
+    """up and down: show the plan; ask unless --yes (and unless there is nothing to change)."""
+    _echo_lines(planned.lines(), err=as_json)
+    if planned.changes and not yes and not click.confirm(question, err=as_json):
+        verb = "created" if planned.verb == "up" else "deleted"
+        raise click.ClickException(f"aborted: nothing was {verb}")
+
+
 @click.group()
 def gcp() -> None:
     """Provision the article's 3-node GCP cluster: plan, up, status, down."""
@@ -137,16 +161,7 @@ def gcp() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(as_json: bool, **options: Any) -> None:
     """Show what `up` would create, keep or refuse, and the estimated hourly cost."""
-
-    def work() -> None:
-        spec = _spec(**options)
-        result = _with_cluster(spec, lambda cluster: asyncio.run(cluster.plan()))
-        if as_json:
-            click.echo(json.dumps(result.to_json(), indent=2))
-        else:
-            _echo_lines(result.lines())
-
-    _run(work)
+    _report(as_json, options, lambda cluster: cluster.plan())
 
 
 @gcp.command()
@@ -156,28 +171,23 @@ def plan(as_json: bool, **options: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the nodes as JSON (progress goes to stderr).")
 def up(yes: bool, as_json: bool, **options: Any) -> None:
     """Create the network, subnet, firewall rules and the three nodes (idempotent)."""
-    from labyrinth_tui.cloud.gcp_errors import GcpSpecError
     from labyrinth_tui.cloud.gcp_plan import Action
 
     def work() -> None:
         spec = _spec(**options)
         spec.validate(for_up=True)
-        cluster = _connect(spec)
-        try:
+
+        def run(cluster: GcpCluster) -> list[NodeAccess]:
             planned = asyncio.run(cluster.plan())
-            _echo_lines(planned.lines(), err=as_json)
-            if planned.refs(Action.CONFLICT):
-                raise GcpSpecError(
-                    "some names are taken by resources that are not ours (marked !): nothing done"
-                )
-            if planned.changes and not yes:
-                cost = planned.estimate.hourly if planned.estimate else 0.0
-                question = f"Create these? The cluster costs ≈ ${cost:.4f}/hour until `labyrinth gcp down`"
-                if not click.confirm(question, err=as_json):
-                    raise click.ClickException("aborted: nothing was created")
-            nodes = asyncio.run(cluster.up(_printer(as_json), plan=planned))
-        finally:
-            cluster.close()
+            cost = planned.estimate.hourly if planned.estimate else 0.0
+            question = f"Create these? The cluster costs ≈ ${cost:.4f}/hour until `labyrinth gcp down`"
+            if not planned.refs(Action.CONFLICT):  # with a conflict, up refuses at once: nothing to ask
+                _apply(cluster, planned, question, yes, as_json)
+            else:
+                _echo_lines(planned.lines(), err=as_json)
+            return asyncio.run(cluster.up(_printer(as_json), plan=planned))
+
+        nodes = _with_cluster(spec, run)
         if as_json:
             click.echo(json.dumps(to_jsonable(nodes), indent=2))
             return
@@ -198,16 +208,7 @@ def up(yes: bool, as_json: bool, **options: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the resources as JSON.")
 def status(as_json: bool, **options: Any) -> None:
     """List our resources with their age and running cost."""
-
-    def work() -> None:
-        spec = _spec(**options)
-        result = _with_cluster(spec, lambda cluster: asyncio.run(cluster.status()))
-        if as_json:
-            click.echo(json.dumps(result.to_json(), indent=2))
-        else:
-            _echo_lines(result.lines())
-
-    _run(work)
+    _report(as_json, options, lambda cluster: cluster.status())
 
 
 @gcp.command()
@@ -219,15 +220,13 @@ def down(yes: bool, as_json: bool, **options: Any) -> None:
 
     def work() -> None:
         spec = _spec(**options)
-        cluster = _connect(spec)
-        try:
+
+        def run(cluster: GcpCluster) -> Plan:
             planned = asyncio.run(cluster.plan_down())
-            _echo_lines(planned.lines(), err=as_json)
-            if planned.changes and not yes and not click.confirm("Delete these?", err=as_json):
-                raise click.ClickException("aborted: nothing was deleted")
-            done = asyncio.run(cluster.down(_printer(as_json), plan=planned))
-        finally:
-            cluster.close()
+            _apply(cluster, planned, "Delete these?", yes, as_json)
+            return asyncio.run(cluster.down(_printer(as_json), plan=planned))
+
+        done = _with_cluster(spec, run)
         if as_json:
             click.echo(json.dumps(done.to_json(), indent=2))
         else:

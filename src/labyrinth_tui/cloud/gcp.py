@@ -100,9 +100,8 @@ class GcpCluster:
         return await asyncio.get_running_loop().run_in_executor(self._pool, partial(fn, *args))
 
     # -- reading what exists -----------------------------------------------------------------------
-    async def inventory(self) -> list[Found]:
-        """Every resource that is ours or carries one of our names (five list calls, in parallel)."""
-        kinds = list(Kind)
+    async def inventory(self, kinds: tuple[Kind, ...] = tuple(Kind)) -> list[Found]:
+        """Every resource that is ours or carries one of our names (one list call per kind, in parallel)."""
         listed = await asyncio.gather(*(self._io(self.api.list, kind) for kind in kinds))
         return [
             to_found(self.spec, kind, item)
@@ -239,7 +238,7 @@ class GcpCluster:
         return failures
 
     async def _nodes(self, rep: _Reporter, public_key: str) -> list[NodeAccess]:
-        instances = {f.ref.name: f for f in await self.inventory() if f.ref.kind is Kind.INSTANCE and f.ours}
+        instances = {f.ref.name: f for f in await self.inventory((Kind.INSTANCE,)) if f.ours}
         key = str(self.state_dir.key_path)
         nodes = []
         for name, internal_ip in self.spec.nodes:

@@ -89,12 +89,11 @@ class StateDir:
 
     def load(self) -> ClusterState | None:
         try:
-            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+            return ClusterState.from_json(json.loads(self.state_path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, TypeError, AttributeError) as e:  # not JSON, or not our shape
             raise GcpError(f"{self.state_path} is unreadable ({e}); move it away and re-run") from None
-        return ClusterState.from_json(data)
 
     def save(self, state: ClusterState) -> None:
         self._make()
