@@ -12,14 +12,14 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
 from labyrinth_tui.nodes.commands import shell_line
 from labyrinth_tui.nodes.connect import Connector, connect_error
 from labyrinth_tui.nodes.errors import CommandFailed, ConnectionLost, NodeError, NodeTimeout
-from labyrinth_tui.nodes.runner import CommandResult
+from labyrinth_tui.nodes.runner import CommandResult, StreamRunner
 from labyrinth_tui.nodes.stream import RemoteStream
 
 __all__ = ["CommandResult", "NodeSession", "RemoteStream"]
@@ -292,3 +292,9 @@ class NodeSession:
     def stream(self, argv: Sequence[str], *, timeout: float | None = None) -> RemoteStream:
         """argv's stdout line by line, in a process group of its own; see RemoteStream."""
         return RemoteStream(self, tuple(argv), timeout)
+
+
+if TYPE_CHECKING:  # mypy proves NodeSession is what probes are typed against
+
+    def _is_a_stream_runner(session: NodeSession) -> StreamRunner:
+        return session
