@@ -4,6 +4,8 @@ It speaks real SSH. Commands (the exec string, split like a shell would):
   echo WORDS…   prints WORDS          fail N   exits N with a line on stderr
   cat           echoes stdin          hang     never answers
   hold          waits for release()   drop     prints a line, then drops the TCP connection
+  setsid -w sh -c … sh ARGV   (a stream) prints a pretend group id, then runs ARGV as above
+  env kill -SIG -- -PGID      recorded in `kills`; exits 1 as if the group were gone
 Like OpenSSH it refuses the 11th session channel of one connection (MaxSessions 10). A TCP relay in
 front of it can go silent (stop passing bytes, keep the sockets open), like a node whose network died.
 """
@@ -59,7 +61,23 @@ async def _drop(node: FakeNode, proc: asyncssh.SSHServerProcess[str], argv: list
     return 0
 
 
+async def _setsid(node: FakeNode, proc: asyncssh.SSHServerProcess[str], argv: list[str]) -> int:
+    # what commands.in_process_group sends: setsid -w sh -c SCRIPT sh ARGV… → a pretend group id, then ARGV
+    proc.stdout.write(f"{node.pgid}\n")
+    inner = argv[6:]
+    handler = HANDLERS.get(inner[0] if inner else "")
+    return 127 if handler is None else await handler(node, proc, inner)
+
+
+async def _env(node: FakeNode, proc: asyncssh.SSHServerProcess[str], argv: list[str]) -> int:
+    # `env kill -SIG -- -PGID`: recorded; answers "no such process group", as if it had ended already
+    node.kills.append(" ".join(argv[1:]))
+    return 1
+
+
 HANDLERS: dict[str, Handler] = {
+    "setsid": _setsid,
+    "env": _env,
     "echo": _echo,
     "fail": _fail,
     "cat": _cat,
@@ -132,6 +150,8 @@ class FakeNode:
         self.peak_sessions_per_connection = 0
         self.refused_sessions = 0
         self.commands: list[str] = []
+        self.pgid = 4242
+        self.kills: list[str] = []
         self.port = 0
         self._changed = asyncio.Condition()
         self._server: asyncssh.SSHAcceptor | None = None

@@ -218,3 +218,34 @@ async def test_unreachable_node_is_a_typed_error_after_retries(tmp_path: Path) -
             await session.run(["echo"])
     assert info.value.node == "node-9" and "refused" in info.value.reason.lower()
     assert time.monotonic() - started >= 0.05 + 0.1  # two backoffs between three attempts
+
+
+async def test_stream_lines_then_stop_signals_the_process_group(fake: FakeNode, tmp_path: Path) -> None:
+    async with NodeSession("node-1", connector(fake, tmp_path)) as node:
+        async with node.stream(["echo", "one line"]) as lines:
+            assert lines.pgid == fake.pgid
+            assert [line async for line in lines] == ["one line"]
+        assert lines.exit_status == 0 and lines.stop_problem is None
+        assert fake.kills == [f"kill -TERM -- -{fake.pgid}"]  # leftovers of the group are ended too
+        await fake.wait_until(lambda: fake.open_sessions == 0)
+
+
+async def test_stream_dropped_mid_way_is_connection_lost(fake: FakeNode, tmp_path: Path) -> None:
+    async with NodeSession("node-2", connector(fake, tmp_path)) as node:
+        with pytest.raises(ConnectionLost) as info:
+            async with node.stream(["drop"]) as lines:
+                assert await anext(lines) == "partial output"
+                await anext(lines)
+        assert info.value.node == "node-2"
+        # without a pty the remote command outlives the connection: stop() reconnects to end its group
+        assert fake.kills == [f"kill -TERM -- -{fake.pgid}"] and fake.connections == 2
+        assert lines.stop_problem is None
+
+
+async def test_stream_past_its_timeout_is_stopped(fake: FakeNode, tmp_path: Path) -> None:
+    async with NodeSession("node-1", connector(fake, tmp_path)) as node:
+        with pytest.raises(NodeTimeout, match=r"0\.3 s"):
+            async with node.stream(["hang"], timeout=0.3) as lines:
+                async for _ in lines:
+                    pass
+        assert fake.kills == [f"kill -TERM -- -{fake.pgid}"]
