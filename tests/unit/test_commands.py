@@ -203,3 +203,14 @@ def test_netns_placeholder_outside_a_loop_is_refused() -> None:
         batch_script("=TEST-MARKER=", [Section("bad", ("ip", "-n", NETNS, "addr"))])
     with pytest.raises(UnsafeArgument):
         batch_script("bad marker; id", [Section("ok", ("true",))])
+
+
+def test_section_stdin_is_a_literal_here_document() -> None:
+    marker = "=TEST-MARKER="
+    text = "addr show\n$(id) `id` '\"\nroute show\n"
+    script = batch_script(marker, [Section("cat", ("cat",), stdin=text), Section("after", ("echo", "ok"))])
+    out = subprocess.run(["/bin/sh", "-s"], input=script, capture_output=True, text=True, check=True).stdout
+    assert f"{marker} begin cat\n{text}\n{marker} end cat 0" in out and "ok" in out
+    for bad in ("a\nLABYRINTH_STDIN\nid\n", "tab\there", "é"):
+        with pytest.raises(UnsafeArgument):
+            batch_script(marker, [Section("cat", ("cat",), stdin=bad)])

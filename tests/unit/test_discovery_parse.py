@@ -176,7 +176,7 @@ def test_fuzz_mutated_json(seed: int) -> None:
 @given(
     junk=st.text(max_size=300),
     where=st.integers(min_value=0, max_value=len(REAL)),
-    section=st.sampled_from(["addr", "route", "netns", "pids", "ps", "hostname"]),
+    section=st.sampled_from(["addr", "route", "netns", "ip", "netns-inodes", "ps", "hostname"]),
 )
 def test_fuzz_garbage_inside_and_between_sections(junk: str, where: int, section: str) -> None:
     _check(REAL[:where] + junk + REAL[where:])

@@ -163,6 +163,22 @@ class Section:
 
     name: str
     argv: tuple[Arg, ...]
+    # fed to the command as a here-document (printable ASCII lines); without it stdin is /dev/null
+    stdin: str | None = None
+
+
+HEREDOC_END: Final = "LABYRINTH_STDIN"
+
+
+def _heredoc(text: str) -> str:
+    lines = text.splitlines()
+    for line in lines:
+        bad = next((c for c in line if not " " <= c <= "~"), None)
+        if bad is not None or line == HEREDOC_END:
+            why = f"found {bad!r}" if bad else f"a line may not read {HEREDOC_END}"
+            raise UnsafeArgument(text, f"section stdin is printable ASCII lines; {why}", "stdin")
+    # quoted delimiter: the shell expands nothing inside
+    return f" <<'{HEREDOC_END}'\n" + "".join(line + "\n" for line in lines) + HEREDOC_END
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +216,11 @@ def _render_section(marker: str, section: Section, in_loop: bool) -> list[str]:
     begin = shell_line(["printf", "%s begin %s\\n", marker, section.name])
     # the end marker starts with a newline: output without a final newline still ends before it
     end = shell_line(["printf", "\\n%s end %s %s\\n", marker, section.name]) + ' "$?"'
-    # stdin from /dev/null: the script itself arrives on stdin and must not be eaten by a command
-    return [begin, " ".join(words) + " </dev/null", end]
+    # stdin from /dev/null (or a here-document): the script itself arrives on stdin, and must not be
+    # eaten by a command. A here-document is one element with newlines: indenting only its first line
+    # keeps the delimiter line at column 0.
+    stdin = " </dev/null" if section.stdin is None else _heredoc(section.stdin)
+    return [begin, " ".join(words) + stdin, end]
 
 
 def batch_script(marker: str, items: Sequence[Section | ForEachNetns]) -> str:

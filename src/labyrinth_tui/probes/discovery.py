@@ -1,9 +1,10 @@
 """Discovery: ONE batched command per node, parsed into its Node (interfaces, veth pairs, pods).
 
 The node runs a small generated script (fed to `sh -s`) that lists its own links, routes and named
-netns, then loops over the netns linked to it: so the round trips per node stay one, whatever the
-number of pods. Pod identity (namespace/name) is not the node's to say: the source passes
-`{pod_ip: (namespace, name)}` (the lab's spec, or the Kubernetes API); unmatched pods keep their netns name.
+netns, then loops over the netns linked to it (one `ip` process each): so the round trips per node
+stay one, whatever the number of pods. Pod identity (namespace/name) is not the node's to say: the
+source passes `{pod_ip: (namespace, name)}` (the lab's spec, or the Kubernetes API); unmatched pods
+keep their netns name.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.runner import CommandRunner
 from labyrinth_tui.probes.iproute import (
     DiscoveryError,
+    interfaces_from_json,
+    load_json_values,
     parse_interfaces,
     parse_netns_ids,
-    parse_pids,
+    parse_netns_inodes,
     parse_ps,
     parse_routes,
+    routes_from_json,
 )
 
 __all__ = ["DiscoveryError", "discover", "discover_node", "discovery_script", "parse_discovery"]
@@ -30,6 +34,7 @@ __all__ = ["DiscoveryError", "discover", "discover_node", "discovery_script", "p
 PodIdentities = Mapping[str, tuple[str, str]]  # pod IP → (namespace, name)
 ROUND_TRIPS_PER_NODE = 1
 MAX_PROBLEMS_SHOWN = 5
+POD_QUERIES = "addr show\nroute show\n"  # `ip -b` reads them: a pod's links+addresses, then its routes
 
 DISCOVERY = (
     Section("hostname", ("hostname",)),
@@ -38,14 +43,18 @@ DISCOVERY = (
     Section("route", ("ip", "-j", "route", "show")),
     # after the link listing, which makes the kernel give ids to the netns our veths lead to
     Section("netns", ("ip", "-j", "netns", "list")),
+    # one process per linked netns (a pod): its links+addresses and its routes from one `ip -b`
     ForEachNetns(
         (
-            Section("addr", ("ip", "-n", NETNS, "-j", "-d", "addr", "show")),
-            Section("route", ("ip", "-n", NETNS, "-j", "route", "show")),
-            Section("pids", ("ip", "netns", "pids", NETNS)),
+            Section(
+                "ip", ("ip", "-n", NETNS, "-force", "-j", "-d", "-b", "-"), stdin="addr show\nroute show\n"
+            ),
         )
     ),
-    Section("ps", ("ps", "-e", "-o", "pid=,args=")),
+    # which process lives in which netns, for every pod at once: ps's netns column against the
+    # inodes of /run/netns (what `ip netns pids` compares, without one scan of /proc per pod)
+    Section("netns-inodes", ("ls", "-iL", "/run/netns")),
+    Section("ps", ("ps", "-e", "-o", "pid=,netns=,args=")),
 )
 
 
@@ -116,30 +125,31 @@ def _ips(interface: Interface) -> list[str]:
 class _PodNetns:
     interfaces: dict[int, Interface]
     routes: list[Route]
-    pids: list[int]
 
 
 def _read_netns(name: str, sections: Mapping[str, Output], problems: list[str]) -> _PodNetns | None:
     where = f"netns {name}"
-    addr = _section(sections, "addr", where, problems)
-    if addr is None or not addr.body:
+    out = _section(sections, "ip", where, problems)
+    if out is None or not out.body:
         return None
     try:
-        interfaces, found = parse_interfaces(addr.text, f"{where} interfaces")
+        values = load_json_values(out.text, where)
     except DiscoveryError as exc:
         problems.append(str(exc))
         return None
+    lists = [v for v in values if isinstance(v, list)]
+    if len(lists) != len(values) or not lists:
+        problems.append(f"{where}: expected the JSON lists of `addr show` and `route show`")
+        return None
+    interfaces, found = interfaces_from_json(lists[0], f"{where} interfaces")
     problems += found
     routes: list[Route] = []
-    route = _section(sections, "route", where, problems)
-    if route is not None and route.body:
-        try:
-            routes, found = parse_routes(route.text, f"{where} routes")
-            problems += found
-        except DiscoveryError as exc:
-            problems.append(str(exc))
-    pids = sections.get("pids")
-    return _PodNetns({i.ifindex: i for i in interfaces}, routes, parse_pids(pids.text) if pids else [])
+    if len(lists) < 2:
+        problems.append(f"{where}: no routes")
+    else:
+        routes, found = routes_from_json(lists[1], f"{where} routes")
+        problems += found
+    return _PodNetns({i.ifindex: i for i in interfaces}, routes)
 
 
 def _pair_and_pods(
@@ -147,7 +157,7 @@ def _pair_and_pods(
     raw: RawDiscovery,
     netns_ids: dict[int, str],
     identities: PodIdentities,
-    processes: dict[int, str],
+    processes: dict[str, list[str]],
     problems: list[str],
 ) -> tuple[list[VethPair], list[Pod]]:
     pairs: list[VethPair] = []
@@ -191,9 +201,22 @@ def _pair_and_pods(
             gateway=gateway,
             mtu=peer.mtu or None,
             routes=tuple(netns.routes),
-            processes=tuple(f"{pid} {processes.get(pid, '?')}".rstrip() for pid in netns.pids),
+            processes=tuple(processes.get(name, ())),
         )
     return pairs, list(pods.values())
+
+
+def _processes_by_netns(host: Mapping[str, Output]) -> dict[str, list[str]]:
+    """{netns name: ["PID ARGS", …]} from ps's netns column and the inodes of /run/netns."""
+    inodes, ps = host.get("netns-inodes"), host.get("ps")
+    if inodes is None or ps is None:
+        return {}
+    names = {inode: name for name, inode in parse_netns_inodes(inodes.text).items()}
+    found: dict[str, list[str]] = {}
+    for pid, (netns, args) in sorted(parse_ps(ps.text).items()):
+        if netns in names:
+            found.setdefault(names[netns], []).append(f"{pid} {args}".rstrip())
+    return found
 
 
 def parse_discovery(
@@ -235,8 +258,7 @@ def parse_discovery(
             problems += found
         except DiscoveryError as exc:
             problems.append(str(exc))
-    ps_out = raw.host.get("ps")
-    processes = parse_ps(ps_out.text) if ps_out else {}
+    processes = _processes_by_netns(raw.host)
     pairs, pods = _pair_and_pods(interfaces, raw, netns_ids, pod_identities or {}, processes, problems)
     error = None
     if problems:

@@ -30,6 +30,23 @@ def load_json_list(text: str, what: str) -> list[Any]:
     return value
 
 
+def load_json_values(text: str, what: str) -> list[Any]:
+    """Several JSON values one after the other (what `ip -j -b` prints: one array per command)."""
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    at = 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at == len(text):
+            return values
+        try:
+            value, at = decoder.raw_decode(text, at)
+        except (ValueError, RecursionError) as exc:
+            raise DiscoveryError(f"{what}: not JSON ({str(exc)[:120]})") from None
+        values.append(value)
+
+
 def _int(obj: Mapping[str, Any], key: str) -> int | None:
     value = obj.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -75,8 +92,11 @@ def _vxlan(link: Mapping[str, Any]) -> VxlanInfo | None:
 
 def parse_interfaces(text: str, what: str = "interfaces") -> tuple[list[Interface], list[str]]:
     """`ip -j -d addr show` (or `ip -j -d link show`) → interfaces, and what could not be read."""
+    return interfaces_from_json(load_json_list(text, what), what)
+
+
+def interfaces_from_json(links: list[Any], what: str = "interfaces") -> tuple[list[Interface], list[str]]:
     problems: list[str] = []
-    links = load_json_list(text, what)
     by_name: dict[str, int] = {}
     seen: set[int] = set()
     readable: list[Mapping[str, Any]] = []
@@ -122,9 +142,13 @@ def parse_interfaces(text: str, what: str = "interfaces") -> tuple[list[Interfac
 
 def parse_routes(text: str, what: str = "routes") -> tuple[list[Route], list[str]]:
     """`ip -j route show` → routes, and what could not be read."""
+    return routes_from_json(load_json_list(text, what), what)
+
+
+def routes_from_json(entries: list[Any], what: str = "routes") -> tuple[list[Route], list[str]]:
     problems: list[str] = []
     routes = []
-    for entry in load_json_list(text, what):
+    for entry in entries:
         dst = _str(entry, "dst") if isinstance(entry, dict) else None
         if not isinstance(entry, dict) or dst is None:
             problems.append(f"{what}: an entry without dst ({str(entry)[:80]})")
@@ -173,20 +197,26 @@ def parse_netns_ids(text: str, what: str = "netns list") -> tuple[dict[int, str]
     return ids, problems
 
 
-def parse_pids(text: str) -> list[int]:
-    """`ip netns pids NS` → pids (one per line); anything else is ignored."""
-    return [int(word) for word in text.split() if _is_pid(word)]
-
-
-def _is_pid(word: str) -> bool:
-    return word.isascii() and word.isdigit() and len(word) <= 10
-
-
-def parse_ps(text: str) -> dict[int, str]:
-    """`ps -e -o pid=,args=` → {pid: args}."""
-    found: dict[int, str] = {}
+def parse_netns_inodes(text: str) -> dict[str, int]:
+    """`ls -iL /run/netns` → {netns name: inode of its namespace}."""
+    found: dict[str, int] = {}
     for line in text.splitlines():
-        pid, _, args = line.strip().partition(" ")
-        if _is_pid(pid):
-            found[int(pid)] = args.strip()
+        inode, _, name = line.strip().partition(" ")
+        if _is_number(inode) and name.strip():
+            found[name.strip()] = int(inode)
     return found
+
+
+def parse_ps(text: str) -> dict[int, tuple[int | None, str]]:
+    """`ps -e -o pid=,netns=,args=` → {pid: (inode of its netns or None, args)}."""
+    found: dict[int, tuple[int | None, str]] = {}
+    for line in text.splitlines():
+        words = line.split(None, 2)
+        if len(words) >= 2 and _is_number(words[0]):
+            netns = int(words[1]) if _is_number(words[1]) else None
+            found[int(words[0])] = (netns, words[2].strip() if len(words) == 3 else "")
+    return found
+
+
+def _is_number(word: str) -> bool:
+    return word.isascii() and word.isdigit() and len(word) <= 20
