@@ -5,7 +5,7 @@ It speaks real SSH. Commands (the exec string, split like a shell would):
   cat           echoes stdin          hang     never answers
   hold          waits for release()   drop     prints a line, then drops the TCP connection
   setsid -w sh -c … sh ARGV   (a stream) prints a pretend group id, then runs ARGV as above
-  env kill -SIG -- -PGID      recorded in `kills`; exits 1 as if the group were gone
+  sh -c <end group> sh PGID N recorded in `ended_groups`; exits 0 as if the group had ended
 Like OpenSSH it refuses the 11th session channel of one connection (MaxSessions 10). A TCP relay in
 front of it can go silent (stop passing bytes, keep the sockets open), like a node whose network died.
 """
@@ -69,15 +69,18 @@ async def _setsid(node: FakeNode, proc: asyncssh.SSHServerProcess[str], argv: li
     return 127 if handler is None else await handler(node, proc, inner)
 
 
-async def _env(node: FakeNode, proc: asyncssh.SSHServerProcess[str], argv: list[str]) -> int:
-    # `env kill -SIG -- -PGID`: recorded; answers "no such process group", as if it had ended already
-    node.kills.append(" ".join(argv[1:]))
-    return 1
+async def _sh(node: FakeNode, proc: asyncssh.SSHServerProcess[str], argv: list[str]) -> int:
+    # commands.end_process_group: sh -c SCRIPT sh PGID TENTHS → recorded; the group is "gone"
+    if len(argv) == 6 and argv[1] == "-c" and "kill" in argv[2]:
+        node.ended_groups.append(int(argv[4]))
+        return 0
+    proc.stderr.write(f"fake: no shell here for {argv!r}\n")
+    return 127
 
 
 HANDLERS: dict[str, Handler] = {
     "setsid": _setsid,
-    "env": _env,
+    "sh": _sh,
     "echo": _echo,
     "fail": _fail,
     "cat": _cat,
@@ -151,7 +154,7 @@ class FakeNode:
         self.refused_sessions = 0
         self.commands: list[str] = []
         self.pgid = 4242
-        self.kills: list[str] = []
+        self.ended_groups: list[int] = []
         self.port = 0
         self._changed = asyncio.Condition()
         self._server: asyncssh.SSHAcceptor | None = None

@@ -16,6 +16,7 @@ from labyrinth_tui.nodes.commands import (
     Section,
     UnsafeArgument,
     batch_script,
+    end_process_group,
     in_netns,
     in_process_group,
     kill_process_group,
@@ -214,3 +215,24 @@ def test_section_stdin_is_a_literal_here_document() -> None:
     for bad in ("a\nLABYRINTH_STDIN\nid\n", "tab\there", "é"):
         with pytest.raises(UnsafeArgument):
             batch_script(marker, [Section("cat", ("cat",), stdin=bad)])
+
+
+def test_end_process_group_kills_what_ignores_term_and_its_children() -> None:
+    group = subprocess.Popen(
+        ["sh", "-c", "trap '' TERM; sleep 600 & echo started; wait"],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert group.stdout is not None and group.stdout.readline() == b"started\n"
+        ended = subprocess.run(["/bin/sh", "-c", shell_line(end_process_group(group.pid, 0.3))], check=False)
+        assert ended.returncode == 0
+        assert group.wait(timeout=5) == -9  # TERM was ignored: KILL ended it
+        alive = subprocess.run(
+            ["ps", "-e", "-o", "pgid=,stat="], capture_output=True, text=True
+        ).stdout.split("\n")
+        assert not [line for line in alive if line.split()[:1] == [str(group.pid)] and "Z" not in line]
+    finally:
+        if group.poll() is None:
+            group.kill()
+            group.wait()

@@ -226,7 +226,7 @@ async def test_stream_lines_then_stop_signals_the_process_group(fake: FakeNode, 
             assert lines.pgid == fake.pgid
             assert [line async for line in lines] == ["one line"]
         assert lines.exit_status == 0 and lines.stop_problem is None
-        assert fake.kills == [f"kill -TERM -- -{fake.pgid}"]  # leftovers of the group are ended too
+        assert fake.ended_groups == [fake.pgid]  # leftovers of the group are ended too
         await fake.wait_until(lambda: fake.open_sessions == 0)
 
 
@@ -238,7 +238,7 @@ async def test_stream_dropped_mid_way_is_connection_lost(fake: FakeNode, tmp_pat
                 await anext(lines)
         assert info.value.node == "node-2"
         # without a pty the remote command outlives the connection: stop() reconnects to end its group
-        assert fake.kills == [f"kill -TERM -- -{fake.pgid}"] and fake.connections == 2
+        assert fake.ended_groups == [fake.pgid] and fake.connections == 2
         assert lines.stop_problem is None
 
 
@@ -248,4 +248,4 @@ async def test_stream_past_its_timeout_is_stopped(fake: FakeNode, tmp_path: Path
             async with node.stream(["hang"], timeout=0.3) as lines:
                 async for _ in lines:
                     pass
-        assert fake.kills == [f"kill -TERM -- -{fake.pgid}"]
+        assert fake.ended_groups == [fake.pgid]

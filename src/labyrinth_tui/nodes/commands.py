@@ -130,17 +130,23 @@ def kill_process_group(pgid: int, signal: str = "TERM") -> list[str]:
     return ["env", "kill", f"-{signal}", "--", f"-{validate_pgid(pgid)}"]
 
 
-# zombies do not count: they are dead, and whether init reaps them soon is not ours to wait for
-_WAIT_GROUP_GONE: Final = (
+# TERM the group, wait up to $2 tenths of a second, then KILL what is left and wait again; exit 0 once
+# no live process of it is left. Zombies do not count: they are dead, and when init reaps them is not
+# ours to wait for. One round trip; a failed kill (gone, or not ours) is judged by what ps sees after.
+_END_GROUP: Final = (
     "alive() { ps -e -o pgid=,stat= | awk -v g=\"$1\" '$1 == g && $2 !~ /^Z/ { n++ } END { exit !n }'; }; "
-    'i=0; while alive "$1"; do [ "$i" -ge "$2" ] && exit 1; sleep 0.1; i=$((i+1)); done'
+    'for sig in TERM KILL; do env kill -"$sig" -- "-$1" 2>/dev/null; i=0; '
+    'while alive "$1"; do [ "$i" -ge "$2" ] && continue 2; sleep 0.1; i=$((i+1)); done; exit 0; done; exit 1'
 )
 
 
-def wait_process_group_gone(pgid: int, seconds: float) -> list[str]:
-    """Exits 0 once no live process of group `pgid` is left, 1 if some still are after `seconds`."""
-    tenths = max(1, round(seconds * 10))
-    return ["sh", "-c", _WAIT_GROUP_GONE, "sh", str(validate_pgid(pgid)), str(tenths)]
+def end_process_group(pgid: int, grace: float = 3.0) -> list[str]:
+    """TERM group `pgid`, KILL it if any of it is left after `grace` s; exits 0 once none of it is left.
+
+    Run it with the same privilege as the command (e.g. behind `sudo -n`) or the signals may not land.
+    """
+    tenths = max(1, round(grace * 10))
+    return ["sh", "-c", _END_GROUP, "sh", str(validate_pgid(pgid)), str(tenths)]
 
 
 # --- batched scripts: several commands, one round trip, output cut by marker lines ---------------

@@ -67,4 +67,6 @@ class LineStream(Protocol):
 class StreamRunner(CommandRunner, Protocol):
     """A runner that can also stream a long-running command (a capture)."""
 
-    def stream(self, argv: Sequence[str], *, timeout: float | None = None) -> LineStream: ...
+    def stream(
+        self, argv: Sequence[str], *, timeout: float | None = None, privilege: Sequence[str] = ()
+    ) -> LineStream: ...

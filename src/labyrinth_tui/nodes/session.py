@@ -289,9 +289,15 @@ class NodeSession:
             raise CommandFailed(self._name, args, status, result.stderr)
         return result
 
-    def stream(self, argv: Sequence[str], *, timeout: float | None = None) -> RemoteStream:
-        """argv's stdout line by line, in a process group of its own; see RemoteStream."""
-        return RemoteStream(self, tuple(argv), timeout)
+    def stream(
+        self, argv: Sequence[str], *, timeout: float | None = None, privilege: Sequence[str] = ()
+    ) -> RemoteStream:
+        """argv's stdout line by line, in a process group of its own; see RemoteStream.
+
+        `privilege` prefixes the command that ends the group on stop(), e.g. ("sudo", "-n") when argv
+        runs under sudo: an unprivileged kill cannot reach root's processes.
+        """
+        return RemoteStream(self, tuple(argv), timeout, tuple(privilege))
 
 
 if TYPE_CHECKING:  # mypy proves NodeSession is what probes are typed against

@@ -15,12 +15,7 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
-from labyrinth_tui.nodes.commands import (
-    in_process_group,
-    kill_process_group,
-    shell_line,
-    wait_process_group_gone,
-)
+from labyrinth_tui.nodes.commands import end_process_group, in_process_group, shell_line
 from labyrinth_tui.nodes.errors import CommandFailed, ConnectionLost, NodeError, NodeTimeout
 
 if TYPE_CHECKING:
@@ -38,10 +33,19 @@ class RemoteStream:
     Lines come without their newline.
     """
 
-    def __init__(self, session: NodeSession, argv: tuple[str, ...], timeout: float | None) -> None:
+    def __init__(
+        self,
+        session: NodeSession,
+        argv: tuple[str, ...],
+        timeout: float | None,
+        privilege: tuple[str, ...] = (),
+    ) -> None:
         self.session = session
         self.argv = argv
         self.timeout = timeout
+        self.privilege = (
+            privilege  # prefix for ending the group, e.g. ("sudo", "-n") when argv runs under sudo
+        )
         self.pgid: int | None = None
         self.exit_status: int | None = None
         self._stderr: deque[str] = deque()
@@ -159,16 +163,12 @@ class RemoteStream:
             self.session._release(link)
 
     async def _end_group(self, pgid: int, grace: float) -> None:
+        argv = [*self.privilege, *end_process_group(pgid, grace)]
         try:
-            for signal in ("TERM", "KILL"):
-                sent = await self.session.run(kill_process_group(pgid, signal), timeout=10, check=False)
-                if sent.exit_status != 0:
-                    return  # no process of the group is left to signal
-                gone = await self.session.run(
-                    wait_process_group_gone(pgid, grace), timeout=grace + 10, check=False
-                )
-                if gone.exit_status == 0:
-                    return
-            self.stop_problem = f"process group {pgid} still has processes after TERM and KILL"
+            ended = await self.session.run(argv, timeout=2 * grace + 15, check=False)
         except NodeError as exc:  # the node went away: nothing more can be done over SSH
             self.stop_problem = f"could not end process group {pgid}: {exc.reason}"
+            return
+        if ended.exit_status != 0:
+            why = ended.stderr.strip()[-200:] or "it ignored TERM and KILL"
+            self.stop_problem = f"process group {pgid} still has processes: {why}"
