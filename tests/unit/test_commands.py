@@ -19,7 +19,6 @@ from labyrinth_tui.nodes.commands import (
     end_process_group,
     in_netns,
     in_process_group,
-    kill_process_group,
     shell_line,
     validate_capture_filter,
     validate_interface,
@@ -151,12 +150,10 @@ def test_netns_and_signal_helpers_validate() -> None:
     ]
     with pytest.raises(UnsafeArgument):
         in_netns("../etc", ["id"])
-    assert kill_process_group(4242) == ["env", "kill", "-TERM", "--", "-4242"]
-    for pgid in (0, 1, -5, True, "12"):
+    assert end_process_group(4242)[-2:] == ["4242", "30"]
+    for pgid in (0, 1, -5, True, "12", "4242; id"):
         with pytest.raises(UnsafeArgument):
-            kill_process_group(pgid)  # type: ignore[arg-type]
-    with pytest.raises(UnsafeArgument):
-        kill_process_group(4242, "TERM; id")
+            end_process_group(pgid)  # type: ignore[arg-type]
 
 
 def test_batch_script_loops_over_safe_netns_names_only(tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ NODE_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 SECTION_RE: Final = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 MARKER_RE: Final = re.compile(r"[A-Za-z0-9=_:-]{8,64}")
 CAPTURE_FILTER_MAX: Final = 1024
-SIGNALS: Final = frozenset({"TERM", "KILL", "INT", "HUP"})
 
 
 class UnsafeArgument(ValueError):
@@ -120,19 +119,10 @@ def in_process_group(argv: Sequence[str]) -> list[str]:
     return ["setsid", "-w", "sh", "-c", _PRINT_PGID_THEN_EXEC, "sh", *argv]
 
 
-def kill_process_group(pgid: int, signal: str = "TERM") -> list[str]:
-    """Signal every process of group `pgid` (as printed by `in_process_group`); exits 1 if none is left.
-
-    Through `env`: the external kill takes `-- -PGID` everywhere; dash's builtin cannot signal a group.
-    """
-    if signal not in SIGNALS:
-        raise UnsafeArgument(signal, f"use one of {sorted(SIGNALS)}", "signal")
-    return ["env", "kill", f"-{signal}", "--", f"-{validate_pgid(pgid)}"]
-
-
 # TERM the group, wait up to $2 tenths of a second, then KILL what is left and wait again; exit 0 once
 # no live process of it is left. Zombies do not count: they are dead, and when init reaps them is not
 # ours to wait for. One round trip; a failed kill (gone, or not ours) is judged by what ps sees after.
+# `env kill`: the external kill takes `-- -PGID` everywhere; dash's builtin cannot signal a group.
 _END_GROUP: Final = (
     "alive() { ps -e -o pgid=,stat= | awk -v g=\"$1\" '$1 == g && $2 !~ /^Z/ { n++ } END { exit !n }'; }; "
     'for sig in TERM KILL; do env kill -"$sig" -- "-$1" 2>/dev/null; i=0; '
