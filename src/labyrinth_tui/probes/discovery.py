@@ -32,7 +32,6 @@ from labyrinth_tui.probes.iproute import (
 __all__ = ["DiscoveryError", "discover", "discover_node", "discovery_script", "parse_discovery"]
 
 PodIdentities = Mapping[str, tuple[str, str]]  # pod IP → (namespace, name)
-ROUND_TRIPS_PER_NODE = 1
 MAX_PROBLEMS_SHOWN = 5
 POD_QUERIES = "addr show\nroute show\n"  # `ip -b` reads them: a pod's links+addresses, then its routes
 
