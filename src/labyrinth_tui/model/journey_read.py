@@ -1,0 +1,103 @@
+"""Reading the fields that identify a packet from a million PacketSummaries fast, whatever their storage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import attrgetter, itemgetter
+from typing import Any
+
+from labyrinth_tui.model import packets
+from labyrinth_tui.model.packets import PacketSummary
+
+# The numbers stitching reads, in this order, whichever way they are read
+NUMBER_FIELDS = ("ts", "sport", "dport", "ip_id", "seq", "ack", "payload_hash", "dns_id")
+TS, SPORT, DPORT, IP_ID, SEQ, ACK, PAYLOAD_HASH, DNS_ID = range(len(NUMBER_FIELDS))
+# What stays the same on every hop, in key order: IP id first (a retransmission's key is the rest),
+# DNS id last (filled from the info line when the capture did not give it)
+KEY_NUMBERS = (IP_ID, SEQ, ACK, PAYLOAD_HASH, DNS_ID)
+# The strings, in this order
+STRING_FIELDS = ("node", "interface", "src", "dst", "protocol", "tcp_flags")
+NODE, INTERFACE, SRC, DST, PROTOCOL, TCP_FLAGS = range(len(STRING_FIELDS))
+
+
+@dataclass(frozen=True, slots=True)
+class PacketReader:
+    """strings(p) → STRING_FIELDS; unpack(packed(p)) → the numbers, where index[i] is NUMBER_FIELDS[i].
+
+    Two C-level calls per packet and no Python frame: that is most of what stitching 1M packets costs.
+
+    An absent optional number may read as 0 on the fast path (None on the attribute path): keys only
+    compare packets read by the same reader, so either is consistent.
+    """
+
+    strings: Callable[[PacketSummary], tuple[Any, ...]]
+    packed: Callable[[PacketSummary], Any]
+    unpack: Callable[[Any], tuple[Any, ...]]
+    index: tuple[int, ...]  # position of each NUMBER_FIELDS entry in the numbers
+    fast: bool
+
+    def numbers(self, p: PacketSummary) -> tuple[Any, ...]:
+        return self.unpack(self.packed(p))
+
+
+def attribute_reader() -> PacketReader:
+    """Always correct: one attribute read per field."""
+    every = tuple(range(len(NUMBER_FIELDS)))
+    return PacketReader(attrgetter(*STRING_FIELDS), attrgetter(*NUMBER_FIELDS), tuple, every, False)
+
+
+_PROBE_NUMBERS = {  # distinct values, so each one's position in the packed numbers can be found
+    "ts": 1234.5,
+    "sport": 40001,
+    "dport": 40002,
+    "ip_id": 40003,
+    "seq": 3000000001,
+    "ack": 3000000002,
+    "payload_hash": 3000000003,
+    "dns_id": 40004,
+}
+_PROBE_STRINGS = {
+    "node": "probe-node",
+    "interface": "probe-iface",
+    "src": "probe-src",
+    "dst": "probe-dst",
+    "protocol": "probe-proto",
+    "tcp_flags": "probe-flags",
+}
+
+
+def packed_reader() -> PacketReader | None:
+    """One unpack per packet when PacketSummary keeps its numbers packed (model/packets.py, issue 6).
+
+    The layout is not assumed: a probe packet with distinct values is built and every field is found
+    in it, or None is returned and stitching reads attributes instead.
+    """
+    numbers_struct = getattr(packets, "NUMBERS", None)
+    if numbers_struct is None:
+        return None
+    try:
+        probe = PacketSummary(**_PROBE_NUMBERS, **_PROBE_STRINGS, number=7, length=9, info="probe")  # type: ignore[arg-type]
+        if not isinstance(probe, tuple):
+            return None
+        raw_at = [i for i, v in enumerate(probe) if isinstance(v, bytes | bytearray)]
+        if len(raw_at) != 1:
+            return None
+        unpack = numbers_struct.unpack_from
+        unpacked = unpack(probe[raw_at[0]])
+        index = tuple(unpacked.index(_PROBE_NUMBERS[name]) for name in NUMBER_FIELDS)
+        string_at = tuple(list(probe).index(_PROBE_STRINGS[name]) for name in STRING_FIELDS)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    reader = PacketReader(itemgetter(*string_at), itemgetter(raw_at[0]), unpack, index, True)
+    # the probe must read back exactly as its attributes say
+    nums = reader.numbers(probe)
+    if [nums[i] for i in index] != [getattr(probe, n) for n in NUMBER_FIELDS]:
+        return None
+    if list(reader.strings(probe)) != [getattr(probe, n) for n in STRING_FIELDS]:
+        return None
+    return reader
+
+
+def default_reader() -> PacketReader:
+    return packed_reader() or attribute_reader()
