@@ -1,0 +1,213 @@
+"""tshark for one interface: the capture argv, the capture-filter check before a stream starts, recording.
+
+Everything here builds argv lists or reads a finished command's output; running them on a node is
+the NodeSession's job (nodes/commands.py quotes them). The line parser is in capture_parse.py, the
+readiness canary in capture_ready.py.
+
+Traps measured on tshark 4.0 (Debian 12):
+- `-Q` and `-q` suppress every packet line, live or from a file: neither may be used here.
+- `dumpcap -d` exits 0 even when the filter is invalid or the interface missing: read its output.
+- A live tshark always reads back a pcapng that dumpcap writes (a temp file in /tmp unless `-w`):
+  with `-w FILE -P` that file IS the recording, at no extra cost; `-b` makes it a ring of files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from labyrinth_tui.nodes.commands import validate_capture_filter, validate_interface
+from labyrinth_tui.probes.capture_parse import (
+    DEFAULT_FORMAT,
+    SkipReason,
+    SummaryFormat,
+    SummaryParser,
+    tcp_flags_text,
+)
+
+__all__ = [
+    "DEFAULT_FORMAT",
+    "VXLAN_PORT",
+    "CaptureCheckFailed",
+    "CaptureFilterInvalid",
+    "CaptureInterfaceMissing",
+    "CaptureToolMissing",
+    "FilterCheck",
+    "Recording",
+    "SkipReason",
+    "SummaryFormat",
+    "SummaryParser",
+    "capture_argv",
+    "filter_check_argv",
+    "interpret_filter_check",
+    "merge_recording_argv",
+    "read_argv",
+    "tcp_flags_text",
+]
+
+VXLAN_PORT: Final = 8472  # Cilium's (and the Linux default's predecessor) VXLAN port; tshark only knows 4789
+
+
+def _decode_as(vxlan_port: int) -> list[str]:
+    if isinstance(vxlan_port, bool) or not isinstance(vxlan_port, int) or not 0 < vxlan_port < 65536:
+        raise ValueError(f"VXLAN port must be 1-65535, not {vxlan_port!r}")
+    return ["-d", f"udp.port=={vxlan_port},vxlan"]
+
+
+def _count(count: int | None) -> list[str]:
+    if count is None:
+        return []
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"packet count must be a positive integer, not {count!r}")
+    return ["-c", str(count)]
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """Keep what the stream shows as pcapng on the node: `path`, or a ring of `files` × `file_kb` files.
+
+    With a ring, tshark names the files `<stem>_<5-digit index>_<YYYYmmddHHMMSS><suffix>` and prints
+    `File: "<name>"` on stderr as it opens each; only the newest `files` remain on disk. Fetch them in
+    order and join them with `merge_recording_argv` (locally) for one pcapng.
+    """
+
+    path: str
+    files: int | None = None
+    file_kb: int = 65_536
+
+    def argv(self) -> list[str]:
+        if not self.path.startswith("/") or "\0" in self.path or self.path.endswith("/"):
+            raise ValueError(f"a recording needs an absolute file path on the node, not {self.path!r}")
+        argv = ["-w", self.path, "-P"]  # -P: print the summary lines while writing the file
+        if self.files is not None:
+            if not 2 <= self.files <= 1000 or not 1 <= self.file_kb <= 2_000_000:
+                raise ValueError("a recording ring keeps 2-1000 files of 1 kB-2 GB each")
+            argv += ["-b", f"filesize:{self.file_kb}", "-b", f"files:{self.files}"]
+        return argv
+
+
+def capture_argv(
+    interface: str,
+    capture_filter: str = "",
+    *,
+    fmt: SummaryFormat = DEFAULT_FORMAT,
+    vxlan_port: int = VXLAN_PORT,
+    count: int | None = None,
+    buffer_mb: int = 16,
+    recording: Recording | None = None,
+) -> list[str]:
+    """`tshark -i IFACE -l -n …` printing one `fmt` line per packet on stdout, flushed per packet.
+
+    `capture_filter` is BPF (check it first with `filter_check_argv`); for a readiness canary pass
+    `capture_ready.canary_filter(user_filter)`. `buffer_mb` is dumpcap's kernel buffer (default 2 MB
+    drops bursts at ~20k packets/s).
+    """
+    argv = ["tshark", "-i", validate_interface(interface), "-l", "-n"]
+    if not 1 <= buffer_mb <= 1024:
+        raise ValueError(f"capture buffer must be 1-1024 MB, not {buffer_mb!r}")
+    argv += ["-B", str(buffer_mb)]
+    argv += _decode_as(vxlan_port) + fmt.tshark_options() + _count(count)
+    if recording is not None:
+        argv += recording.argv()
+    if validate_capture_filter(capture_filter):
+        argv += ["-f", capture_filter]
+    return argv
+
+
+def read_argv(
+    path: str, *, fmt: SummaryFormat = DEFAULT_FORMAT, vxlan_port: int = VXLAN_PORT, count: int | None = None
+) -> list[str]:
+    """The same lines as `capture_argv`, read from a pcap/pcapng file (replays, benches, tests)."""
+    if not path or path.startswith("-") or "\0" in path:
+        raise ValueError(f"not a capture file path: {path!r}")
+    return ["tshark", "-r", path, "-n", *_decode_as(vxlan_port), *fmt.tshark_options(), *_count(count)]
+
+
+def merge_recording_argv(parts: Sequence[str], out: str) -> list[str]:
+    """Join a recording ring's files, oldest first, into one pcapng (`mergecap -a`: concatenate)."""
+    if not parts:
+        raise ValueError("no recording files to join")
+    return ["mergecap", "-a", "-F", "pcapng", "-w", out, *parts]
+
+
+# --- capture filter check --------------------------------------------------------------------------
+
+
+class CaptureCheckFailed(Exception):
+    """The capture cannot start; `reason` is tshark's (dumpcap's) own words."""
+
+    def __init__(self, interface: str, capture_filter: str, reason: str) -> None:
+        super().__init__(reason)
+        self.interface = interface
+        self.capture_filter = capture_filter
+        self.reason = reason
+
+
+class CaptureFilterInvalid(CaptureCheckFailed):
+    """The BPF filter does not compile for this interface's link type."""
+
+
+class CaptureInterfaceMissing(CaptureCheckFailed):
+    """No such interface where the check ran (wrong node or netns, or it vanished)."""
+
+
+class CaptureToolMissing(CaptureCheckFailed):
+    """dumpcap (so tshark) is not installed on the node."""
+
+
+@dataclass(frozen=True, slots=True)
+class FilterCheck:
+    """A filter that compiles: `instructions` BPF instructions (0 when there is no filter)."""
+
+    interface: str
+    capture_filter: str
+    instructions: int
+
+
+def filter_check_argv(interface: str, capture_filter: str) -> list[str]:
+    """`dumpcap -d`: compile the filter for the interface's link type and print it; captures nothing.
+
+    Run it where the stream will run (same node, same netns), as the same user: dumpcap opens the
+    interface to learn its link type, so a missing interface is caught here too.
+    """
+    argv = ["dumpcap", "-d", "-i", validate_interface(interface)]
+    if validate_capture_filter(capture_filter):
+        argv += ["-f", capture_filter]
+    return argv
+
+
+_NOISE: Final = (
+    "Capturing on ",
+    'Running as user "root"',
+    "See the User's Guide",
+    "(Are you sure you have the right interface?)",
+)
+
+
+def _message(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines()]
+    kept = [line.removeprefix("dumpcap: ") for line in lines if line and not line.startswith(_NOISE)]
+    return " ".join(kept)
+
+
+def interpret_filter_check(
+    interface: str, capture_filter: str, exit_status: int | None, stdout: str, stderr: str
+) -> FilterCheck:
+    """What `filter_check_argv`'s run means: a FilterCheck, or a CaptureCheckFailed in tshark's words."""
+    message = _message(stderr)
+    if exit_status in (126, 127) or "dumpcap: not found" in stderr or "dumpcap: command not found" in stderr:
+        raise CaptureToolMissing(interface, capture_filter, message or "dumpcap is not installed on the node")
+    if "Invalid capture filter" in stderr or "isn't a valid capture filter" in stderr:
+        raise CaptureFilterInvalid(interface, capture_filter, message)
+    if "There is no device named" in stderr or "No such device" in stderr:
+        raise CaptureInterfaceMissing(interface, capture_filter, message)
+    instructions = sum(1 for line in stdout.splitlines() if line.startswith("("))
+    if capture_filter and instructions == 0:
+        # exit status 0 and no program: something else stopped it (permissions, a dumpcap we do not know)
+        raise CaptureCheckFailed(
+            interface, capture_filter, message or f"dumpcap exited {exit_status} silently"
+        )
+    if exit_status not in (0, None):
+        raise CaptureCheckFailed(interface, capture_filter, message or f"dumpcap exited {exit_status}")
+    return FilterCheck(interface, capture_filter, instructions)

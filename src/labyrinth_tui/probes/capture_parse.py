@@ -1,0 +1,312 @@
+"""tshark's summary columns we ask for, and the fast line → PacketSummary parser (malformed lines counted).
+
+Why this output: `-T fields` makes tshark build and format the full visible tree (~55k packets/s
+here), `-T ek`/`json` ~12k/s, while the one-line summary with custom columns only primes the fields
+it names (~125k/s, the plain summary ~170k/s). So we ask for `-T tabs` with our own column list
+(`-o gui.column.format:…`): tab-separated, info last so a tab inside it cannot shift the others.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from struct import error as StructError
+from typing import Final
+
+from labyrinth_tui.model.packets import (
+    HAS_ACK,
+    HAS_DNS_ID,
+    HAS_DNS_RCODE,
+    HAS_DPORT,
+    HAS_IP_ID,
+    HAS_OUTER_DPORT,
+    HAS_OUTER_SPORT,
+    HAS_PAYLOAD_HASH,
+    HAS_SEQ,
+    HAS_SPORT,
+    HAS_VNI,
+    NUMBERS,
+    Extra,
+    PacketSummary,
+)
+
+_pack = NUMBERS.pack
+_from_packed = PacketSummary.from_packed
+
+# (name, tshark column format). Occurrence -1 = the innermost header (the inner packet of VXLAN);
+# :U = the raw value ("0x0012", not "0x0012 (18)").
+_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("ts", "%t"),  # with `-t e`: seconds since the epoch
+    ("number", "%m"),
+    ("length", "%L"),
+    ("src", "%s"),  # built-in address/port columns: cheap, innermost layer, padded by tshark
+    ("sport", "%S"),
+    ("dst", "%d"),  # not right after %s: tshark would insert a "→" column between them
+    ("dport", "%D"),
+    ("protocol", "%p"),
+    ("tcp_flags", "%Cus:tcp.flags:-1:U"),
+    ("seq", "%Cus:tcp.seq_raw:-1"),  # raw: relative numbers restart at each capture, hops must match
+    ("ack", "%Cus:tcp.ack_raw:-1"),
+    ("ip_id", "%Cus:ip.id:-1:U"),
+    ("vni", "%Cus:vxlan.vni:1"),
+    ("outer", "%Cus:ip.addr || udp.port"),  # every ip.addr, then every udp.port: outer ones first
+    ("dns_query", "%Cus:dns.qry.name"),
+    ("dns_result", "%Cus:dns.flags.rcode || dns.a || dns.aaaa:0:U"),  # "3" or "0,10.96.0.10"
+    # dns.id and dns.qry.type are read from the info line instead: each custom field costs tshark ~2%
+)
+_PAYLOAD_COLUMN: Final = ("payload", "%Cus:udp.payload:-1")  # hex, cut by tshark at ~72 bytes
+_INFO_COLUMN: Final = ("info", "%i")
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryFormat:
+    """Which columns tshark prints; the argv builders and the parser must share one.
+
+    `payload_hash` adds the UDP payload column (for stitching UDP across hops by its content): it
+    costs ~5% of tshark's rate, so it is off unless a journey needs it.
+    """
+
+    payload_hash: bool = False
+
+    @property
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        extra = (_PAYLOAD_COLUMN,) if self.payload_hash else ()
+        return (*_COLUMNS, *extra, _INFO_COLUMN)
+
+    def tshark_options(self) -> list[str]:
+        """The tshark options that make it print these columns, tab-separated, epoch timestamps."""
+        # column titles are never printed (no header line in -T tabs); keep them short
+        spec = ",".join(f'"{name}","{fmt}"' for name, fmt in self.columns)
+        return ["-t", "e", "-T", "tabs", "-o", f"gui.column.format:{spec}"]
+
+
+DEFAULT_FORMAT: Final = SummaryFormat()
+
+_FLAG_BITS: Final = (
+    (0x001, "FIN"),
+    (0x002, "SYN"),
+    (0x004, "RST"),
+    (0x008, "PSH"),
+    (0x010, "ACK"),
+    (0x020, "URG"),
+    (0x040, "ECE"),
+    (0x080, "CWR"),
+    (0x100, "AE"),
+)
+
+
+def tcp_flags_text(bits: int) -> str:
+    """tshark's order, our separator: 0x012 → "SYN,ACK"; no flag set → "" (a null scan)."""
+    return ",".join(name for bit, name in _FLAG_BITS if bits & bit)
+
+
+# tshark 4.0 prints tcp.flags as "0x012"; newer versions as "0x0012": both are in the table
+_FLAGS: Final[dict[str, str]] = {
+    **{f"0x{bits:03x}": tcp_flags_text(bits) for bits in range(0x1000)},
+    **{f"0x{bits:04x}": tcp_flags_text(bits) for bits in range(0x1000)},
+}
+RCODE_NAMES: Final = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+
+
+class SkipReason(StrEnum):
+    """Why a line did not become a packet (counted per stream, shown to the user)."""
+
+    FIELD_COUNT = "wrong number of fields"
+    NOT_A_NUMBER = "a numeric field is not a number"
+    OUT_OF_RANGE = "a number is out of range"
+    BAD_TIMESTAMP = "the timestamp is not a time"
+
+
+_INTERN_MAX: Final = 65_536  # distinct strings kept for sharing; cleared past this so junk cannot grow it
+
+
+class SummaryParser:
+    """Lines of one stream (tshark with `fmt`'s options) → PacketSummary, sharing repeated strings.
+
+    Never raises on a line: a malformed one returns None and is counted in `skipped` by reason, with
+    the newest kept in `last_skipped` ("reason: line excerpt") for the user to see.
+    """
+
+    def __init__(self, node: str, interface: str, fmt: SummaryFormat = DEFAULT_FORMAT) -> None:
+        self.node = node
+        self.interface = interface
+        self.format = fmt
+        self._width = len(fmt.columns)
+        self._last = self._width - 1
+        self._payload = fmt.payload_hash
+        self.parsed = 0
+        self.skipped: Counter[SkipReason] = Counter()
+        self.last_skipped = ""
+        self._strings: dict[str, str] = {}
+        self._extras: dict[Extra, Extra] = {}
+        self._outers: dict[str, tuple[str | None, str | None, int, int, int]] = {}
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    def parse_many(self, lines: Iterable[str]) -> list[PacketSummary]:
+        parse = self.parse
+        return [p for p in map(parse, lines) if p is not None]
+
+    def _skip(self, reason: SkipReason, line: str) -> None:
+        self.skipped[reason] += 1
+        self.last_skipped = f"{reason.value}: {line[:120]!r}"
+
+    def _intern(self, text: str) -> str:
+        strings = self._strings
+        found = strings.get(text)
+        if found is None:
+            if len(strings) >= _INTERN_MAX:
+                strings.clear()
+            found = strings[text] = text.strip()
+        return found
+
+    def parse(self, line: str) -> PacketSummary | None:
+        # one long function on purpose: it runs ~150k times a second; locals, few calls
+        f = line.split("\t", self._last)
+        if len(f) != self._width:
+            self._skip(SkipReason.FIELD_COUNT, line)
+            return None
+        try:
+            ts = float(f[0])
+            if not 0.0 <= ts < 1e11:  # also false for nan
+                self._skip(SkipReason.BAD_TIMESTAMP, line)
+                return None
+            present = 0
+            sport = dport = seq = ack = ip_id = vni = osport = odport = dns_id = rcode = payload_hash = 0
+            flags: str | None = None
+            if v := f[4]:
+                sport = int(v)
+                present = HAS_SPORT
+            if v := f[6]:
+                dport = int(v)
+                present |= HAS_DPORT
+            if v := f[8]:
+                flags = _FLAGS.get(v)
+                if flags is None:
+                    flags = tcp_flags_text(int(v, 16))
+                if v := f[9]:
+                    seq = int(v)
+                    present |= HAS_SEQ
+                if v := f[10]:
+                    ack = int(v)
+                    present |= HAS_ACK
+            if v := f[11]:
+                ip_id = int(v, 16)
+                present |= HAS_IP_ID
+            extra: Extra | None = None
+            inner_udp = flags is None  # without VXLAN: no TCP header, so UDP if it has ports at all
+            outer_src = outer_dst = dns_query = dns_answer = dns_qtype = None
+            if v := f[12]:
+                vni = int(v)
+                present |= HAS_VNI
+                # a flow repeats its outer column: parse each distinct one once
+                outer = self._outers.get(f[13])
+                if outer is None:
+                    if len(self._outers) >= _INTERN_MAX:
+                        self._outers.clear()
+                    outer = self._outers[f[13]] = _outer(f[13])
+                outer_src, outer_dst, osport, odport, count = outer
+                if count >= 2:
+                    present |= HAS_OUTER_SPORT | HAS_OUTER_DPORT
+                # %S/%D show the innermost ports; an inner packet without any shows the outer UDP's
+                inner_udp = count >= 4
+                if flags is None and not inner_udp:
+                    sport = dport = 0
+                    present &= ~(HAS_SPORT | HAS_DPORT)
+            if (v := f[14]) or f[15] or outer_src is not None:
+                if v:
+                    dns_query = v
+                    dns_id, dns_qtype = _dns_from_info(f[-1], v)
+                    if dns_id >= 0:
+                        present |= HAS_DNS_ID
+                    else:
+                        dns_id = 0
+                if v := f[15]:
+                    code, _, answers = v.partition(",")
+                    rcode = int(code)
+                    present |= HAS_DNS_RCODE
+                    if answers:
+                        dns_answer = answers
+                key = (dns_query, dns_answer, dns_qtype, outer_src, outer_dst)
+                extra = self._extras.get(key)
+                if extra is None:
+                    if len(self._extras) >= _INTERN_MAX:
+                        self._extras.clear()
+                    extra = self._extras[key] = key
+            if self._payload and (v := f[16]) and inner_udp and present & HAS_SPORT:
+                payload_hash = zlib.crc32(v.encode())
+                present |= HAS_PAYLOAD_HASH
+            raw = _pack(
+                ts, int(f[1]), int(f[2]), seq, ack, vni, payload_hash,
+                sport, dport, ip_id, osport, odport, dns_id, rcode, present,
+            )  # fmt: skip
+        except ValueError:
+            self._skip(SkipReason.NOT_A_NUMBER, line)
+            return None
+        except StructError:
+            self._skip(SkipReason.OUT_OF_RANGE, line)
+            return None
+        strings = self._strings
+        src = strings.get(f[3]) or self._intern(f[3])
+        dst = strings.get(f[5]) or self._intern(f[5])
+        protocol = strings.get(f[7]) or self._intern(f[7])
+        self.parsed += 1
+        info = f[-1].encode("utf-8", "surrogatepass")
+        return _from_packed(raw + info, self.node, self.interface, src, dst, protocol, flags, extra)
+
+
+def _dns_from_info(info: str, name: str) -> tuple[int, str | None]:
+    """(dns id or -1, qtype) from DNS info: "Standard query [response] 0x10e6 [No such name ]A name…"."""
+    head, found, _ = info.partition(" " + name)
+    if not found:
+        return -1, None
+    words = head.split(" ")
+    dns_id = next((int(w, 16) for w in words if len(w) == 6 and w.startswith("0x") and _is_hex(w[2:])), -1)
+    return dns_id, words[-1] or None
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _outer(column: str) -> tuple[str | None, str | None, int, int, int]:
+    """The outer src, dst, sport, dport and how many UDP ports the "outer" column lists.
+
+    E.g. "10.168.0.4,10.168.0.5,10.0.1.15,10.0.2.215,58194,8472" for TCP in VXLAN.
+    ip.addr lists every IPv4 header's src,dst (outer first), then udp.port every UDP header's ports.
+    An IPv6 underlay is not read here (its addresses are in ipv6.addr): outer_src stays None.
+    """
+    addresses = [part for part in column.split(",") if "." in part]
+    ports = [part for part in column.split(",") if part and "." not in part]
+    outer_src = addresses[0] if len(addresses) >= 2 else None
+    outer_dst = addresses[1] if len(addresses) >= 2 else None
+    if len(ports) < 2:
+        return outer_src, outer_dst, 0, 0, len(ports)
+    return outer_src, outer_dst, int(ports[0]), int(ports[1]), len(ports)
+
+
+class LineAssembler:
+    """Chunks of a text stream → complete lines (for readers that read big chunks, not line by line)."""
+
+    def __init__(self, max_line: int = 1 << 20) -> None:
+        self._rest = ""
+        self.max_line = max_line
+        self.overlong = 0  # partial lines thrown away for exceeding max_line
+
+    def feed(self, chunk: str) -> list[str]:
+        lines = (self._rest + chunk).split("\n")
+        self._rest = lines.pop()
+        if len(self._rest) > self.max_line:
+            self._rest = ""
+            self.overlong += 1
+        return lines
+
+    def flush(self) -> list[str]:
+        """The last line when the stream ended without a newline."""
+        rest, self._rest = self._rest, ""
+        return [rest] if rest else []
