@@ -153,3 +153,14 @@ def test_a_fast_retransmission_within_milliseconds_is_still_told_apart() -> None
     assert [(h.node, h.interface) for h in lost.hops] == list(PATH[:3]) and lost.vanished
     assert [(h.node, h.interface) for h in resent.hops] == list(PATH) and resent.transmission == 1
     assert resent.hops[0].time == 1.003
+
+
+def test_an_unanswered_syn_is_an_incomplete_handshake_with_every_attempt_counted() -> None:
+    cap = Capture()
+    for t in (1.0, 2.0, 4.0):  # the kernel's backoff
+        cap.send(t, tcp(38430, 9999, "SYN", 1000, 0, 0), drop_after=2)
+    (handshake,) = _stitch(cap).handshakes()
+    assert not handshake.complete and handshake.syn_ack is None and handshake.ack is None
+    assert handshake.syn_sent == 3
+    assert handshake.syn is not None and handshake.syn.start == 1.0
+    assert handshake.syn.expected_next == (NODE1, "ens4")

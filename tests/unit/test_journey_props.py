@@ -1,0 +1,89 @@
+"""Properties of stitching: input order, clock skew and the way packets are read never change the journeys."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labyrinth_tui.model.journey import StitchResult, attribute_reader, stitch
+from labyrinth_tui.model.journey_read import packed_reader
+from labyrinth_tui.model.packets import PacketSummary
+from tests.unit.journey_article import NODE2, ROLES, SERVICES, Capture, tcp
+
+PORTS = (38430, 41208, 40686, 50210)
+
+# one connection: client port, start time, and per extra data segment (lost after n hops | None, resent?)
+connection = st.tuples(
+    st.sampled_from(PORTS),
+    st.floats(0.0, 5.0, allow_nan=False),
+    st.lists(st.tuples(st.one_of(st.none(), st.integers(1, 5)), st.booleans()), max_size=4),
+)
+scenarios = st.lists(connection, min_size=1, max_size=4, unique_by=lambda c: c[0])
+
+
+def _capture(conns: list[tuple[int, float, list[tuple[int | None, bool]]]], skew: float) -> Capture:
+    cap = Capture(skew={NODE2: skew})
+    for port, t0, segments in conns:
+        cap.send(t0, tcp(port, 9999, "SYN", 1000, 0, 0))
+        cap.send(t0 + 0.0005, tcp(9999, port, "SYN,ACK", 9000, 1001, 0, reply=True))
+        cap.send(t0 + 0.001, tcp(port, 9999, "ACK", 1001, 9001, 1, length=66))
+        seq = 1001
+        for i, (lost_after, resent) in enumerate(segments):
+            t = t0 + 0.002 + i * 0.5
+            segment = tcp(port, 9999, "PSH,ACK", seq, 9001, 2 + i, payload_hash=port * 100 + i, length=80)
+            cap.send(t, segment, drop_after=lost_after)
+            if resent:
+                cap.send(t + 0.25, segment)
+            seq += 14
+    return cap
+
+
+def _run(observations: list[PacketSummary], **kwargs: object) -> StitchResult:
+    return stitch(observations, SERVICES, ROLES, captured=tuple(ROLES), **kwargs)  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenarios, st.floats(-3.0, 3.0, allow_nan=False), st.randoms(use_true_random=False))
+def test_shuffling_the_input_never_changes_the_journeys(conns, skew, rnd) -> None:  # type: ignore[no-untyped-def]
+    cap = _capture(conns, skew)
+    shuffled = list(cap.observations)
+    rnd.shuffle(shuffled)
+    assert _run(shuffled).journeys == _run(cap.observations).journeys
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenarios, st.floats(-3.0, 3.0, allow_nan=False))
+def test_every_observation_is_in_exactly_one_journey_of_one_packet(conns, skew) -> None:  # type: ignore[no-untyped-def]
+    cap = _capture(conns, skew)
+    result = _run(cap.observations)
+    assert Counter(p for j in result.journeys for p in j.observations) == Counter(cap.observations)
+    for journey in result.journeys:
+        assert len({(p.seq, p.ack, p.tcp_flags, p.ip_id) for p in journey.observations}) == 1
+        assert len({p.sport if p.src == "10.0.1.15" else p.dport for p in journey.observations}) == 1
+        assert len(set(journey.streams)) == len(journey.streams)  # a hop once per journey
+        assert all(h.since_previous is None or h.since_previous >= 0 for h in journey.hops)
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenarios, st.floats(-3.0, 3.0, allow_nan=False).filter(lambda s: abs(s) > 1e-3))
+def test_a_skewed_node2_clock_is_corrected_away(conns, skew) -> None:  # type: ignore[no-untyped-def]
+    skewed = _run(_capture(conns, skew).observations)
+    true = _run(_capture(conns, 0.0).observations)
+    assert abs(skewed.clock_offsets[NODE2].offset - skew) < 1e-6
+    assert len(skewed.journeys) == len(true.journeys)
+    for a, b in zip(skewed.journeys, true.journeys, strict=True):
+        assert [(h.node, h.interface, h.src, h.dst) for h in a.hops] == [
+            (h.node, h.interface, h.src, h.dst) for h in b.hops
+        ]
+        assert all(abs(x.time - y.time) < 1e-6 for x, y in zip(a.hops, b.hops, strict=True))
+        assert (a.transmission, a.vanished, a.expected_next) == (b.transmission, b.vanished, b.expected_next)
+
+
+@settings(max_examples=30, deadline=None)
+@given(scenarios, st.floats(-3.0, 3.0, allow_nan=False))
+def test_the_packed_fast_path_reads_what_the_attributes_say(conns, skew) -> None:  # type: ignore[no-untyped-def]
+    observations = _capture(conns, skew).observations
+    assert packed_reader() is not None  # PacketSummary is packed today: the fast path must be taken
+    assert _run(observations).journeys == _run(observations, reader=attribute_reader()).journeys
