@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# node-wrk.sh: turn a fresh Ubuntu 24.04 VM into one of the article's worker nodes (node-1, node-2):
+# cri-o and kubeadm/kubelet, then `kubeadm join` the control plane when a join configuration is given.
+#
+# Run as root (the article: `sudo -i`). Parameters come from the environment:
+#   IP                 this node's internal address (required; the article's 10.168.0.4 / 10.168.0.5)
+#   NODE_NAME          short hostname and Kubernetes node name (required: node-1, node-2)
+#   K8S_VERSION        kubeadm/kubelet/kubectl minor version (default 1.33)
+#   CRIO_VERSION       cri-o minor version (default: K8S_VERSION)
+#   JOIN_CONFIG        a kubeadm JoinConfiguration file (labyrinth uploads one, mode 0600, and it is
+#                      removed after use); without it the script stops before the join, and you paste
+#                      the control plane's `kubeadm token create --print-join-command` as in the article
+#   LABYRINTH_ROOT     prefix of every path this script reads or writes; empty on a real node
+#                      (the tests run it in a sandbox with fake system commands)
+#
+# Idempotent: each phase first checks whether its work is already done, so a re-run resumes where
+# a failed run stopped. Progress is printed as `::plan`, `::phase`, `::done`, `::skip`, `::fail`
+# lines, one per line, which labyrinth turns into progress steps.
+set -euo pipefail
+# one ordered stream: the failing command's own words land next to the phase that ran it
+exec 2>&1
+
+: "${IP:?set IP to the internal address of this node, e.g. IP=10.168.0.4}"
+NODE_NAME="${NODE_NAME:?set NODE_NAME to the short name of this worker, e.g. NODE_NAME=node-1}"
+K8S_VERSION="${K8S_VERSION:-1.33}"
+CRIO_VERSION="${CRIO_VERSION:-$K8S_VERSION}"
+JOIN_CONFIG="${JOIN_CONFIG:-}"
+R="${LABYRINTH_ROOT:-}"
+export DEBIAN_FRONTEND=noninteractive
+# a fresh cloud VM runs unattended-upgrades at boot: wait for its dpkg lock instead of failing
+APT=(apt-get -y -q -o DPkg::Lock::Timeout=600)
+PHASE=""
+
+die() {
+	echo "node-wrk.sh: $*"
+	exit 2
+}
+
+[[ $IP =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ ]] || die "IP=$IP is not an IPv4 address"
+[[ $NODE_NAME =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || die "NODE_NAME=$NODE_NAME is not a short lowercase hostname"
+[[ $K8S_VERSION =~ ^1\.[0-9]+$ ]] || die "K8S_VERSION=$K8S_VERSION: give a minor version like 1.33"
+[[ $CRIO_VERSION =~ ^1\.[0-9]+$ ]] || die "CRIO_VERSION=$CRIO_VERSION: give a minor version like 1.33"
+[ "$(id -u)" -eq 0 ] || die "run as root (sudo -i, as in the article)"
+
+forget_join_config() {
+	# the file holds the bootstrap token: it must not outlive this run, whatever happened
+	if [ -n "$JOIN_CONFIG" ]; then
+		rm -f "$R$JOIN_CONFIG"
+	fi
+}
+
+on_exit() {
+	local rc=$?
+	if [ "$rc" -ne 0 ] && [ -n "$PHASE" ]; then
+		echo "::fail $PHASE $rc"
+	fi
+	forget_join_config
+}
+trap on_exit EXIT
+
+# phase NAME: skip it when done_NAME says so, else run_NAME, bracketed by markers
+phase() {
+	local name="$1" fn="${1//-/_}"
+	if "done_$fn"; then
+		echo "::skip $name"
+		return 0
+	fi
+	PHASE="$name"
+	echo "::phase $name"
+	"run_$fn"
+	echo "::done $name"
+	PHASE=""
+}
+
+# --- shared with node-ctl.sh ------------------------------------------------------------------------
+
+# the article forgot this: without it the node registers as node-1.us-east4-b.c.<project>.internal
+done_hostname() { [ "$(hostname)" = "$NODE_NAME" ] && grep -qs "^$IP $NODE_NAME\$" "$R/etc/hosts"; }
+run_hostname() {
+	hostnamectl set-hostname "$NODE_NAME"
+	if ! grep -qs "^$IP $NODE_NAME\$" "$R/etc/hosts"; then
+		echo "$IP $NODE_NAME" >>"$R/etc/hosts"
+	fi
+}
+
+# the files are written last: their presence means the live settings were applied too
+done_kernel() {
+	[ -f "$R/etc/modules-load.d/labyrinth-k8s.conf" ] && [ -f "$R/etc/sysctl.d/99-labyrinth-k8s.conf" ] &&
+		[ -z "$(swapon --show --noheadings)" ]
+}
+run_kernel() {
+	modprobe overlay
+	modprobe br_netfilter
+	sysctl -w net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1 net.ipv4.ip_forward=1
+	swapoff -a
+	if [ -f "$R/etc/fstab" ]; then
+		sed -i -E 's/^([^#].*[[:space:]]swap[[:space:]].*)$/# \1/' "$R/etc/fstab"
+	fi
+	printf '%s\n' overlay br_netfilter >"$R/etc/modules-load.d/labyrinth-k8s.conf"
+	printf '%s\n' 'net.bridge.bridge-nf-call-iptables = 1' 'net.bridge.bridge-nf-call-ip6tables = 1' \
+		'net.ipv4.ip_forward = 1' >"$R/etc/sysctl.d/99-labyrinth-k8s.conf"
+}
+
+done_repos() {
+	grep -qs "/core:/stable:/v$K8S_VERSION/deb/" "$R/etc/apt/sources.list.d/kubernetes.list" &&
+		grep -qs "/cri-o:/stable:/v$CRIO_VERSION/deb/" "$R/etc/apt/sources.list.d/cri-o.list"
+}
+run_repos() {
+	local k8s="https://pkgs.k8s.io/core:/stable:/v$K8S_VERSION/deb/"
+	local crio="https://pkgs.k8s.io/addons:/cri-o:/stable:/v$CRIO_VERSION/deb/"
+	"${APT[@]}" update
+	"${APT[@]}" install apt-transport-https ca-certificates curl gpg
+	install -d -m 755 "$R/etc/apt/keyrings"
+	curl -fsSL "${k8s}Release.key" | gpg --batch --yes --dearmor -o "$R/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
+	curl -fsSL "${crio}Release.key" | gpg --batch --yes --dearmor -o "$R/etc/apt/keyrings/cri-o-apt-keyring.gpg"
+	# signed-by names the path on the node itself, never the LABYRINTH_ROOT prefix
+	echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] $k8s /" >"$R/etc/apt/sources.list.d/kubernetes.list"
+	echo "deb [signed-by=/etc/apt/keyrings/cri-o-apt-keyring.gpg] $crio /" >"$R/etc/apt/sources.list.d/cri-o.list"
+}
+
+installed() { # installed PACKAGE VERSION-PREFIX
+	dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null | grep -q "^install ok installed $2"
+}
+done_packages() {
+	installed cri-o "$CRIO_VERSION." && installed kubelet "$K8S_VERSION." &&
+		installed kubeadm "$K8S_VERSION." && installed kubectl "$K8S_VERSION."
+}
+run_packages() {
+	"${APT[@]}" update
+	"${APT[@]}" install cri-o kubelet kubeadm kubectl
+	# an unattended upgrade must not move the cluster to another minor version under our feet
+	apt-mark hold cri-o kubelet kubeadm kubectl
+}
+
+done_crio() { systemctl is-active --quiet crio; }
+run_crio() {
+	systemctl enable --now crio
+}
+
+# the kubelet restarts in a loop until kubeadm gives it a configuration: that is expected
+done_kubelet() { grep -qs -- "--node-ip=$IP" "$R/etc/default/kubelet" && systemctl is-enabled --quiet kubelet; }
+run_kubelet() {
+	# without it the kubelet may pick another address than the one the cluster talks on
+	echo "KUBELET_EXTRA_ARGS=--node-ip=$IP" >"$R/etc/default/kubelet"
+	systemctl enable kubelet
+}
+
+# --- end of the shared part ---------------------------------------------------------------------
+
+# --- the worker -----------------------------------------------------------------------------------
+
+# joined: kubeadm join leaves the kubelet its cluster credentials
+done_join() { [ -f "$R/etc/kubernetes/kubelet.conf" ]; }
+run_join() {
+	kubeadm join --config "$R$JOIN_CONFIG"
+}
+
+PHASES=(hostname kernel repos packages crio kubelet)
+if [ -n "$JOIN_CONFIG" ] || done_join; then
+	PHASES+=(join)
+fi
+if [ -n "$JOIN_CONFIG" ] && ! done_join && [ ! -f "$R$JOIN_CONFIG" ]; then
+	die "JOIN_CONFIG=$JOIN_CONFIG does not exist"
+fi
+echo "::plan ${PHASES[*]}"
+for p in "${PHASES[@]}"; do
+	phase "$p"
+done
+if [[ " ${PHASES[*]} " == *" join "* ]]; then
+	echo "::complete $NODE_NAME worker"
+else
+	echo "::complete $NODE_NAME worker-unjoined"
+	echo "$NODE_NAME is ready to join: run the join command that the control plane prints for"
+	echo "  kubeadm token create --print-join-command"
+fi
