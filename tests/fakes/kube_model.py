@@ -12,6 +12,7 @@ import copy
 import hashlib
 import itertools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 STAMP = "2025-05-21T00:00:00Z"
@@ -144,6 +145,8 @@ class FakeCluster:
     services: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     pods: list[FakePod] = field(default_factory=list)
     node_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # where the fake VMs' `kubectl label node N k=v` records labels: the API server sees them too
+    labels_dir: Path | None = None
     _ips: dict[str, list[str]] = field(default_factory=lambda: copy.deepcopy(POD_IPS))
     _suffix: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -201,12 +204,20 @@ class FakeCluster:
         )
 
     # --- nodes ----------------------------------------------------------------------------------
+    def labels(self, node: str) -> dict[str, str]:
+        labels = dict(self.node_labels[node])
+        recorded = self.labels_dir / node if self.labels_dir is not None else None
+        if recorded is not None and recorded.exists():
+            key, _, value = recorded.read_text().strip().partition("=")
+            labels[key] = value
+        return labels
+
     def nodes_json(self) -> list[dict[str, Any]]:
         return [
             {
                 "apiVersion": "v1",
                 "kind": "Node",
-                "metadata": {"name": name, "labels": self.node_labels[name], "creationTimestamp": STAMP},
+                "metadata": {"name": name, "labels": self.labels(name), "creationTimestamp": STAMP},
                 "status": {
                     "addresses": [
                         {"type": "InternalIP", "address": ip},
@@ -222,7 +233,7 @@ class FakeCluster:
         for name, _, role in NODES:
             if role:  # the control plane's taint keeps workloads off node-0
                 continue
-            if all(self.node_labels[name].get(k) == v for k, v in selector.items()):
+            if all(self.labels(name).get(k) == v for k, v in selector.items()):
                 return name
         return None
 

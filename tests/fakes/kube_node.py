@@ -4,7 +4,8 @@ Commands are answered the way sudo and a shell would on the VM, inside the node'
 (see node_sandbox): `sudo -n` and `env K=V` are honoured, `install -d`, `dd of=`, `cat` act on files
 under the root, `bash SCRIPT` runs the uploaded script for real with fake system commands, anything
 else runs the fake command of that name (kubeadm, kubectl…). The process-group wrapper of
-`NodeSession.stream` is understood (the pgid is a real one, `kill -TERM -- -PGID` reaches it). A
+`NodeSession.stream` is understood (the pgid is real; its stop's `sh -c … PGID` ends the group).
+`sh -s` (discovery's batched script) answers with `discovery_output`, a real node's output. A
 direct-tcpip request for an address in `forwards` (node-0's 10.168.0.2:6443) is relayed to 127.0.0.1.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shlex
 import signal
 import time
@@ -24,6 +26,8 @@ import asyncssh
 
 from tests.fakes.node_sandbox import AS_NOBODY, NOBODY, ClusterSandbox
 from tests.fakes.ssh_server import FakeNode, _Server
+
+DISCOVERY_MARKER = "=LABYRINTH-0123456789abcdef="  # the marker of tests/unit/data/discovery_node2.txt
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class FakeVm(FakeNode):
         self.forwards: dict[tuple[str, int], tuple[str, int]] = {}
         self.forwarded: list[tuple[str, int]] = []
         self._groups: dict[int, asyncio.subprocess.Process] = {}
+        self.discovery_output: str | None = None  # what `sh -s` (discovery) prints, marked DISCOVERY_MARKER
 
     async def start(self) -> FakeVm:
         # FakeNode.start with our server class: the same relay, the same session accounting
@@ -150,6 +155,12 @@ class FakeVm(FakeNode):
                 return 1
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group.pid, getattr(signal, "SIG" + argv[1].lstrip("-")))
+            return 0
+        if argv == ["sh", "-s"]:  # discovery's batched script: the canned output of a real node, if any
+            script = await proc.stdin.read()
+            marker = re.search(r"=LABYRINTH-[0-9a-f]{16}=", script)
+            if self.discovery_output is not None and marker is not None:
+                proc.stdout.write(self.discovery_output.replace(DISCOVERY_MARKER, marker.group(0)))
             return 0
         if cmd == "sh" and argv[1] == "-c" and len(argv) >= 5 and argv[4].isdigit():
             # NodeSession.stream's stop: a small script that ends group PGID (TERM, then KILL) and waits

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import threading
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from labyrinth_tui.cloud.bootstrap import BootstrapNode
 from labyrinth_tui.model.progress import Step, StepState
@@ -14,6 +17,7 @@ from labyrinth_tui.nodes.session import NodeSession
 from tests.fakes.kube_node import FakeVm
 from tests.fakes.node_sandbox import ClusterSandbox
 
+T = TypeVar("T")
 ARTICLE = (("node-0", "10.168.0.2"), ("node-1", "10.168.0.4"), ("node-2", "10.168.0.5"))
 
 
@@ -84,3 +88,31 @@ async def fake_vms(tmp: Path) -> AsyncIterator[Vms]:
 def last_states(steps: Sequence[Step]) -> dict[tuple[str, str], StepState]:
     """Each step's last reported state, as the provisioning pane would show it."""
     return {step.key: step.state for step in steps}
+
+
+class BackgroundLoop:
+    """An event loop in a thread of its own, for fakes that must serve while the CLI runs asyncio.run."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="fakes-loop", daemon=True)
+        self.stack = contextlib.AsyncExitStack()
+
+    def __enter__(self) -> BackgroundLoop:
+        self.thread.start()
+        return self
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def enter(self, manager: contextlib.AbstractAsyncContextManager[T]) -> T:
+        """Enter an async context manager on the background loop; it is left in __exit__."""
+        return self.run(self.stack.enter_async_context(manager))
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.run(self.stack.aclose())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from labyrinth_tui import __version__
+from labyrinth_tui.cli.cluster import cluster
 from labyrinth_tui.cli.doctor import doctor
 from labyrinth_tui.cli.gcp import gcp
 from labyrinth_tui.cli.lab import lab
@@ -27,3 +28,4 @@ main.add_command(tui)
 main.add_command(doctor)
 main.add_command(lab)
 main.add_command(gcp)
+main.add_command(cluster)

@@ -1,0 +1,137 @@
+"""ClusterSource: the API's nodes and pods (stub API server) merged with SSH discovery (fake VMs)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from labyrinth_tui.cloud.inventory import Inventory, NodeEntry
+from labyrinth_tui.cloud.kube import KubeClient
+from labyrinth_tui.cloud.kube_errors import KubeUnreachable
+from labyrinth_tui.cloud.workloads import JourneyPods, deploy_journey
+from labyrinth_tui.model.progress import StepState
+from labyrinth_tui.model.topology import Topology
+from labyrinth_tui.sources.base import ProgressEvent, SourceEvent, TopologyEvent
+from labyrinth_tui.sources.cluster import ClusterSource
+from tests.fakes.kube_api import KubeApiStub
+from tests.unit.cluster_fixtures import Vms, fake_vms
+
+NODE2 = (Path(__file__).parent / "data" / "discovery_node2.txt").read_text()
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[KubeApiStub]:
+    async with KubeApiStub(tmp_path / "pki") as stub:
+        yield stub
+
+
+async def journey(api: KubeApiStub, tmp_path: Path) -> JourneyPods:
+    kube = KubeClient.from_config(api.admin_conf(), temp_dir=tmp_path)
+    try:
+        return await deploy_journey(kube, lambda step: None, timeout=3)
+    finally:
+        kube.close()
+
+
+def kubeconfig(api: KubeApiStub, tmp_path: Path, server: str | None = None) -> Path:
+    path = tmp_path / "admin.conf"
+    path.write_text(yaml.safe_dump(api.admin_conf(server)))
+    return path
+
+
+async def start(source: ClusterSource) -> tuple[list[SourceEvent], Topology]:
+    events: list[SourceEvent] = []
+    try:
+        await source.start(events.append)
+    finally:
+        await source.close()
+    topologies = [e.topology for e in events if isinstance(e, TopologyEvent)]
+    return events, topologies[-1]
+
+
+async def test_the_api_alone_gives_nodes_pods_and_services(api: KubeApiStub, tmp_path: Path) -> None:
+    pods = await journey(api, tmp_path)
+    events, topo = await start(ClusterSource(kubeconfig(api, tmp_path), discover=False))
+    assert topo.cluster == "kubernetes-admin@kubernetes"
+    assert [(n.name, n.address, n.role) for n in topo.nodes] == [
+        ("node-0", "10.168.0.2", "control-plane"),
+        ("node-1", "10.168.0.4", "worker"),
+        ("node-2", "10.168.0.5", "worker"),
+    ]
+    node1, node2 = topo.nodes[1], topo.nodes[2]
+    assert [(p.qualified_name, p.ip) for p in node1.pods] == [(f"wrk-1/{pods.client.name}", "10.0.1.15")]
+    assert {p.ip for p in node2.pods} == {"10.0.2.17", "10.0.2.215"}  # CoreDNS and the nc server
+    assert not topo.nodes[0].pods  # kube-proxy and cilium share the node's netns: not pods of their own
+    by_name = {s.name: s for s in topo.services}
+    assert by_name["node-wrk-2-ubuntu24"].cluster_ip == "10.105.134.33"
+    assert by_name["kube-dns"].endpoints == ("10.0.2.17",)
+    steps = [e.step for e in events if isinstance(e, ProgressEvent)]
+    assert [(s.name, s.state) for s in steps] == [("api", StepState.RUNNING), ("api", StepState.DONE)]
+
+
+async def test_discovery_over_ssh_fills_in_the_tree_and_the_api_tunnel_reaches_6443(
+    api: KubeApiStub, tmp_path: Path
+) -> None:
+    pods = await journey(api, tmp_path)
+    async with fake_vms(tmp_path) as vms:
+        vms["node-2"].discovery_output = NODE2  # what `sh -s` printed on the lab's node-2
+        vms["node-0"].forwards[("10.168.0.2", 6443)] = ("127.0.0.1", api.port)
+        source = ClusterSource(
+            kubeconfig(api, tmp_path, "https://10.168.0.2:6443"), inventory=inventory(vms, api_via="node-0")
+        )
+        events, topo = await start(source)
+    assert vms["node-0"].forwarded and set(vms["node-0"].forwarded) == {("10.168.0.2", 6443)}
+    assert sum(isinstance(e, TopologyEvent) for e in events) == 2  # the API's at once, then discovery's
+    node2 = topo.node("node-2")
+    assert node2 is not None and node2.reachable and not node2.partial
+    assert node2.address == "127.0.0.1" and node2.interface("cilium_vxlan") is not None
+    found = {p.ip: p for p in node2.pods}
+    server = found["10.0.2.215"]
+    assert server.qualified_name == f"wrk-2/{pods.server.name}"  # the API's name on discovery's pod
+    assert server.host_veth and server.host_veth.startswith("lxc") and server.netns
+    node1 = topo.node("node-1")
+    assert node1 is not None and node1.partial and "no interface listing" in (node1.error or "")
+    assert [p.ip for p in node1.pods] == ["10.0.1.15"]  # still listed, from the API
+    assert all(e.argv[:2] == ("sh", "-s") and e.sudo for e in vms["node-2"].execs)
+    assert source.sessions == {} and source._certs is None  # close() let go of everything
+
+
+def inventory(vms: Vms, api_via: str | None = None, down: tuple[str, ...] = ()) -> Inventory:
+    known = vms.tmp / "known_hosts"
+    known.write_text("".join(v.known_hosts_line for v in vms.vms))
+    entries = tuple(
+        NodeEntry(vm.name, "127.0.0.1", vm.internal_ip, "labyrinth", str(vm.client_key_path), vm.port)
+        for vm in vms.vms
+    )
+    return Inventory("labyrinth", entries, api_via, str(known), ssh_config=False, source="test")
+
+
+async def test_an_unreachable_node_keeps_its_api_pods_and_says_why(api: KubeApiStub, tmp_path: Path) -> None:
+    await journey(api, tmp_path)
+    async with fake_vms(tmp_path) as vms:
+        vms["node-2"].discovery_output = NODE2
+        inv = inventory(vms)
+        await vms["node-1"].close()
+        events, topo = await start(ClusterSource(kubeconfig(api, tmp_path), inventory=inv))
+    node1 = topo.node("node-1")
+    assert node1 is not None and not node1.reachable and "cannot connect" in (node1.error or "")
+    assert [p.ip for p in node1.pods] == ["10.0.1.15"]
+    assert topo.node("node-2") is not None and topo.node("node-2").reachable  # type: ignore[union-attr]
+    discover = [e.step for e in events if isinstance(e, ProgressEvent) and e.step.name == "discover"][-1]
+    assert discover.state is StepState.DONE and "node-1: " in discover.log
+
+
+async def test_an_api_server_that_does_not_answer_fails_the_start(tmp_path: Path) -> None:
+    async with KubeApiStub(tmp_path / "pki") as api:
+        config = kubeconfig(api, tmp_path)
+    events: list[SourceEvent] = []
+    source = ClusterSource(config, discover=False)
+    with pytest.raises(KubeUnreachable):
+        await source.start(events.append)
+    await source.close()
+    last = events[-1]
+    assert isinstance(last, ProgressEvent) and last.step.state is StepState.FAILED
+    assert "list nodes" in last.step.log or "list pods" in last.step.log
