@@ -35,6 +35,8 @@ def test_cluster_commands_are_listed(tmp_path: Path) -> None:
         ((), "give one of --inventory FILE or --from-gcp CLUSTER"),
         (("--from-gcp", "nope"), "no nodes saved for GCP cluster 'nope'"),
         (("--inventory", "missing.yaml"), "cannot read inventory missing.yaml"),
+        (("--inventory", "x.yaml", "--kubernetes-version", "latest"), "give a minor version like 1.33"),
+        (("--inventory", "x.yaml", "--cilium-version", "1.17"), "Cilium version '1.17'"),
     ],
 )
 def test_bootstrap_refuses_what_it_cannot_use(tmp_path: Path, args: tuple[str, ...], message: str) -> None:

@@ -135,3 +135,22 @@ async def test_an_api_server_that_does_not_answer_fails_the_start(tmp_path: Path
     last = events[-1]
     assert isinstance(last, ProgressEvent) and last.step.state is StepState.FAILED
     assert "list nodes" in last.step.log or "list pods" in last.step.log
+
+
+async def test_the_tui_shows_an_attached_cluster(api: KubeApiStub, tmp_path: Path) -> None:
+    from labyrinth_tui.ui.app import make_app
+    from labyrinth_tui.ui.widgets.topology_tree import TopologyTree
+
+    pods = await journey(api, tmp_path)
+    app = make_app(ClusterSource(kubeconfig(api, tmp_path), discover=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        tree = app.screen.query_one(TopologyTree)
+        tree.root.expand_all()
+        await pilot.pause()
+        labels = [str(tree.get_node_at_line(i).label) for i in range(tree.last_line + 1)]  # type: ignore[union-attr]
+        shown = "\n".join(labels)
+        for name in ("node-0", "node-1", "node-2", pods.client.name, pods.server.name):
+            assert name in shown, name
+        await app.source.close()  # type: ignore[union-attr]

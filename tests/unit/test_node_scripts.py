@@ -95,7 +95,14 @@ async def test_control_plane_script_phases_in_order_then_all_skipped(sandbox: Cl
 
 
 async def test_versions_are_parameters(sandbox: ClusterSandbox) -> None:
-    env = {**CTL_ENV, "K8S_VERSION": "1.32", "CILIUM_VERSION": "1.16.9", "POD_CIDR": "10.20.0.0/16"}
+    mirror = "https://mirror.example/core:/stable:/v1.32/deb/"
+    env = {
+        **CTL_ENV,
+        "K8S_VERSION": "1.32",
+        "CILIUM_VERSION": "1.16.9",
+        "POD_CIDR": "10.20.0.0/16",
+        "K8S_REPO": mirror,
+    }
     status, lines = await run_script(sandbox, "node-0", "node-ctl.sh", env)
     assert status == 0, lines[-5:]
     calls = [c.line for c in sandbox.calls("node-0")]
@@ -104,6 +111,8 @@ async def test_versions_are_parameters(sandbox: ClusterSandbox) -> None:
     sources = (sandbox.node_root("node-0") / "etc/apt/sources.list.d/cri-o.list").read_text()
     assert "/addons:/cri-o:/stable:/v1.32/deb/" in sources
     assert (sandbox.node_root("node-0") / "var/lib/fake-dpkg/kubeadm").read_text().startswith("1.32.")
+    kubernetes_list = (sandbox.node_root("node-0") / "etc/apt/sources.list.d/kubernetes.list").read_text()
+    assert f" {mirror} /" in kubernetes_list
 
 
 @pytest.mark.parametrize(
@@ -117,6 +126,7 @@ async def test_versions_are_parameters(sandbox: ClusterSandbox) -> None:
         ),
         ({"IP": "10.168.0.2", "K8S_VERSION": "latest"}, "give a minor version like 1.33"),
         ({"IP": "10.168.0.2", "CILIUM_VERSION": "1.17"}, "give a version like 1.17.4"),
+        ({"IP": "10.168.0.2", "K8S_REPO": "http://mirror.example/deb/"}, "give an https:// URL ending in /"),
     ],
 )
 async def test_bad_parameters_are_refused_before_anything_changes(

@@ -12,6 +12,7 @@ import click
 from labyrinth_tui.model.progress import Step, StepState
 
 if TYPE_CHECKING:
+    from labyrinth_tui.cloud.bootstrap import Versions
     from labyrinth_tui.cloud.inventory import Inventory
     from labyrinth_tui.model.topology import Topology
     from labyrinth_tui.nodes.connect import HostKeyQuestion
@@ -128,8 +129,8 @@ def attach(
 # --- bootstrap ----------------------------------------------------------------------------------------
 
 
-def _plan_lines(inventory: Inventory) -> list[str]:
-    lines = ["Bootstrap Kubernetes 1.33 (cri-o, kubeadm) and Cilium 1.17.4 on:"]
+def _plan_lines(inventory: Inventory, versions: Versions) -> list[str]:
+    lines = [f"Bootstrap Kubernetes {versions.kubernetes} (cri-o, kubeadm) and Cilium {versions.cilium} on:"]
     for node in (inventory.control_plane, *inventory.workers):
         role = "control plane" if node.role == "control-plane" else "worker"
         who = f"{node.user}@" if node.user else ""
@@ -165,6 +166,13 @@ def _host_key_prompt(yes: bool) -> Any:
 @click.option("--yes", is_flag=True, help="Do not ask: go on, and trust the VMs' new SSH host keys.")
 @click.option("--image", default=None, help="The pods' image (default: the article's seantywork/ubuntu24).")
 @click.option(
+    "--kubernetes-version",
+    default="1.33",
+    show_default=True,
+    help="kubeadm/kubelet/kubectl (and cri-o) minor.",
+)
+@click.option("--cilium-version", default="1.17.4", show_default=True, help="Cilium, installed by its CLI.")
+@click.option(
     "--no-deploy", is_flag=True, help="Stop after the nodes: no namespaces, manifests or CoreDNS restart."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (progress goes to stderr).")
@@ -173,6 +181,8 @@ def bootstrap(
     gcp_cluster: str | None,
     yes: bool,
     image: str | None,
+    kubernetes_version: str,
+    cilium_version: str,
     no_deploy: bool,
     as_json: bool,
 ) -> None:
@@ -182,7 +192,7 @@ def bootstrap(
     parallel, they are labelled nodelabel=node-wrk-N, admin.conf is kept (0600) under the cluster's
     config folder and the API server is reached through an SSH tunnel (6443 stays internal).
     """
-    from labyrinth_tui.cloud.bootstrap import BootstrapError, BootstrapFailed
+    from labyrinth_tui.cloud.bootstrap import BootstrapError, BootstrapFailed, Versions
     from labyrinth_tui.cloud.gcp_state import cluster_dir, config_root
     from labyrinth_tui.cloud.inventory import InventoryError, inventory_from_gcp
     from labyrinth_tui.cloud.kube_errors import KubeError
@@ -192,6 +202,10 @@ def bootstrap(
 
     if (inventory_path is None) == (gcp_cluster is None):
         raise click.UsageError("give one of --inventory FILE or --from-gcp CLUSTER")
+    try:
+        versions = Versions(kubernetes=kubernetes_version, cilium=cilium_version)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     if gcp_cluster is not None:
         try:
             inventory = inventory_from_gcp(gcp_cluster)
@@ -203,7 +217,7 @@ def bootstrap(
         assert loaded is not None
         inventory = loaded
         config_dir = config_root() / "clusters" / inventory.cluster
-    for line in _plan_lines(inventory):
+    for line in _plan_lines(inventory, versions):
         click.echo(line, err=as_json)
     if not yes:
         click.confirm("Go on?", abort=True, err=as_json)
@@ -214,6 +228,7 @@ def bootstrap(
                 config_dir,
                 _print_step,
                 ask_host_key=_host_key_prompt(yes),
+                versions=versions,
                 image=image or DEFAULT_IMAGE,
                 deploy=not no_deploy,
             )

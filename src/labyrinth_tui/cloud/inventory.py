@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
 from labyrinth_tui.nodes.connect import HostKeyPrompt, TcpConnector
+
+if TYPE_CHECKING:
+    from labyrinth_tui.cloud.gcp_spec import NodeAccess
 
 ROLES: Final = ("control-plane", "worker")
 _NODE_KEYS: Final = {"name", "address", "internal_ip", "user", "key", "port", "role"}
@@ -193,6 +197,26 @@ def load_inventory(path: Path) -> Inventory:
     return parse_inventory(text, str(path))
 
 
+def inventory_from_nodes(cluster: str, nodes: Sequence[NodeAccess], known_hosts: Path) -> Inventory:
+    """What `GcpCluster.up()` returns, as an inventory: node-0 first, its API reached through SSH."""
+    if not nodes:
+        raise InventoryError(f"GCP cluster {cluster!r} has no nodes")
+    entries = tuple(
+        NodeEntry(
+            name=n.name,
+            address=n.external_ip or None,
+            internal_ip=n.internal_ip,
+            user=n.ssh_user,
+            key=n.private_key_path,
+            role="control-plane" if index == 0 else "worker",
+        )
+        for index, n in enumerate(nodes)
+    )
+    return Inventory(
+        cluster, entries, entries[0].name, str(known_hosts), ssh_config=False, source=f"gcp:{cluster}"
+    )
+
+
 def inventory_from_gcp(cluster: str, root: Path | None = None) -> Inventory:
     """The nodes of the last `labyrinth gcp up --cluster CLUSTER` (its state.json; no network)."""
     from labyrinth_tui.cloud.gcp_state import StateDir
@@ -203,17 +227,5 @@ def inventory_from_gcp(cluster: str, root: Path | None = None) -> Inventory:
         raise InventoryError(
             f"no nodes saved for GCP cluster {cluster!r}: run `labyrinth gcp up --cluster {cluster}`"
         )
-    nodes = tuple(
-        NodeEntry(
-            name=n.name,
-            address=n.external_ip or None,
-            internal_ip=n.internal_ip,
-            user=n.ssh_user,
-            key=n.private_key_path,
-            role="control-plane" if index == 0 else "worker",
-        )
-        for index, n in enumerate(state.nodes)
-    )
     # the VMs are throw-away: their host keys live with the cluster, not in the user's known_hosts
-    known_hosts = str(state_dir.path / "known_hosts")
-    return Inventory(cluster, nodes, nodes[0].name, known_hosts, ssh_config=False, source=f"gcp:{cluster}")
+    return inventory_from_nodes(cluster, state.nodes, state_dir.path / "known_hosts")

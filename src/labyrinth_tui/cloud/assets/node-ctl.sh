@@ -7,6 +7,7 @@
 #   NODE_NAME          short hostname and Kubernetes node name (default node-0)
 #   K8S_VERSION        kubeadm/kubelet/kubectl minor version (default 1.33)
 #   CRIO_VERSION       cri-o minor version (default: K8S_VERSION)
+#   K8S_REPO, CRIO_REPO  apt repositories (default: pkgs.k8s.io's for those versions)
 #   CILIUM_VERSION     Cilium (default 1.17.4)
 #   CILIUM_CLI_VERSION cilium CLI release (default v0.18.3)
 #   POD_CIDR           kubeadm's --pod-network-cidr (default 10.10.0.0/16)
@@ -24,6 +25,9 @@ exec 2>&1
 NODE_NAME="${NODE_NAME:-node-0}"
 K8S_VERSION="${K8S_VERSION:-1.33}"
 CRIO_VERSION="${CRIO_VERSION:-$K8S_VERSION}"
+# where the packages come from: the community repositories, unless a mirror is given
+K8S_REPO="${K8S_REPO:-https://pkgs.k8s.io/core:/stable:/v$K8S_VERSION/deb/}"
+CRIO_REPO="${CRIO_REPO:-https://pkgs.k8s.io/addons:/cri-o:/stable:/v$CRIO_VERSION/deb/}"
 CILIUM_VERSION="${CILIUM_VERSION:-1.17.4}"
 CILIUM_CLI_VERSION="${CILIUM_CLI_VERSION:-v0.18.3}"
 POD_CIDR="${POD_CIDR:-10.10.0.0/16}"
@@ -46,6 +50,8 @@ die() {
 [[ $NODE_NAME =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || die "NODE_NAME=$NODE_NAME is not a short lowercase hostname"
 [[ $K8S_VERSION =~ ^1\.[0-9]+$ ]] || die "K8S_VERSION=$K8S_VERSION: give a minor version like 1.33"
 [[ $CRIO_VERSION =~ ^1\.[0-9]+$ ]] || die "CRIO_VERSION=$CRIO_VERSION: give a minor version like 1.33"
+[[ $K8S_REPO =~ ^https://[A-Za-z0-9./:_~-]+/$ ]] || die "K8S_REPO=$K8S_REPO: give an https:// URL ending in /"
+[[ $CRIO_REPO =~ ^https://[A-Za-z0-9./:_~-]+/$ ]] || die "CRIO_REPO=$CRIO_REPO: give an https:// URL ending in /"
 [[ $CILIUM_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "CILIUM_VERSION=$CILIUM_VERSION: give a version like 1.17.4"
 [[ $CILIUM_CLI_VERSION =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "CILIUM_CLI_VERSION=$CILIUM_CLI_VERSION: give a release like v0.18.3"
 [[ $POD_CIDR =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$ ]] || die "POD_CIDR=$POD_CIDR is not an IPv4 CIDR"
@@ -103,12 +109,11 @@ run_kernel() {
 }
 
 done_repos() {
-	grep -qs "/core:/stable:/v$K8S_VERSION/deb/" "$R/etc/apt/sources.list.d/kubernetes.list" &&
-		grep -qs "/cri-o:/stable:/v$CRIO_VERSION/deb/" "$R/etc/apt/sources.list.d/cri-o.list"
+	grep -qsF " $K8S_REPO " "$R/etc/apt/sources.list.d/kubernetes.list" &&
+		grep -qsF " $CRIO_REPO " "$R/etc/apt/sources.list.d/cri-o.list"
 }
 run_repos() {
-	local k8s="https://pkgs.k8s.io/core:/stable:/v$K8S_VERSION/deb/"
-	local crio="https://pkgs.k8s.io/addons:/cri-o:/stable:/v$CRIO_VERSION/deb/"
+	local k8s="$K8S_REPO" crio="$CRIO_REPO"
 	"${APT[@]}" update
 	"${APT[@]}" install apt-transport-https ca-certificates curl gpg
 	install -d -m 755 "$R/etc/apt/keyrings"

@@ -7,6 +7,7 @@
 #   NODE_NAME          short hostname and Kubernetes node name (required: node-1, node-2)
 #   K8S_VERSION        kubeadm/kubelet/kubectl minor version (default 1.33)
 #   CRIO_VERSION       cri-o minor version (default: K8S_VERSION)
+#   K8S_REPO, CRIO_REPO  apt repositories (default: pkgs.k8s.io's for those versions)
 #   JOIN_CONFIG        a kubeadm JoinConfiguration file (labyrinth uploads one, mode 0600, and it is
 #                      removed after use); without it the script stops before the join, and you paste
 #                      the control plane's `kubeadm token create --print-join-command` as in the article
@@ -24,6 +25,9 @@ exec 2>&1
 NODE_NAME="${NODE_NAME:?set NODE_NAME to the short name of this worker, e.g. NODE_NAME=node-1}"
 K8S_VERSION="${K8S_VERSION:-1.33}"
 CRIO_VERSION="${CRIO_VERSION:-$K8S_VERSION}"
+# where the packages come from: the community repositories, unless a mirror is given
+K8S_REPO="${K8S_REPO:-https://pkgs.k8s.io/core:/stable:/v$K8S_VERSION/deb/}"
+CRIO_REPO="${CRIO_REPO:-https://pkgs.k8s.io/addons:/cri-o:/stable:/v$CRIO_VERSION/deb/}"
 JOIN_CONFIG="${JOIN_CONFIG:-}"
 R="${LABYRINTH_ROOT:-}"
 export DEBIAN_FRONTEND=noninteractive
@@ -40,6 +44,8 @@ die() {
 [[ $NODE_NAME =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || die "NODE_NAME=$NODE_NAME is not a short lowercase hostname"
 [[ $K8S_VERSION =~ ^1\.[0-9]+$ ]] || die "K8S_VERSION=$K8S_VERSION: give a minor version like 1.33"
 [[ $CRIO_VERSION =~ ^1\.[0-9]+$ ]] || die "CRIO_VERSION=$CRIO_VERSION: give a minor version like 1.33"
+[[ $K8S_REPO =~ ^https://[A-Za-z0-9./:_~-]+/$ ]] || die "K8S_REPO=$K8S_REPO: give an https:// URL ending in /"
+[[ $CRIO_REPO =~ ^https://[A-Za-z0-9./:_~-]+/$ ]] || die "CRIO_REPO=$CRIO_REPO: give an https:// URL ending in /"
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo -i, as in the article)"
 
 forget_join_config() {
@@ -102,12 +108,11 @@ run_kernel() {
 }
 
 done_repos() {
-	grep -qs "/core:/stable:/v$K8S_VERSION/deb/" "$R/etc/apt/sources.list.d/kubernetes.list" &&
-		grep -qs "/cri-o:/stable:/v$CRIO_VERSION/deb/" "$R/etc/apt/sources.list.d/cri-o.list"
+	grep -qsF " $K8S_REPO " "$R/etc/apt/sources.list.d/kubernetes.list" &&
+		grep -qsF " $CRIO_REPO " "$R/etc/apt/sources.list.d/cri-o.list"
 }
 run_repos() {
-	local k8s="https://pkgs.k8s.io/core:/stable:/v$K8S_VERSION/deb/"
-	local crio="https://pkgs.k8s.io/addons:/cri-o:/stable:/v$CRIO_VERSION/deb/"
+	local k8s="$K8S_REPO" crio="$CRIO_REPO"
 	"${APT[@]}" update
 	"${APT[@]}" install apt-transport-https ca-certificates curl gpg
 	install -d -m 755 "$R/etc/apt/keyrings"
