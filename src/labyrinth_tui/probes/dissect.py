@@ -158,10 +158,10 @@ def _pcap_frame(path: str, data: bytes, number: int, order: str) -> bytes:
     record = struct.Struct(order + "IIII")
     while offset + 16 <= len(data):
         _, _, caplen, _ = record.unpack_from(data, offset)
+        if offset + 16 + caplen > len(data):
+            break  # cut short: the file is still being written, or truncated
         seen += 1
         if seen == number:
-            if offset + 16 + caplen > len(data):
-                break
             return data[offset + 16 : offset + 16 + caplen]
         offset += 16 + caplen
     raise DissectError(path, number, f"the file holds only {seen} whole packets")
