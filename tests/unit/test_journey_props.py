@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labyrinth_tui.model.journey import StitchResult, attribute_reader, stitch
+from labyrinth_tui.model import journey_group
+from labyrinth_tui.model.journey import ClockMethod, StitchResult, attribute_reader, stitch
 from labyrinth_tui.model.journey_read import packed_reader
 from labyrinth_tui.model.packets import PacketSummary
 from tests.unit.journey_article import NODE2, ROLES, SERVICES, Capture, tcp
@@ -38,6 +43,17 @@ def _capture(conns: list[tuple[int, float, list[tuple[int | None, bool]]]], skew
                 cap.send(t + 0.25, segment)
             seq += 14
     return cap
+
+
+@contextmanager
+def clock_sample_target(n: int) -> Iterator[None]:
+    """Makes the clock estimate sample packets as it does for big captures: ~1 in len(groups)/target."""
+    saved = journey_group.CLOCK_SAMPLE_TARGET
+    journey_group.CLOCK_SAMPLE_TARGET = n
+    try:
+        yield
+    finally:
+        journey_group.CLOCK_SAMPLE_TARGET = saved
 
 
 def _run(observations: list[PacketSummary], **kwargs: object) -> StitchResult:
@@ -85,5 +101,33 @@ def test_a_skewed_node2_clock_is_corrected_away(conns, skew) -> None:  # type: i
 @given(scenarios, st.floats(-3.0, 3.0, allow_nan=False))
 def test_the_packed_fast_path_reads_what_the_attributes_say(conns, skew) -> None:  # type: ignore[no-untyped-def]
     observations = _capture(conns, skew).observations
-    assert packed_reader() is not None  # PacketSummary is packed today: the fast path must be taken
-    assert _run(observations).journeys == _run(observations, reader=attribute_reader()).journeys
+    packed = packed_reader()
+    assert packed is not None and packed.row_layout  # PacketSummary is packed today: the fast path is taken
+    expected = _run(observations, reader=attribute_reader()).journeys
+    assert _run(observations).journeys == expected
+    assert _run(observations, reader=replace(packed, row_layout=False)).journeys == expected
+
+
+@settings(max_examples=30, deadline=None)
+@given(scenarios, st.floats(-3.0, 3.0, allow_nan=False), st.randoms(use_true_random=False))
+def test_sampling_packets_for_the_clock_finds_the_same_offset(conns, skew, rnd) -> None:  # type: ignore[no-untyped-def]
+    observations = _capture(conns, skew).observations
+    full = _run(observations)
+    with clock_sample_target(2):  # a share of the packets, as for captures of more than 40k packets
+        sampled = _run(observations)
+        shuffled = list(observations)
+        rnd.shuffle(shuffled)
+        assert _run(shuffled).journeys == sampled.journeys
+    assert sampled.clock_offsets[NODE2].offset == pytest.approx(full.clock_offsets[NODE2].offset, abs=1e-9)
+    assert sampled.clock_offsets[NODE2].method is full.clock_offsets[NODE2].method
+
+
+def test_a_sample_that_misses_a_direction_falls_back_to_every_packet() -> None:
+    cap = Capture(skew={NODE2: 0.25})
+    for i in range(40):  # requests, half of them in the sample (1 in 2: seq ^ IP id even)
+        cap.send(i * 0.01, tcp(38430, 9999, "PSH,ACK", 1001 + 10 * i, 9001, 2 + i, payload_hash=i))
+    cap.send(0.5, tcp(9999, 38430, "ACK", 9001, 1401, 0, reply=True, length=66))  # one reply: 9001 is odd
+    with clock_sample_target(20):
+        result = _run(cap.observations)
+    assert result.clock_offsets[NODE2].method is ClockMethod.TWO_WAY
+    assert result.clock_offsets[NODE2].offset == pytest.approx(0.25, abs=1e-9)

@@ -21,7 +21,18 @@ from operator import attrgetter
 from typing import Any
 
 from labyrinth_tui.model.journey_clock import ClockMethod, ClockOffset
-from labyrinth_tui.model.journey_group import EndsFinder, Grouping, Key, Run, clock_samples, runs_of
+from labyrinth_tui.model.journey_group import (
+    ENTRY_STREAM,
+    EndsFinder,
+    Entry,
+    Grouping,
+    Key,
+    Run,
+    clock_samples,
+    once_per_stream,
+    run_of,
+    runs_of,
+)
 from labyrinth_tui.model.journey_hops import (
     Change,
     ChangeKind,
@@ -144,39 +155,71 @@ def _stitch(
     streams = grouping.streams
     paths = PathMap(roles or {}, captured if captured is not None else streams)
     ends = EndsFinder(paths, nat)
-    repeated: set[Key] = set()
-    samples = clock_samples(grouping, ends, repeated)
+    samples = clock_samples(grouping, ends)
     nodes = {node for node, _ in streams}
     clock = samples.estimate(nodes, reference_node) if nodes else {}
     offsets = {node: c.offset for node, c in clock.items()}
     ctx = StitchContext(nat, paths, offsets)
 
     # Each group becomes one journey per transmission. A retransmitted segment with a new IP id is in
-    # another group with the same transport key (the key without the IP id), so it is counted there;
-    # duplicate ACKs are distinct packets, not retransmissions: their IP id stays in the key.
+    # another group with the same transport key (the key without the IP id), so it is numbered with
+    # it; duplicate ACKs are distinct packets, not retransmissions: their IP id stays in the key.
     flows = grouping.flows
-    pure_ack = [tcp_flag_set(flags) == {"ACK"} for _, flags in flows]
-    by_transport: dict[Key, list[tuple[int, Run]]] = {}
-    for key, group in grouping.groups.items():
-        fid, ident = key
-        transport = key if pure_ack[fid] and not ident[3] else (fid, ident[1:])
-        runs = runs_of(group, offsets, key in repeated, hop_window)
-        bucket = by_transport.get(transport)
-        if bucket is None:
-            by_transport[transport] = [(fid, run) for run in runs]
+    pure_ack: dict[str | None, bool] = {}
+    transports: list[tuple[Any, ...]] = []
+    once: set[tuple[Any, ...]] = set()
+    twice: set[tuple[Any, ...]] = set()
+    for key in grouping.groups:
+        flags, ident = key[1], key[2]
+        is_pure_ack = pure_ack.get(flags)
+        if is_pure_ack is None:
+            is_pure_ack = pure_ack[flags] = tcp_flag_set(flags) == {"ACK"}
+        transport = key if is_pure_ack and not ident[3] else (key[0], flags, ident[1:])
+        transports.append(transport)
+        if transport in once:
+            twice.add(transport)
         else:
-            bucket.extend((fid, run) for run in runs)
+            once.add(transport)
 
     journeys: list[Journey] = []
-    expected_of = paths.expected
+    append = journeys.append
+    where: dict[int, tuple[str | None, str | None, tuple[StreamKey, ...]]] = {}  # per flow id, once known
+    resent: list[tuple[Key, list[Entry], tuple[Any, ...]]] = []
+    for (key, group), transport in zip(grouping.groups.items(), transports, strict=True):
+        n = len(group)
+        if transport in twice or (n > 1 and len(set(map(ENTRY_STREAM, group))) != n):
+            resent.append((key, group, transport))
+            continue
+        # the common case, inlined (it runs once per packet): sent once, seen once per interface;
+        # ties in time are broken by node and interface names, never by the input order
+        if n == 1:
+            ts, node, _, p = group[0]
+            start = end = ts - offsets[node]
+            seen: tuple[PacketSummary, ...] = (p,)
+        else:
+            timed = sorted([(ts - offsets[node], node, iface, p) for ts, node, iface, p in group])
+            start, end = timed[0][0], timed[-1][0]
+            seen = tuple([e[3] for e in timed])
+        fid = key[0]
+        flow = flows[fid]
+        found = where.get(fid)
+        if found is None:
+            found = _where(ends, paths, flow, seen)
+            if found[0] is not None and found[1] is not None:  # then it is the same for the whole flow
+                where[fid] = found
+        append(Journey(flow, seen, start, end, found[0], found[1], found[2], 0, ctx))
+
+    # Retransmissions: numbered in time order within their transport key
+    by_transport: dict[tuple[Any, ...], list[tuple[int, Run]]] = {}
+    for key, group, transport in resent:
+        runs = [run_of(group, offsets)] if once_per_stream(group) else runs_of(group, offsets, hop_window)
+        by_transport.setdefault(transport, []).extend((key[0], run) for run in runs)
     for bucket in by_transport.values():
-        if len(bucket) > 1:
-            bucket.sort(key=_run_order)
+        bucket.sort(key=_run_order)
         for n, (fid, (start, seen, end)) in enumerate(bucket):
-            flow = flows[fid][0]
-            sender, receiver, src_ip, dst_ip = ends(flow, seen)
-            expected = expected_of(sender, receiver, src_ip, dst_ip)
-            journeys.append(Journey(flow, seen, start, end, sender, receiver, expected, n, ctx))
+            flow = flows[fid]
+            sender, receiver, expected = _where(ends, paths, flow, seen)
+            append(Journey(flow, seen, start, end, sender, receiver, expected, n, ctx))
     journeys.sort(key=_START)
     if len({j.start for j in journeys}) != len(journeys):  # ties: make the order not depend on input's
         journeys.sort(key=_journey_order)
@@ -185,6 +228,14 @@ def _stitch(
 
 
 _START = attrgetter("start")
+
+
+def _where(
+    ends: EndsFinder, paths: PathMap, flow: Flow, seen: tuple[PacketSummary, ...]
+) -> tuple[str | None, str | None, tuple[StreamKey, ...]]:
+    """Sender, receiver and the expected path of a packet."""
+    sender, receiver, src_ip, dst_ip = ends(flow, seen)
+    return sender, receiver, paths.expected(sender, receiver, src_ip, dst_ip)
 
 
 def _run_order(item: tuple[int, Run]) -> tuple[float, str, str, int]:

@@ -54,6 +54,10 @@ class ClockSamples:
             self._min[key] = delay
         self._count[key] = self._count.get(key, 0) + 1
 
+    def both_ways(self) -> bool:
+        """Some packets crossed, and every pair of nodes that exchanged packets did so both ways."""
+        return bool(self._min) and all((b, a) in self._min for a, b in self._min)
+
     def min_delay(self, sender: str, receiver: str) -> float | None:
         return self._min.get((sender, receiver))
 

@@ -16,14 +16,17 @@ TS, SPORT, DPORT, IP_ID, SEQ, ACK, PAYLOAD_HASH, DNS_ID = range(len(NUMBER_FIELD
 # What stays the same on every hop, in key order: IP id first (a retransmission's key is the rest),
 # DNS id last (filled from the info line when the capture did not give it)
 KEY_NUMBERS = (IP_ID, SEQ, ACK, PAYLOAD_HASH, DNS_ID)
-# The strings, in this order
+# The strings, in this order: where it was seen, then what the flow is
 STRING_FIELDS = ("node", "interface", "src", "dst", "protocol", "tcp_flags")
 NODE, INTERFACE, SRC, DST, PROTOCOL, TCP_FLAGS = range(len(STRING_FIELDS))
+FLOW_STRINGS = (SRC, DST, PROTOCOL, TCP_FLAGS)
+FLOW_SRC, FLOW_DST, FLOW_PROTOCOL, FLOW_FLAGS = range(len(FLOW_STRINGS))
 
 
 @dataclass(frozen=True, slots=True)
 class PacketReader:
-    """strings(p) → STRING_FIELDS; unpack(packed(p)) → the numbers, where index[i] is NUMBER_FIELDS[i].
+    """where(p) → (node, interface); flow(p) → FLOW_STRINGS; unpack(packed(p)) → the numbers, where
+    index[i] is NUMBER_FIELDS[i].
 
     Two C-level calls per packet and no Python frame: that is most of what stitching 1M packets costs.
 
@@ -31,11 +34,14 @@ class PacketReader:
     compare packets read by the same reader, so either is consistent.
     """
 
-    strings: Callable[[PacketSummary], tuple[Any, ...]]
+    where: Callable[[PacketSummary], tuple[Any, ...]]
+    flow: Callable[[PacketSummary], tuple[Any, ...]]
     packed: Callable[[PacketSummary], Any]
     unpack: Callable[[Any], tuple[Any, ...]]
     index: tuple[int, ...]  # position of each NUMBER_FIELDS entry in the numbers
     fast: bool
+    # the packet itself unpacks as (packed numbers, *STRING_FIELDS, anything): one step, no getters
+    row_layout: bool = False
 
     def numbers(self, p: PacketSummary) -> tuple[Any, ...]:
         return self.unpack(self.packed(p))
@@ -44,7 +50,10 @@ class PacketReader:
 def attribute_reader() -> PacketReader:
     """Always correct: one attribute read per field."""
     every = tuple(range(len(NUMBER_FIELDS)))
-    return PacketReader(attrgetter(*STRING_FIELDS), attrgetter(*NUMBER_FIELDS), tuple, every, False)
+    names = [STRING_FIELDS[i] for i in FLOW_STRINGS]
+    return PacketReader(
+        attrgetter("node", "interface"), attrgetter(*names), attrgetter(*NUMBER_FIELDS), tuple, every, False
+    )
 
 
 _PROBE_NUMBERS = {  # distinct values, so each one's position in the packed numbers can be found
@@ -89,12 +98,23 @@ def packed_reader() -> PacketReader | None:
         string_at = tuple(list(probe).index(_PROBE_STRINGS[name]) for name in STRING_FIELDS)
     except (ValueError, TypeError, AttributeError):
         return None
-    reader = PacketReader(itemgetter(*string_at), itemgetter(raw_at[0]), unpack, index, True)
+    row_layout = len(probe) == len(STRING_FIELDS) + 2 and raw_at == [0] and string_at == (1, 2, 3, 4, 5, 6)
+    reader = PacketReader(
+        itemgetter(string_at[NODE], string_at[INTERFACE]),
+        itemgetter(*(string_at[i] for i in FLOW_STRINGS)),
+        itemgetter(raw_at[0]),
+        unpack,
+        index,
+        True,
+        row_layout,
+    )
     # the probe must read back exactly as its attributes say
     nums = reader.numbers(probe)
     if [nums[i] for i in index] != [getattr(probe, n) for n in NUMBER_FIELDS]:
         return None
-    if list(reader.strings(probe)) != [getattr(probe, n) for n in STRING_FIELDS]:
+    if list(reader.where(probe)) != [probe.node, probe.interface]:
+        return None
+    if list(reader.flow(probe)) != [getattr(probe, STRING_FIELDS[i]) for i in FLOW_STRINGS]:
         return None
     return reader
 
