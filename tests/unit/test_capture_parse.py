@@ -174,6 +174,20 @@ def test_tcp_flags_text(bits: int, text: str) -> None:
     assert tcp_flags_text(bits) == text
 
 
+def test_numbers_go_on_across_recording_files(
+    article: tuple[list[Frame], list[PacketSummary], list[str]],
+) -> None:
+    """tshark -b restarts at 1 in each file; the stream's packet N is frame N of the files joined."""
+    _, _, lines = article
+    local = [1, 2, 3, 1, 2, 1, 2, 3, 4]
+    parser = SummaryParser("node-1", "ens4")
+    packets = parser.parse_many(
+        with_field(line, "number", f"{n:5d}") for line, n in zip(lines, local, strict=False)
+    )
+    assert [p.number for p in packets] == list(range(1, 10))
+    assert parser.file_starts == [1, 4, 6]
+
+
 # --- malformed lines --------------------------------------------------------------------------------
 
 

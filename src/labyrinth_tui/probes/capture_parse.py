@@ -136,6 +136,10 @@ class SummaryParser:
 
     Never raises on a line: a malformed one returns None and is counted in `skipped` by reason, with
     the newest kept in `last_skipped` ("reason: line excerpt") for the user to see.
+
+    `number` counts on across a recording ring's files (tshark restarts at 1 in each): packet N of
+    the stream is frame N of the ring's files joined in order (`merge_recording_argv`), and
+    `file_starts` says which number each file begins with.
     """
 
     def __init__(self, node: str, interface: str, fmt: SummaryFormat = DEFAULT_FORMAT) -> None:
@@ -151,6 +155,9 @@ class SummaryParser:
         self._strings: dict[str, str] = {}
         self._extras: dict[Extra, Extra] = {}
         self._outers: dict[str, tuple[str | None, str | None, int, int, int]] = {}
+        self._offset = 0  # packets in the recording files before the current one
+        self._last_local = 0
+        self.file_starts = [1]  # the stream number each recording file starts at (one file: [1])
 
     @property
     def skipped_total(self) -> int:
@@ -249,8 +256,11 @@ class SummaryParser:
             if self._payload and (v := f[16]) and inner_udp and present & HAS_SPORT:
                 payload_hash = zlib.crc32(v.encode())
                 present |= HAS_PAYLOAD_HASH
+            # a recording ring (-b) restarts tshark's numbering in every file: keep the stream's going
+            local = int(f[1])
+            offset = self._offset + self._last_local if local <= self._last_local else self._offset
             raw = _pack(
-                ts, int(f[1]), int(f[2]), seq, ack, vni, payload_hash,
+                ts, offset + local, int(f[2]), seq, ack, vni, payload_hash,
                 sport, dport, ip_id, osport, odport, dns_id, rcode, present,
             )  # fmt: skip
         except ValueError:
@@ -259,6 +269,10 @@ class SummaryParser:
         except StructError:
             self._skip(SkipReason.OUT_OF_RANGE, line)
             return None
+        if offset != self._offset:
+            self._offset = offset
+            self.file_starts.append(offset + local)
+        self._last_local = local
         strings = self._strings
         src = strings.get(f[3]) or self._intern(f[3])
         dst = strings.get(f[5]) or self._intern(f[5])
