@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from labyrinth_tui.model.journey import Journey, StitchResult, stitch
+from labyrinth_tui.model.journey import Direction, Journey, StitchResult, stitch
+from labyrinth_tui.model.packets import PacketSummary
 from tests.unit.journey_article import (
     CLIENT_VETH,
     NODE1,
@@ -164,3 +165,30 @@ def test_an_unanswered_syn_is_an_incomplete_handshake_with_every_attempt_counted
     assert handshake.syn_sent == 3
     assert handshake.syn is not None and handshake.syn.start == 1.0
     assert handshake.syn.expected_next == (NODE1, "ens4")
+
+
+def test_vxlan_that_tshark_did_not_decode_is_stitched_between_the_two_ens4() -> None:
+    # the article's `tshark -i ens4 -f udp`: only the outer packet, UDP 45304 → 8472, no VNI decoded
+    seen = [
+        PacketSummary(
+            ts,
+            node,
+            "ens4",
+            1,
+            "10.168.0.4",
+            "10.168.0.5",
+            "UDP",
+            124,
+            "45304 → 8472 Len=82",
+            sport=45304,
+            dport=8472,
+            ip_id=0x5A17,
+        )
+        for ts, node in ((1.000050, NODE1), (1.500200, NODE2))
+    ]
+    (journey,) = stitch(seen, SERVICES, ROLES).journeys
+    assert [(h.node, h.direction) for h in journey.hops] == [
+        (NODE1, Direction.EGRESS),
+        (NODE2, Direction.INGRESS),
+    ]
+    assert (journey.sender, journey.receiver) == (NODE1, NODE2) and not journey.vanished

@@ -160,8 +160,9 @@ class EndsFinder:
             backends = self.nat.backends_of(flow.dst, flow.dport, flow.l4)
             if len(backends) == 1:
                 dst_ip = backends[0][0]
-        sender = sender or pod_node.get(src_ip)
-        receiver = receiver or pod_node.get(dst_ip)
+        # a pod's node, or the node itself (its own traffic, or VXLAN that tshark did not decode)
+        sender = sender or pod_node.get(src_ip) or node_of.get(src_ip)
+        receiver = receiver or pod_node.get(dst_ip) or node_of.get(dst_ip)
         if sender is None or receiver is None:
             sender, receiver = self._by_local_order(group, sender, receiver)
         result = (sender, receiver, src_ip, dst_ip)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import attrgetter
+from typing import NamedTuple
 
 from labyrinth_tui.model.journey_nat import Flow, NatTable, endpoint_text
 from labyrinth_tui.model.journey_roles import Direction, PathMap, Role, StreamKey
@@ -145,18 +147,42 @@ def tcp_flag_set(flags: str | None) -> frozenset[str]:
     return frozenset(f.strip().upper() for f in cleaned.split() if f.strip())
 
 
-def _outer(p: PacketSummary) -> str | None:
+class _Seen(NamedTuple):
+    """The fields a hop shows, read once from a packet (each numeric attribute of it unpacks a struct)."""
+
+    ts: float
+    node: str
+    interface: str
+    src: str
+    sport: int | None
+    dst: str
+    dport: int | None
+    vni: int | None
+    outer_src: str | None
+    outer_sport: int | None
+    outer_dst: str | None
+    outer_dport: int | None
+
+    @property
+    def encapsulated(self) -> bool:
+        return self.vni is not None
+
+
+_READ_SEEN = attrgetter(*_Seen._fields)
+
+
+def _outer(p: _Seen) -> str | None:
     if not p.encapsulated:
         return None
     src = endpoint_text(p.outer_src or "?", p.outer_sport)
     return f"{src} → {endpoint_text(p.outer_dst or '?', p.outer_dport)}"
 
 
-def _addresses(p: PacketSummary) -> str:
+def _addresses(p: PacketSummary | _Seen) -> str:
     return f"{endpoint_text(p.src, p.sport)} → {endpoint_text(p.dst, p.dport)}"
 
 
-def _changes(prev: PacketSummary, cur: PacketSummary, nat: NatTable, l4: str) -> tuple[Change, ...]:
+def _changes(prev: _Seen, cur: _Seen, nat: NatTable, l4: str) -> tuple[Change, ...]:
     changes: list[Change] = []
     if not prev.encapsulated and cur.encapsulated:
         changes.append(Change(ChangeKind.ENCAP, _addresses(prev), _outer(cur) or "", cur.vni))
@@ -182,32 +208,35 @@ def build_hops(journey: Journey) -> tuple[Hop, ...]:
     if ctx is None:
         raise ValueError("a Journey needs the StitchContext it was stitched with to build its hops")
     vanished = journey.vanished
+    paths = ctx.paths
     hops: list[Hop] = []
-    prev: PacketSummary | None = None
+    prev: _Seen | None = None
     prev_time = 0.0
     last = len(journey.observations) - 1
     for i, p in enumerate(journey.observations):
-        time = p.ts - ctx.offsets.get(p.node, 0.0)
-        role = ctx.paths.role(p.node, p.interface)
-        direction = ctx.paths.direction(p.node, p.interface, p.src, p.dst, journey.sender, journey.receiver)
+        seen = _Seen._make(_READ_SEEN(p))
+        time = seen.ts - ctx.offsets.get(seen.node, 0.0)
+        direction = paths.direction(
+            seen.node, seen.interface, seen.src, seen.dst, journey.sender, journey.receiver
+        )
         hops.append(
             Hop(
                 index=i,
-                node=p.node,
-                interface=p.interface,
-                role=role.role,
+                node=seen.node,
+                interface=seen.interface,
+                role=paths.role(seen.node, seen.interface).role,
                 direction=direction,
                 time=time,
-                captured_time=p.ts,
+                captured_time=seen.ts,
                 since_previous=None if prev is None else time - prev_time,
-                src=endpoint_text(p.src, p.sport),
-                dst=endpoint_text(p.dst, p.dport),
-                changes=() if prev is None else _changes(prev, p, ctx.nat, journey.flow.l4),
-                vni=p.vni,
-                outer=_outer(p),
+                src=endpoint_text(seen.src, seen.sport),
+                dst=endpoint_text(seen.dst, seen.dport),
+                changes=() if prev is None else _changes(prev, seen, ctx.nat, journey.flow.l4),
+                vni=seen.vni,
+                outer=_outer(seen),
                 last_seen=vanished and i == last,
                 packet=p,
             )
         )
-        prev, prev_time = p, time
+        prev, prev_time = seen, time
     return tuple(hops)
