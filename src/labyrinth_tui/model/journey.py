@@ -6,10 +6,11 @@ How the same packet is recognised on every hop:
   SYN to 10.0.2.215:9999 on cilium_vxlan have the same key;
 - across VXLAN: an observation on ens4 carries the inner packet's fields (outer_* and vni say it was
   encapsulated), so it keys like the same packet on cilium_vxlan and lxc;
-- what stays the same on every hop: IP id, TCP raw seq/ack and flags, DNS id and query name, payload hash;
+- what stays the same on every hop: IP id, TCP raw seq/ack and flags, DNS id, payload hash;
 - across nodes: per-node clock offsets are estimated NTP-style from packets crossing in both directions
   (see journey_clock) and every hop is placed on the reference node's clock.
-A key seen twice on one interface is a retransmission: a second Journey with `transmission` = 1.
+A key seen twice on one interface is a retransmission: a second Journey with `transmission` = 1; so
+is the same segment or DNS query sent again with a new IP id (duplicate ACKs are not retransmissions).
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ DEFAULT_HOP_WINDOW = 0.1  # s: hops of one packet are µs–ms apart; a TCP retr
 
 @dataclass(frozen=True, slots=True)
 class StitchResult:
+    """Every packet's journey, and the clock corrections that put the nodes' captures on one timeline."""
+
     journeys: tuple[Journey, ...]  # by corrected start time
     clock_offsets: dict[str, ClockOffset]  # per node, relative to reference_node
     reference_node: str | None

@@ -27,9 +27,8 @@ Entry = tuple[float, str, str, PacketSummary]  # (captured ts, node, interface, 
 # (flow id, tcp flags, (ip_id, seq, ack, payload_hash, dns_id))
 Key = tuple[int, str | None, tuple[Any, ...]]
 Run = tuple[float, tuple[PacketSummary, ...], float]  # corrected start, observations in order, end
-Ends = tuple[
-    str | None, str | None, str, str
-]  # sender node, receiver node, source pod ip, destination pod ip
+# sender node, receiver node, source pod ip, destination pod ip
+Ends = tuple[str | None, str | None, str, str]
 
 ENTRY_STREAM = itemgetter(1, 2)
 ENTRY_PACKET = itemgetter(3)
