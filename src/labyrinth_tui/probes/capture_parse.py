@@ -116,7 +116,6 @@ _FLAGS: Final[dict[str, str]] = {
     **{f"0x{bits:03x}": tcp_flags_text(bits) for bits in range(0x1000)},
     **{f"0x{bits:04x}": tcp_flags_text(bits) for bits in range(0x1000)},
 }
-RCODE_NAMES: Final = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 
 
 class SkipReason(StrEnum):
