@@ -9,6 +9,7 @@ from labyrinth_tui.cli.cluster import cluster
 from labyrinth_tui.cli.doctor import doctor
 from labyrinth_tui.cli.gcp import gcp
 from labyrinth_tui.cli.lab import lab
+from labyrinth_tui.cli.topology import topology
 from labyrinth_tui.cli.tui import tui
 
 
@@ -29,3 +30,4 @@ main.add_command(doctor)
 main.add_command(lab)
 main.add_command(gcp)
 main.add_command(cluster)
+main.add_command(topology)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from labyrinth_tui.lab.build import up
 from labyrinth_tui.lab.spec import LabSpec, article_spec
 from labyrinth_tui.lab.state import LabState
-from labyrinth_tui.model.progress import Step
+from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Node, Pod, Service, ServicePort, Topology
+from labyrinth_tui.nodes.connect import NetnsConnector
+from labyrinth_tui.nodes.session import NodeSession
+from labyrinth_tui.probes.discovery import discover
 from labyrinth_tui.sources.base import Emit, ProgressEvent, StreamSpec, TopologyEvent
 
 
@@ -41,11 +44,32 @@ def topology_from_state(state: LabState) -> Topology:
     return Topology(cluster=f"lab {state.prefix}", nodes=nodes, services=services)
 
 
+def sessions_for(state: LabState) -> dict[str, NodeSession]:
+    """One NodeSession per lab node, reached by a socket opened inside the node's netns, host key pinned."""
+    return {
+        n.name: NodeSession(
+            n.name,
+            NetnsConnector(n.netns, n.address, n.ssh.port, n.ssh.user, n.ssh.client_key, n.ssh.host_key),
+        )
+        for n in state.nodes
+    }
+
+
+async def discover_lab(state: LabState, sessions: dict[str, NodeSession]) -> Topology:
+    """The tree as the nodes tell it over SSH, pods named from the lab's spec (matched by pod IP)."""
+    identities = {p.ip: (p.namespace, p.name) for p in state.pods}
+    roles = {n.name: n.role for n in state.nodes}
+    nodes = await discover(list(sessions.values()), identities)
+    base = topology_from_state(state)
+    return replace(base, nodes=tuple(replace(n, role=roles.get(n.name, n.role)) for n in nodes))
+
+
 @dataclass
 class LabSource:
     spec: LabSpec
     name: str = "lab"
     state: LabState | None = None
+    sessions: dict[str, NodeSession] = field(default_factory=dict)
 
     @classmethod
     def article(cls, prefix: str = "labyrinth", pods_per_node: int = 0) -> LabSource:
@@ -60,6 +84,17 @@ class LabSource:
 
         self.state = await asyncio.to_thread(up, self.spec, progress)
         emit(TopologyEvent(topology_from_state(self.state)))
+        self.sessions = sessions_for(self.state)
+        started = loop.time()
+        emit(
+            ProgressEvent(Step("lab", "discovery", StepState.RUNNING, 0, 1, 0.0, "ip -j over SSH, per node"))
+        )
+        topology = await discover_lab(self.state, self.sessions)
+        unreachable = [n.name for n in topology.nodes if not n.reachable]
+        done = StepState.FAILED if unreachable else StepState.DONE
+        why = f"unreachable: {', '.join(unreachable)}" if unreachable else ""
+        emit(ProgressEvent(Step("lab", "discovery", done, 1, 1, loop.time() - started, why)))
+        emit(TopologyEvent(topology))
 
     async def open_stream(self, spec: StreamSpec, emit: Emit) -> None:
         raise NotImplementedError("live streams arrive with the capture issue")
@@ -68,4 +103,5 @@ class LabSource:
         return None
 
     async def close(self) -> None:
-        return None
+        sessions, self.sessions = self.sessions, {}
+        await asyncio.gather(*(s.close() for s in sessions.values()), return_exceptions=True)

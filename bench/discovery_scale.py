@@ -1,0 +1,107 @@
+"""Discovery of the lab's full tree with 3 nodes × 100 pods over SSH, beside the article's by-hand way.
+
+Goal (issue 4): full tree < 1 s; SSH round trips per node do not grow with the number of pods.
+Anchor, same run, same sessions: the article's method — per node `ip netns list` and `ip -d link`,
+then per pod netns `ip -n NS addr` and `ip -n NS route` — one round trip per command.
+Run as root: `.venv/bin/python bench/discovery_scale.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from labyrinth_tui.lab.build import down, up
+from labyrinth_tui.lab.spec import article_spec
+from labyrinth_tui.nodes.session import NodeSession
+from labyrinth_tui.sources.lab import discover_lab, sessions_for
+
+PREFIX = "benchdisc"
+
+
+class Counted:
+    """Counts round trips (run calls) of a session."""
+
+    def __init__(self, session: NodeSession) -> None:
+        self.session = session
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return self.session.name
+
+    @property
+    def address(self) -> str:
+        return self.session.address
+
+    async def run(self, argv: Sequence[str], **kwargs: Any) -> Any:
+        self.calls += 1
+        return await self.session.run(argv, **kwargs)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+async def by_hand(session: Counted, pod_netns: list[str]) -> None:
+    await session.run(["ip", "netns", "list"])
+    await session.run(["ip", "-d", "link", "show"])
+    for ns in pod_netns:
+        await session.run(["ip", "-n", ns, "addr"])
+        await session.run(["ip", "-n", ns, "route"])
+
+
+async def measure(per_node: int) -> tuple[float, float, dict[str, int], dict[str, int], int]:
+    spec = article_spec(prefix=PREFIX, pods_per_node=per_node)
+    down(PREFIX)
+    state = up(spec)
+    sessions = {k: Counted(v) for k, v in sessions_for(state).items()}
+    try:
+        for s in sessions.values():
+            await s.session.connect()
+        start = time.perf_counter()
+        topology = await discover_lab(state, sessions)  # type: ignore[arg-type]
+        ours = time.perf_counter() - start
+        ours_calls = {k: s.calls for k, s in sessions.items()}
+        pods = sum(len(n.pods) for n in topology.nodes)
+        for s in sessions.values():
+            s.calls = 0
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(by_hand(s, [p.netns for p in state.pods if p.node == name]) for name, s in sessions.items())
+        )
+        anchor = time.perf_counter() - start
+        anchor_calls = {k: s.calls for k, s in sessions.items()}
+        return ours, anchor, ours_calls, anchor_calls, pods
+    finally:
+        await asyncio.gather(*(s.close() for s in sessions.values()), return_exceptions=True)
+        down(PREFIX)
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("bench/discovery_scale.py needs root (it builds the lab)", file=sys.stderr)
+        return 1
+    trips = "round trips/node"
+    print(f"{'lab':<22} {'ours':>8} {trips:>17} {'by hand':>9} {trips:>17} {'ratio':>7}")
+    results = []
+    for per_node in (0, 100):
+        ours, anchor, oc, ac, pods = asyncio.run(measure(per_node))
+        label = f"3 nodes, {pods} pods"
+        row = f"{label:<22} {ours:7.3f}s {max(oc.values()):>17} {anchor:8.3f}s {max(ac.values()):>17}"
+        print(f"{row} {anchor / ours:6.1f}×")
+        results.append((ours, oc))
+    small, large = results
+    flat = max(small[1].values()) == max(large[1].values())
+    print(
+        f"goals: 3×100 tree {large[0]:.3f}s < 1s {'✓' if large[0] < 1 else '✗'}; "
+        f"round trips per node independent of pods {'✓' if flat else '✗'} ({max(large[1].values())})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
