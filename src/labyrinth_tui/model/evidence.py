@@ -1,0 +1,130 @@
+"""Evidence on a node: kube-proxy iptables counters per rule, BPF attachments, and what moved between two."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCounter:
+    """One rule of `iptables-save -c`: its counters, chain, target and kube-proxy comment."""
+
+    table: str
+    chain: str
+    position: int  # 1-based within its chain, as `iptables -L --line-numbers` numbers it
+    packets: int
+    bytes: int
+    rule: str  # the rule's text after `-A CHAIN`, as iptables-save printed it
+    target: str | None  # -j TARGET (or -g)
+    comment: str | None  # -m comment --comment "…" (kube-proxy names the service port here)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Same rule in two snapshots: table, chain and text (positions shift when rules are added)."""
+        return (self.table, self.chain, self.rule)
+
+    @property
+    def kube(self) -> bool:
+        """A kube-proxy rule: in a KUBE-* chain or jumping into one."""
+        return self.chain.startswith("KUBE-") or (self.target or "").startswith("KUBE-")
+
+
+@dataclass(frozen=True, slots=True)
+class ChainCounter:
+    """A chain header `:NAME POLICY [p:b]`: the policy counters of a built-in chain ('-' for user chains)."""
+
+    table: str
+    name: str
+    policy: str
+    packets: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class IptablesSnapshot:
+    chains: tuple[ChainCounter, ...]
+    rules: tuple[RuleCounter, ...]
+
+    def kube_rules(self) -> tuple[RuleCounter, ...]:
+        return tuple(r for r in self.rules if r.kube)
+
+
+@dataclass(frozen=True, slots=True)
+class BpfAttachment:
+    """A BPF program attached to an interface (tcx, tc clsact or xdp), as bpftool reports it."""
+
+    interface: str  # devname, or "ifindex N" when bpftool only gave the index
+    ifindex: int | None
+    hook: str  # "tcx", "tc", "xdp"
+    direction: str  # "ingress", "egress" or "" (xdp)
+    program: str  # the program's name
+    prog_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEvidence:
+    """What one node showed at one moment; problems say what could not be read (and why)."""
+
+    node: str
+    iptables: IptablesSnapshot | None
+    bpf: tuple[BpfAttachment, ...]
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CounterMove:
+    """A rule whose counters moved between two snapshots."""
+
+    rule: RuleCounter  # as it was after
+    packets: int  # delta
+    bytes: int
+
+    @property
+    def text(self) -> str:
+        what = self.rule.comment or self.rule.rule
+        target = f" → {self.rule.target}" if self.rule.target else ""
+        return f"+{self.packets} pkt {self.rule.chain}{target}  /* {what} */"
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceDiff:
+    """One node's evidence before and after the traffic: kube-proxy rules that counted it, BPF attachments."""
+
+    node: str
+    moved: tuple[CounterMove, ...]  # kube-proxy rules only, in iptables-save order
+    bpf: tuple[BpfAttachment, ...]  # attachments after the traffic
+    problems: tuple[str, ...] = ()
+
+    def for_service(self, namespace: str, name: str, port_name: str | None = None) -> tuple[CounterMove, ...]:
+        """The moved rules whose kube-proxy comment names this service (and port, when given)."""
+        head = f"{namespace}/{name}" + (f":{port_name}" if port_name else "")
+        return tuple(m for m in self.moved if m.rule.comment and _names(m.rule.comment, head, port_name))
+
+    def on_interface(self, interface: str) -> tuple[BpfAttachment, ...]:
+        return tuple(a for a in self.bpf if a.interface == interface)
+
+
+def _names(comment: str, head: str, port_name: str | None) -> bool:
+    if not comment.startswith(head):
+        return False
+    rest = comment[len(head) :]
+    # "wrk-2/svc:tcp-9999 cluster IP" names it; "wrk-2/svc-other…" does not
+    return rest == "" or rest[0] in " " or (port_name is None and rest[0] == ":")
+
+
+def diff_evidence(before: NodeEvidence, after: NodeEvidence) -> EvidenceDiff:
+    """The kube-proxy rules whose counters went up between `before` and `after` (a rule new in after counts
+    from zero); counters that went down (a flush or restore in between) are reported as a problem."""
+    problems = list(dict.fromkeys((*before.problems, *after.problems)))
+    moved: list[CounterMove] = []
+    if before.iptables is not None and after.iptables is not None:
+        old = {r.key: r for r in before.iptables.rules}
+        for rule in after.iptables.kube_rules():
+            prev = old.get(rule.key)
+            dp = rule.packets - (prev.packets if prev else 0)
+            db = rule.bytes - (prev.bytes if prev else 0)
+            if dp < 0 or db < 0:
+                problems.append(f"counters of {rule.chain} #{rule.position} went down: reset in between?")
+            elif dp or db:
+                moved.append(CounterMove(rule, dp, db))
+    return EvidenceDiff(after.node, tuple(moved), after.bpf, tuple(problems))

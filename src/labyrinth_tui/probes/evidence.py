@@ -1,0 +1,218 @@
+"""Evidence probes: parse `iptables-save -c` and `bpftool -j net|link`, their argv, gathering from a node."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shlex
+from typing import Any, Final
+
+from labyrinth_tui.model.evidence import (
+    BpfAttachment,
+    ChainCounter,
+    IptablesSnapshot,
+    NodeEvidence,
+    RuleCounter,
+)
+from labyrinth_tui.nodes.runner import CommandResult, CommandRunner
+
+__all__ = [
+    "EvidenceParseError",
+    "bpftool_link_argv",
+    "bpftool_net_argv",
+    "gather_evidence",
+    "iptables_save_argv",
+    "parse_bpftool_link",
+    "parse_bpftool_net",
+    "parse_iptables_save",
+]
+
+TABLES: Final = frozenset({"filter", "nat", "mangle", "raw", "security"})
+_CHAIN_RE: Final = re.compile(r":(\S+) (\S+) \[(\d+):(\d+)\]")
+_RULE_RE: Final = re.compile(r"\[(\d+):(\d+)\] -A (\S+)(?: (.*))?")
+NOT_FOUND: Final = 127  # the shell's "command not found"
+
+
+class EvidenceParseError(ValueError):
+    """Output that is not what the tool prints: which line, and why."""
+
+    def __init__(self, tool: str, line_no: int, line: str, reason: str) -> None:
+        super().__init__(f"{tool} line {line_no}: {reason}: {line[:120]!r}")
+        self.tool = tool
+        self.line_no = line_no
+        self.reason = reason
+
+
+def iptables_save_argv(table: str = "nat") -> list[str]:
+    """`iptables-save -c -t TABLE`: every rule with its [packets:bytes] counters."""
+    if table not in TABLES:
+        raise ValueError(f"unknown iptables table {table!r}: one of {', '.join(sorted(TABLES))}")
+    return ["iptables-save", "-c", "-t", table]
+
+
+def bpftool_net_argv() -> list[str]:
+    """`bpftool -j net`: tc/tcx/xdp programs per interface, with device names."""
+    return ["bpftool", "-j", "net"]
+
+
+def bpftool_link_argv() -> list[str]:
+    """`bpftool -j link`: BPF links (tcx attachments are links), by ifindex."""
+    return ["bpftool", "-j", "link"]
+
+
+def _option(words: list[str], *names: str) -> str | None:
+    for i, word in enumerate(words[:-1]):
+        if word in names:
+            return words[i + 1]
+    return None
+
+
+def parse_iptables_save(text: str) -> IptablesSnapshot:
+    """Chains and rules with counters, from `iptables-save -c` (any number of tables)."""
+    chains: list[ChainCounter] = []
+    rules: list[RuleCounter] = []
+    table: str | None = None
+    positions: dict[tuple[str, str], int] = {}
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("*"):
+            table = line[1:]
+            if table not in TABLES:
+                raise EvidenceParseError("iptables-save", n, raw, "unknown table")
+            continue
+        if line == "COMMIT":
+            table = None
+            continue
+        if table is None:
+            raise EvidenceParseError("iptables-save", n, raw, "outside a *table … COMMIT block")
+        if line.startswith(":"):
+            m = _CHAIN_RE.fullmatch(line)
+            if not m:
+                raise EvidenceParseError("iptables-save", n, raw, "not a chain header ':NAME POLICY [p:b]'")
+            chains.append(ChainCounter(table, m[1], m[2], int(m[3]), int(m[4])))
+            continue
+        m = _RULE_RE.fullmatch(line)
+        if not m:
+            raise EvidenceParseError("iptables-save", n, raw, "not a rule '[p:b] -A CHAIN …' (was -c given?)")
+        body = m[4] or ""
+        try:
+            words = shlex.split(body)
+        except ValueError as exc:
+            raise EvidenceParseError("iptables-save", n, raw, f"unbalanced quoting ({exc})") from None
+        chain = m[3]
+        position = positions[(table, chain)] = positions.get((table, chain), 0) + 1
+        target = _option(words, "-j", "--jump", "-g", "--goto")
+        comment = _option(words, "--comment")
+        rules.append(RuleCounter(table, chain, position, int(m[1]), int(m[2]), body, target, comment))
+    if table is not None:
+        raise EvidenceParseError("iptables-save", len(text.splitlines()), "", f"table {table} has no COMMIT")
+    return IptablesSnapshot(tuple(chains), tuple(rules))
+
+
+def _json(tool: str, text: str) -> Any:
+    try:
+        return json.loads(text) if text.strip() else []
+    except json.JSONDecodeError as exc:
+        line = text.splitlines()[exc.lineno - 1] if text else ""
+        raise EvidenceParseError(tool, exc.lineno, line, exc.msg) from None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _hook_direction(kind: str, section: str) -> tuple[str, str]:
+    # bpftool prints tc entries as kind "tcx/ingress", "clsact/egress" (tc) or, older, no kind at all
+    head, _, direction = kind.partition("/")
+    if section == "xdp":
+        return "xdp", ""
+    return ("tcx" if head == "tcx" else "tc"), direction
+
+
+def parse_bpftool_net(text: str) -> tuple[BpfAttachment, ...]:
+    """tc/tcx/xdp attachments from `bpftool -j net` (`[{"xdp":[],"tc":[],"flow_dissector":[]}]` when none)."""
+    data = _json("bpftool net", text)
+    if not isinstance(data, list):
+        raise EvidenceParseError("bpftool net", 1, text, "expected a JSON list")
+    found: list[BpfAttachment] = []
+    for block in data:
+        if not isinstance(block, dict):
+            raise EvidenceParseError("bpftool net", 1, text, "expected objects in the list")
+        for section in ("tc", "xdp"):
+            for entry in block.get(section) or []:
+                if not isinstance(entry, dict):
+                    continue
+                ifindex = _int(entry.get("ifindex"))
+                hook, direction = _hook_direction(str(entry.get("kind", "")), section)
+                found.append(
+                    BpfAttachment(
+                        interface=str(entry.get("devname") or f"ifindex {ifindex}"),
+                        ifindex=ifindex,
+                        hook=hook,
+                        direction=direction or str(entry.get("mode", "")),
+                        program=str(entry.get("name", "")),
+                        prog_id=_int(entry.get("prog_id", entry.get("id"))),
+                    )
+                )
+    return tuple(found)
+
+
+def parse_bpftool_link(text: str, names: dict[int, str] | None = None) -> tuple[BpfAttachment, ...]:
+    """tcx links from `bpftool -j link` (`[]` when none); names: ifindex → device name, where known."""
+    data = _json("bpftool link", text)
+    if not isinstance(data, list):
+        raise EvidenceParseError("bpftool link", 1, text, "expected a JSON list")
+    found: list[BpfAttachment] = []
+    for entry in data:
+        if not isinstance(entry, dict) or entry.get("type") not in ("tcx", "xdp", "netkit"):
+            continue
+        ifindex = _int(entry.get("ifindex"))
+        attach = str(entry.get("attach_type", ""))
+        direction = "ingress" if "ingress" in attach else "egress" if "egress" in attach else ""
+        name = (names or {}).get(ifindex or -1) or str(entry.get("devname") or f"ifindex {ifindex}")
+        found.append(
+            BpfAttachment(name, ifindex, str(entry["type"]), direction, "", _int(entry.get("prog_id")))
+        )
+    return tuple(found)
+
+
+def _missing(result: CommandResult) -> bool:
+    return result.exit_status == NOT_FOUND or "not found" in result.stderr.lower()
+
+
+async def gather_evidence(runner: CommandRunner, *, timeout: float = 15.0) -> NodeEvidence:
+    """iptables nat counters and BPF attachments of one node. A missing tool or unreadable output is a
+    problem on the result, never an exception: evidence is shown beside the journey, not required for it."""
+    save, net, link = await asyncio.gather(
+        runner.run(iptables_save_argv("nat"), timeout=timeout, check=False),
+        runner.run(bpftool_net_argv(), timeout=timeout, check=False),
+        runner.run(bpftool_link_argv(), timeout=timeout, check=False),
+    )
+    problems: list[str] = []
+    iptables: IptablesSnapshot | None = None
+    if save.exit_status != 0:
+        problems.append(f"iptables-save failed ({save.exit_status}): {save.stderr.strip()[:200]}")
+    else:
+        try:
+            iptables = parse_iptables_save(save.stdout)
+        except EvidenceParseError as exc:
+            problems.append(str(exc))
+    bpf: list[BpfAttachment] = []
+    if _missing(net):
+        problems.append("no bpftool on this node: BPF attachments not shown")
+    else:
+        try:
+            bpf.extend(parse_bpftool_net(net.stdout) if net.exit_status == 0 else ())
+            names = {a.ifindex: a.interface for a in bpf if a.ifindex is not None}
+            seen = {(a.ifindex, a.direction, a.prog_id) for a in bpf}
+            if link.exit_status == 0:
+                more = parse_bpftool_link(link.stdout, names)
+                bpf.extend(a for a in more if (a.ifindex, a.direction, a.prog_id) not in seen)
+        except EvidenceParseError as exc:
+            problems.append(str(exc))
+        if net.exit_status != 0:
+            problems.append(f"bpftool net failed ({net.exit_status}): {net.stderr.strip()[:200]}")
+    return NodeEvidence(runner.name, iptables, tuple(bpf), tuple(problems))

@@ -1,0 +1,162 @@
+"""Evidence parsers on real `iptables-save -c -t nat` output of the lab's node-1 around the article's traffic.
+
+Also bpftool JSON (empty as in the lab, and with tcx/tc attachments), malformed input, and a fake runner.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from labyrinth_tui.model.evidence import NodeEvidence, diff_evidence
+from labyrinth_tui.nodes.runner import CommandResult
+from labyrinth_tui.probes.evidence import (
+    EvidenceParseError,
+    gather_evidence,
+    iptables_save_argv,
+    parse_bpftool_link,
+    parse_bpftool_net,
+    parse_iptables_save,
+)
+
+DATA = Path(__file__).parent / "data"
+BEFORE = (DATA / "iptables_save_nat_before.txt").read_text()
+AFTER = (DATA / "iptables_save_nat_after.txt").read_text()
+SVC = "wrk-2/node-wrk-2-ubuntu24:tcp-9999"
+
+
+def test_rules_have_counters_targets_and_kube_proxy_comments() -> None:
+    snap = parse_iptables_save(AFTER)
+    dnat = next(r for r in snap.rules if r.chain == "KUBE-SEP-FXHI2MOU7V5XIHJD" and r.target == "DNAT")
+    assert (dnat.table, dnat.position, dnat.packets, dnat.bytes) == ("nat", 2, 1, 60)
+    assert dnat.comment == SVC
+    assert "--to-destination 10.0.2.215:9999" in dnat.rule
+    portal = next(
+        r for r in snap.rules if r.chain == "KUBE-SERVICES" and r.target == "KUBE-SVC-IWPXKGE4TAJJE4GD"
+    )
+    assert portal.comment == f"{SVC} cluster IP"
+    assert {c.name: c.policy for c in snap.chains}["PREROUTING"] == "ACCEPT"
+    assert len(snap.rules) == 38
+    assert not parse_iptables_save("*nat\n[3:4] -A POSTROUTING -j MASQUERADE\nCOMMIT\n").kube_rules()
+
+
+def test_diff_shows_the_rules_the_syn_and_dns_went_through() -> None:
+    before = NodeEvidenceOf(BEFORE)
+    after = NodeEvidenceOf(AFTER)
+    moved = diff_evidence(before, after)
+    svc = moved.for_service("wrk-2", "node-wrk-2-ubuntu24", "tcp-9999")
+    # the SYN, once, through the portal, the service chain and the endpoint's DNAT (60 bytes: the SYN)
+    assert [(m.rule.chain, m.rule.target, m.packets, m.bytes) for m in svc] == [
+        ("KUBE-SEP-FXHI2MOU7V5XIHJD", "DNAT", 1, 60),
+        ("KUBE-SERVICES", "KUBE-SVC-IWPXKGE4TAJJE4GD", 1, 60),
+        ("KUBE-SVC-IWPXKGE4TAJJE4GD", "KUBE-SEP-FXHI2MOU7V5XIHJD", 1, 60),
+    ]
+    assert svc[0].text == f"+1 pkt KUBE-SEP-FXHI2MOU7V5XIHJD → DNAT  /* {SVC} */"
+    dns = moved.for_service("kube-system", "kube-dns", "dns")
+    assert {m.packets for m in dns} == {2}  # the two conntrack entries of the search walk's A/AAAA pairs
+    assert moved.for_service("wrk-2", "node-wrk-2-ubuntu24", "udp-9999") == ()
+    assert not moved.problems
+
+
+def test_counters_going_down_are_a_problem_not_a_move() -> None:
+    moved = diff_evidence(NodeEvidenceOf(AFTER), NodeEvidenceOf(BEFORE))
+    assert moved.moved == ()
+    assert any("went down" in p for p in moved.problems)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("*nat\n[1:2] -A X -j Y\n", "has no COMMIT"),
+        ("[1:2] -A X -j Y\n", "outside a *table"),
+        ("*nat\n-A KUBE-SERVICES -j KUBE-NODEPORTS\nCOMMIT\n", "was -c given?"),
+        ("*nat\n:PREROUTING ACCEPT\nCOMMIT\n", "not a chain header"),
+        ('*nat\n[0:0] -A X -m comment --comment "open -j Y\nCOMMIT\n', "unbalanced quoting"),
+        ("*bogus\nCOMMIT\n", "unknown table"),
+    ],
+)
+def test_malformed_iptables_save_is_a_clear_error(text: str, why: str) -> None:
+    with pytest.raises(EvidenceParseError, match=re.escape(why)):
+        parse_iptables_save(text)
+
+
+def test_empty_save_and_argv() -> None:
+    assert parse_iptables_save("").rules == ()
+    assert iptables_save_argv() == ["iptables-save", "-c", "-t", "nat"]
+    with pytest.raises(ValueError, match="unknown iptables table"):
+        iptables_save_argv("nat; rm -rf /")
+
+
+def test_bpftool_empty_as_in_the_lab_and_with_cilium_programs() -> None:
+    assert parse_bpftool_net('[{"xdp":[],"tc":[],"flow_dissector":[]}]') == ()
+    assert parse_bpftool_link("[]") == ()
+    net = parse_bpftool_net(
+        '[{"xdp":[],"tc":[{"devname":"lxc3afb1f126f2c","ifindex":9,"kind":"tcx/ingress",'
+        '"name":"cil_from_container","prog_id":812},{"devname":"cilium_vxlan","ifindex":4,'
+        '"kind":"clsact/egress","name":"cil_to_overlay","id":790}],"flow_dissector":[]}]'
+    )
+    assert [(a.interface, a.hook, a.direction, a.program, a.prog_id) for a in net] == [
+        ("lxc3afb1f126f2c", "tcx", "ingress", "cil_from_container", 812),
+        ("cilium_vxlan", "tc", "egress", "cil_to_overlay", 790),
+    ]
+    link = parse_bpftool_link(
+        '[{"id":3,"type":"tcx","prog_id":812,"ifindex":9,"attach_type":"tcx_ingress"},'
+        '{"id":4,"type":"cgroup","prog_id":5}]',
+        {9: "lxc3afb1f126f2c"},
+    )
+    assert [(a.interface, a.hook, a.direction) for a in link] == [("lxc3afb1f126f2c", "tcx", "ingress")]
+    with pytest.raises(EvidenceParseError, match="bpftool net"):
+        parse_bpftool_net("{not json")
+    with pytest.raises(EvidenceParseError, match="expected a JSON list"):
+        parse_bpftool_link('{"type":"tcx"}')
+
+
+class FakeNode:
+    """A CommandRunner answering by argv[0]; a tool missing from `outputs` is 'command not found'."""
+
+    def __init__(self, outputs: dict[str, tuple[int, str]]) -> None:
+        self.outputs = outputs
+        self.ran: list[tuple[str, ...]] = []
+
+    @property
+    def name(self) -> str:
+        return "node-1"
+
+    @property
+    def address(self) -> str:
+        return "10.168.0.4"
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = 30.0,
+        input: str | None = None,
+        check: bool = True,
+    ) -> CommandResult:
+        self.ran.append(tuple(argv))
+        status, out = self.outputs.get(argv[0], (127, ""))
+        err = "" if status != 127 else f"sh: 1: {argv[0]}: not found"
+        return CommandResult(tuple(argv), status, out, err)
+
+
+async def test_gather_without_bpftool_still_has_the_counters() -> None:
+    node = FakeNode({"iptables-save": (0, AFTER)})
+    ev = await gather_evidence(node)
+    assert ev.node == "node-1" and ev.iptables is not None and len(ev.iptables.rules) == 38
+    assert ev.bpf == ()
+    assert ev.problems == ("no bpftool on this node: BPF attachments not shown",)
+
+
+async def test_gather_with_garbage_iptables_reports_why() -> None:
+    node = FakeNode({"iptables-save": (0, "hello\n"), "bpftool": (0, "[]")})
+    ev = await gather_evidence(node)
+    assert ev.iptables is None
+    assert len(ev.problems) == 1 and "outside a *table" in ev.problems[0]
+
+
+def NodeEvidenceOf(text: str) -> NodeEvidence:
+    return NodeEvidence("node-1", parse_iptables_save(text), ())
