@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from pathlib import Path
+
+from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step
 from labyrinth_tui.model.topology import Topology
@@ -74,3 +77,9 @@ class Source(Protocol):
 
     async def close(self) -> None:
         """Stop every capture and release every connection."""
+
+    def pcapng_path(self, spec: StreamSpec) -> Path | None:
+        """Where the stream's packets are recorded as pcapng, if they are (export, dissection)."""
+
+    async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
+        """The full dissection of one packet of the stream, off the UI loop; None if not recorded."""

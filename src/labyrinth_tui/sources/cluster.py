@@ -15,6 +15,8 @@ from labyrinth_tui.cloud.inventory import Inventory, NodeEntry
 from labyrinth_tui.cloud.kube import KubeClient, NodeInfo, PodInfo, load_kubeconfig
 from labyrinth_tui.cloud.kube_errors import KubeError
 from labyrinth_tui.cloud.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
+from labyrinth_tui.model.dissection import Dissection
+from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Node, Pod, Service, Topology
 from labyrinth_tui.nodes.connect import HostKeyPrompt
@@ -172,6 +174,12 @@ class ClusterSource:
 
     async def open_stream(self, spec: StreamSpec, emit: Emit) -> None:
         raise NotImplementedError("live captures on a cluster arrive with the capture issue")
+
+    def pcapng_path(self, spec: StreamSpec) -> Path | None:
+        return None
+
+    async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
+        return None
 
     async def close_stream(self, spec: StreamSpec) -> None:
         return None

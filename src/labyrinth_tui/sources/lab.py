@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 
 from labyrinth_tui.lab.build import up
 from labyrinth_tui.lab.spec import LabSpec, article_spec
 from labyrinth_tui.lab.state import LabState
+from labyrinth_tui.model.dissection import Dissection
+from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Node, Pod, Service, ServicePort, Topology
 from labyrinth_tui.nodes.connect import NetnsConnector
@@ -100,6 +103,12 @@ class LabSource:
         raise NotImplementedError("live streams arrive with the capture issue")
 
     async def close_stream(self, spec: StreamSpec) -> None:
+        return None
+
+    def pcapng_path(self, spec: StreamSpec) -> Path | None:
+        return None
+
+    async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         return None
 
     async def close(self) -> None:

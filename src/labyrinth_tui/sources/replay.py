@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.serialize import (
     BundleFormatError,
@@ -16,6 +17,7 @@ from labyrinth_tui.model.serialize import (
     topology_from_json,
 )
 from labyrinth_tui.model.topology import Topology
+from labyrinth_tui.probes.dissect import dissect
 from labyrinth_tui.sources.base import (
     Emit,
     PacketBatch,
@@ -27,6 +29,7 @@ from labyrinth_tui.sources.base import (
 )
 
 BUNDLE_FORMAT = 1
+ARTICLE_BUNDLE = Path(__file__).resolve().parent.parent / "assets" / "bundles" / "article"
 BATCH = 2048  # packets per PacketBatch when replaying faster than real time
 
 
@@ -150,6 +153,17 @@ class ReplaySource:
 
     async def close_stream(self, spec: StreamSpec) -> None:
         self._closed.add(spec)
+
+    def pcapng_path(self, spec: StreamSpec) -> Path | None:
+        bundle = self.load()
+        recorded = bundle.stream(spec) or bundle.stream_for(spec.node, spec.interface)
+        return recorded.pcapng_file if recorded is not None else None
+
+    async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
+        path = self.pcapng_path(spec)
+        if path is None or not path.exists():
+            return None
+        return await dissect(path, packet.number)
 
     async def close(self) -> None:
         if self.bundle is not None:
