@@ -1,0 +1,181 @@
+"""JourneyReport: one run of the article's traffic (streams, stitched journeys, evidence); hop evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from labyrinth_tui.model.evidence import EvidenceDiff
+from labyrinth_tui.model.journey import DnsPhase, Handshake, Hop, StitchResult, journey_jsonable
+from labyrinth_tui.model.journey_hops import ChangeKind, Journey
+
+
+@dataclass(frozen=True, slots=True)
+class PodSeen:
+    """A pod of the journey as its node showed it: netns, host veth, and whether that veth exists there."""
+
+    namespace: str
+    name: str
+    node: str
+    ip: str
+    netns: str
+    host_veth: str
+    veth_present: bool
+    role: str  # "client" or "server"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReady:
+    """One hop's capture: was it proven capturing before the traffic, and how many packets it gave."""
+
+    node: str
+    interface: str
+    state: str  # a StreamState value: "capturing", "failed", …
+    reason: str = ""
+    packets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyReport:
+    """What `labyrinth journey` prints and the journey screen shows."""
+
+    cluster: str
+    service: str  # the name the client asked for: node-wrk-2-ubuntu24.wrk-2
+    service_ip: str  # its ClusterIP
+    service_port: int
+    client: PodSeen
+    server: PodSeen
+    streams: tuple[StreamReady, ...]
+    stitched: StitchResult
+    evidence: tuple[EvidenceDiff, ...]
+    received: str  # what the server pod read from the connection
+    problems: tuple[str, ...] = ()
+
+    @property
+    def handshake(self) -> Handshake | None:
+        """The client's connection to the service (the first, if several)."""
+        found = [
+            h
+            for h in self.stitched.handshakes(self.client.ip)
+            if h.server == f"{self.service_ip}:{self.service_port}"
+        ]
+        return found[0] if found else None
+
+    @property
+    def dns(self) -> DnsPhase:
+        return self.stitched.dns_phase(self.service, self.client.ip)
+
+    def evidence_on(self, node: str) -> EvidenceDiff | None:
+        return next((e for e in self.evidence if e.node == node), None)
+
+    def hop_evidence(self, journey: Journey, hop: Hop) -> tuple[str, ...]:
+        """What the node showed about this hop: the kube-proxy rules that counted a DNAT that happened
+        before it (on the same node), and BPF programs attached to its interface."""
+        ev = self.evidence_on(hop.node)
+        if ev is None:
+            return ()
+        lines: list[str] = []
+        if any(c.kind is ChangeKind.DNAT for c in hop.changes):
+            service = _service_of(self, journey)
+            if service is not None:
+                lines += [m.text for m in ev.for_service(*service)]
+        lines += [
+            f"bpf {a.hook}/{a.direction} {a.program or '?'} (prog {a.prog_id})"
+            for a in ev.on_interface(hop.interface)
+        ]
+        return tuple(lines)
+
+    def jsonable(self) -> dict[str, Any]:
+        hs = self.handshake
+        dns = self.dns
+        return {
+            "cluster": self.cluster,
+            "service": self.service,
+            "service_ip": self.service_ip,
+            "client": _pod_json(self.client),
+            "server": _pod_json(self.server),
+            "streams": [
+                {"node": s.node, "interface": s.interface, "state": s.state, "reason": s.reason}
+                | {"packets": s.packets}
+                for s in self.streams
+            ],
+            "clock_offsets": {
+                node: {"offset": c.offset, "method": str(c.method)}
+                for node, c in self.stitched.clock_offsets.items()
+            },
+            "reference_node": self.stitched.reference_node,
+            "dns": {
+                "walk": list(dns.walk),
+                "exchanges": [
+                    {"name": e.name, "qtype": e.qtype, "status": e.status, "answer": e.answer}
+                    for e in dns.exchanges
+                ],
+                "answer": dns.answer.answer if dns.answer else None,
+            },
+            "handshake": None
+            if hs is None
+            else {
+                "client": hs.client,
+                "server": hs.server,
+                "endpoint": hs.endpoint,
+                "complete": hs.complete,
+                "syn": _j(hs.syn),
+                "syn_ack": _j(hs.syn_ack),
+                "ack": _j(hs.ack),
+            },
+            "evidence": [
+                {
+                    "node": e.node,
+                    "moved": [
+                        {
+                            "chain": m.rule.chain,
+                            "target": m.rule.target,
+                            "comment": m.rule.comment,
+                            "packets": m.packets,
+                            "bytes": m.bytes,
+                        }
+                        for m in e.moved
+                    ],
+                    "bpf": [
+                        {
+                            "interface": a.interface,
+                            "hook": a.hook,
+                            "direction": a.direction,
+                            "prog": a.program,
+                        }
+                        for a in e.bpf
+                    ],
+                    "problems": list(e.problems),
+                }
+                for e in self.evidence
+            ],
+            "received": self.received,
+            "journeys": len(self.stitched.journeys),
+            "vanished": [journey_jsonable(j) for j in self.stitched.vanished()],
+            "problems": list(self.problems),
+        }
+
+
+def _j(journey: Journey | None) -> dict[str, Any] | None:
+    return None if journey is None else journey_jsonable(journey)
+
+
+def _pod_json(p: PodSeen) -> dict[str, Any]:
+    return {
+        "namespace": p.namespace,
+        "name": p.name,
+        "node": p.node,
+        "ip": p.ip,
+        "netns": p.netns,
+        "host_veth": p.host_veth,
+        "veth_present": p.veth_present,
+    }
+
+
+def _service_of(report: JourneyReport, journey: Journey) -> tuple[str, str, str | None] | None:
+    """(namespace, name, port name) of the service a DNATed packet was addressed to, from the name asked."""
+    if journey.flow.dst != report.service_ip:
+        return ("kube-system", "kube-dns", "dns") if journey.flow.dport == 53 else None
+    name, _, namespace = report.service.partition(".")
+    port = f"{journey.flow.l4.lower()}-{report.service_port}"
+    return (namespace, name, port)
