@@ -75,7 +75,9 @@ class JourneyReport:
         if ev is None:
             return ()
         lines: list[str] = []
-        if any(c.kind is ChangeKind.DNAT for c in hop.changes):
+        # iptables NAT counts a connection's first packet only (conntrack NATs the rest): the SYN, a query
+        first = journey.flow.l4 != "TCP" or journey.tcp_flags == {"SYN"}
+        if first and any(c.kind is ChangeKind.DNAT for c in hop.changes):
             service = _service_of(self, journey)
             if service is not None:
                 lines += [m.text for m in ev.for_service(*service)]

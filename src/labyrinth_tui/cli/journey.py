@@ -1,0 +1,30 @@
+"""`labyrinth journey [--json]`: the article's traffic on the lab, every hop captured, stitched, headless."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+
+
+@click.command()
+@click.option("--prefix", default="labyrinth", show_default=True, help="Which lab (see `labyrinth lab up`).")
+@click.option("--json", "as_json", is_flag=True, help="The DNS phase, handshake hops and evidence as JSON.")
+def journey(prefix: str, as_json: bool) -> None:
+    """Send the article's packet (nc by service name, wrk-1 → wrk-2); show its journey across both nodes."""
+    from labyrinth_tui.lab.state import LabError
+    from labyrinth_tui.model.journey_text import journey_lines
+    from labyrinth_tui.sources.journey_run import JourneyError, run_journey
+    from labyrinth_tui.sources.tour import lab_state
+
+    try:
+        report = asyncio.run(run_journey(lab_state(prefix)))
+    except (JourneyError, LabError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report.jsonable(), indent=2))
+    else:
+        click.echo("\n".join(journey_lines(report)))
+    hs = report.handshake
+    raise SystemExit(0 if hs is not None and hs.complete else 1)
