@@ -10,6 +10,7 @@ from labyrinth_tui.cli.doctor import doctor
 from labyrinth_tui.cli.gcp import gcp
 from labyrinth_tui.cli.journey import journey
 from labyrinth_tui.cli.lab import lab
+from labyrinth_tui.cli.replay import replay
 from labyrinth_tui.cli.topology import topology
 from labyrinth_tui.cli.tour import tour
 from labyrinth_tui.cli.tui import tui
@@ -33,5 +34,6 @@ main.add_command(lab)
 main.add_command(gcp)
 main.add_command(cluster)
 main.add_command(topology)
+main.add_command(replay)
 main.add_command(journey)
 main.add_command(tour)

@@ -28,6 +28,7 @@ def write_bundle(
     *,
     steps: Iterable[Step] = (),
     pcapngs: Mapping[StreamSpec, Path] | None = None,
+    failures: Mapping[StreamSpec, str] | None = None,
     title: str = "",
 ) -> Path:
     """Write a bundle that `labyrinth replay root` plays; returns root. Existing stream files are replaced."""
@@ -53,6 +54,11 @@ def write_bundle(
                 shutil.copyfile(source_pcap, target)
             entry["pcapng"] = f"streams/{stem}.pcapng"
         entries.append(entry)
+    for spec, reason in (failures or {}).items():
+        # a stream that failed to start is part of what happened: replay shows it failing the same way
+        entries.append(
+            {"node": spec.node, "interface": spec.interface, "filter": spec.capture_filter, "failed": reason}
+        )
     meta = {
         "format": BUNDLE_FORMAT,
         "title": title,

@@ -36,8 +36,9 @@ BATCH = 2048  # packets per PacketBatch when replaying faster than real time
 @dataclass(frozen=True, slots=True)
 class RecordedStream:
     spec: StreamSpec
-    packets_file: Path
+    packets_file: Path | None
     pcapng_file: Path | None
+    failed: str = ""
 
 
 @dataclass
@@ -66,8 +67,9 @@ class Bundle:
         streams = [
             RecordedStream(
                 StreamSpec(s["node"], s["interface"], s.get("filter", "")),
-                root / s["packets"],
+                (root / s["packets"]) if s.get("packets") else None,
                 (root / s["pcapng"]) if s.get("pcapng") else None,
+                s.get("failed", ""),
             )
             for s in meta.get("streams", [])
         ]
@@ -119,6 +121,9 @@ class ReplaySource:
         recorded = bundle.stream(spec) or bundle.stream_for(spec.node, spec.interface)
         if recorded is None:
             emit(StreamStatus(spec, StreamState.FAILED, "not in this recording"))
+            return
+        if recorded.failed or recorded.packets_file is None:
+            emit(StreamStatus(spec, StreamState.FAILED, recorded.failed or "no packets recorded"))
             return
         packets = await asyncio.to_thread(read_packets, recorded.packets_file)
         emit(StreamStatus(spec, StreamState.CAPTURING))

@@ -7,6 +7,7 @@ from textual.binding import Binding
 
 from labyrinth_tui import __version__
 from labyrinth_tui.sources import Source
+from labyrinth_tui.ui.commands import LabyrinthCommands
 from labyrinth_tui.ui.screens.help import HelpScreen
 from labyrinth_tui.ui.screens.main import MainScreen
 from labyrinth_tui.ui.styles import stylesheets
@@ -16,6 +17,7 @@ class LabyrinthApp(App[None]):
     TITLE = "labyrinth"
     SUB_TITLE = f"a packet's journey through Kubernetes · v{__version__}"
     CSS_PATH = stylesheets()  # type: ignore[assignment]
+    COMMANDS = App.COMMANDS | {LabyrinthCommands}
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import time
+from pathlib import Path
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,6 +25,7 @@ from labyrinth_tui.sources import (
     TopologyEvent,
 )
 from labyrinth_tui.ui.messages import SourceEventMessage
+from labyrinth_tui.ui.screens.packet_detail import PacketDetailScreen
 from labyrinth_tui.ui.widgets.details_panel import DetailsPanel
 from labyrinth_tui.ui.widgets.provision_pane import ProvisionPane
 from labyrinth_tui.ui.widgets.stream_pane import StreamPane
@@ -28,11 +33,17 @@ from labyrinth_tui.ui.widgets.streams_area import StreamsArea
 from labyrinth_tui.ui.widgets.topology_tree import TopologyTree, TreeRef
 
 
+def export_name(spec: StreamSpec) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path.cwd() / f"labyrinth-{spec.node}-{spec.interface}-{stamp}.pcapng"
+
+
 class MainScreen(Screen[None]):
     BINDINGS = [
         Binding("p", "toggle_provision", "Provisioning"),
         Binding("t", "focus_tree", "Tree"),
         Binding("g", "toggle_layout", "Grid/Tabs"),
+        Binding("e", "export", "Export pcapng"),
         Binding("tab", "focus_next", "Next pane", show=False),
     ]
 
@@ -127,6 +138,32 @@ class MainScreen(Screen[None]):
             group="streams",
             exit_on_error=False,
         )
+
+    @on(StreamPane.PacketChosen)
+    def _packet_chosen(self, event: StreamPane.PacketChosen) -> None:
+        self.app.push_screen(PacketDetailScreen(self.source, event.pane.spec, event.packet))
+
+    def focused_pane(self) -> StreamPane | None:
+        node = self.focused
+        while node is not None and not isinstance(node, StreamPane):
+            node = node.parent  # type: ignore[assignment]
+        if isinstance(node, StreamPane):
+            return node
+        panes = self.query_one(StreamsArea).panes
+        return panes[0] if len(panes) == 1 else None
+
+    def action_export(self) -> None:
+        pane = self.focused_pane()
+        if pane is None:
+            self.notify("Focus a stream first (tab), then press e.", severity="warning")
+            return
+        path = self.source.pcapng_path(pane.spec) if self.source is not None else None
+        if path is None or not path.exists():
+            self.notify(f"{pane.spec.key} is not recorded as pcapng", severity="warning")
+            return
+        target = export_name(pane.spec)
+        shutil.copyfile(path, target)
+        self.notify(f"saved {target} (open it in Wireshark or `tshark -r`)", title="Exported")
 
     @on(StreamPane.CloseRequested)
     async def _close(self, event: StreamPane.CloseRequested) -> None:

@@ -60,7 +60,7 @@ class PacketList(ScrollView, can_focus=True):
         "packet-list--vxlan",
     }
     DEFAULT_CSS = """
-    PacketList { height: 1fr; }
+    PacketList { height: 1fr; overflow-x: hidden; }
     PacketList > .packet-list--cursor { background: $accent 40%; }
     PacketList:focus > .packet-list--cursor { background: $accent; color: $text; }
     PacketList > .packet-list--dns { color: $warning; }

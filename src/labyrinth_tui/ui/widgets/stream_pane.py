@@ -64,6 +64,7 @@ class StreamPane(Vertical, can_focus_children=True):
             yield Static(self._title(), classes="stream-title")
             yield Sparkline(list(self._rates), classes="stream-rate")
             yield Static("", classes="stream-counts")
+        yield Static("", classes="stream-reason")
         yield PacketList(self.capacity)
         yield Input(
             placeholder="display filter: terms that must appear; !term excludes", classes="stream-filter"
@@ -94,14 +95,18 @@ class StreamPane(Vertical, can_focus_children=True):
 
     def _title(self) -> Text:
         label, style = STATE_STYLE[self.state]
-        title = Text.assemble((self.spec.node, "bold"), " · ", (self.spec.interface, "bold cyan"))
+        title = Text.assemble((label.split()[0] + " ", style), (self.spec.node, "bold"), " · ")
+        title.append(self.spec.interface, style="bold cyan")
         if self.spec.capture_filter:
             title.append(f" · {self.spec.capture_filter}", style="italic")
-        title.append("  ")
-        title.append(label, style=style)
-        if self.reason:
-            title.append(f": {self.reason}", style=style)
         return title
+
+    def _reason(self) -> Text:
+        label, style = STATE_STYLE[self.state]
+        text = Text(label.split(maxsplit=1)[1], style=style)
+        if self.reason:
+            text.append(f": {self.reason}")
+        return text
 
     def _update_header(self) -> None:
         if not self.is_mounted:
@@ -115,6 +120,10 @@ class StreamPane(Vertical, can_focus_children=True):
         if plist.filter:
             counts.append(f"  filter: {plist.filter.text}", style="italic")
         self.query_one(".stream-title", Static).update(self._title())
+        reason = self.query_one(".stream-reason", Static)
+        reason.update(self._reason())
+        # the state's words stay on screen while it matters: starting, failed, or why it stopped
+        reason.display = self.state is not StreamState.CAPTURING
         self.query_one(".stream-counts", Static).update(counts)
 
     def _tick(self) -> None:
