@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
-
 from pathlib import Path
+from typing import Protocol
 
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from labyrinth_tui.lab.build import up
 from labyrinth_tui.lab.spec import LabSpec, article_spec
