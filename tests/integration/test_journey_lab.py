@@ -1,0 +1,67 @@
+"""On a real lab: the article's SYN crosses six captured hops with the DNAT and the VNI where they happen,
+and `labyrinth tour` passes every step of the article."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import IS_ROOT
+from tests.integration.conftest import labyrinth, unique_prefix
+
+
+@pytest.fixture(scope="module")
+def prefix() -> Iterator[str]:
+    if not IS_ROOT:
+        pytest.skip("NEEDS ROOT: the lab builds network namespaces. CI runs as root; run `sudo make test`.")
+    name = unique_prefix("j")
+    try:
+        labyrinth("lab", "up", "--prefix", name)
+        yield name
+    finally:
+        labyrinth("lab", "down", "--prefix", name, check=False)
+
+
+def test_the_syn_crosses_six_hops_with_dnat_and_vni(prefix: str) -> None:
+    out = labyrinth("journey", "--json", "--prefix", prefix)
+    report = json.loads(out.stdout)
+    client, server = report["client"], report["server"]
+    assert all(s["state"] == "capturing" for s in report["streams"]), report["streams"]
+    syn = report["handshake"]["syn"]
+    assert [(h["node"], h["interface"]) for h in syn["hops"]] == [
+        ("node-1", client["host_veth"]),
+        ("node-1", "cilium_vxlan"),
+        ("node-1", "ens4"),
+        ("node-2", "ens4"),
+        ("node-2", "cilium_vxlan"),
+        ("node-2", server["host_veth"]),
+    ]
+    assert [h["dst"] for h in syn["hops"]] == ["10.105.134.33:9999"] + ["10.0.2.215:9999"] * 5
+    # the DNAT happens on node-1 between the client's lxc and cilium_vxlan, and only there
+    assert [h["changes"] for h in syn["hops"]][1] == ["DNAT 10.105.134.33:9999 → 10.0.2.215:9999"]
+    assert all(
+        not any(c.startswith("DNAT") for c in h["changes"]) for i, h in enumerate(syn["hops"]) if i != 1
+    )
+    ens4 = [h for h in syn["hops"] if h["interface"] == "ens4"]
+    assert all(h["vni"] is not None and h["outer"].endswith("10.168.0.5:8472") for h in ens4)
+    assert ens4[0]["changes"][0].startswith(f"encap VXLAN VNI {ens4[0]['vni']} 10.168.0.4:")
+    assert report["handshake"]["complete"] is True
+    assert report["dns"]["answer"] == "10.105.134.33"
+    assert report["received"] == "asdfasdfasdfasd\n"
+    node1 = next(e for e in report["evidence"] if e["node"] == "node-1")
+    assert any(m["target"] == "DNAT" and m["packets"] == 1 for m in node1["moved"])
+
+
+def test_the_tour_passes_every_step(prefix: str) -> None:
+    out = labyrinth("tour", "--prefix", prefix, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("✓") == 7 and "✗" not in out.stdout
+    assert out.stdout.rstrip().endswith("7/7 steps passed")
+
+
+def test_tour_on_a_lab_that_is_not_up_says_how_to_start_it() -> None:
+    out = labyrinth("tour", "--prefix", "tnolab0", check=False)
+    assert out.returncode == 1
+    assert "lab 'tnolab0' is not up: run `labyrinth lab up --prefix tnolab0` first" in out.stderr
