@@ -8,6 +8,7 @@ from textual.binding import Binding
 from labyrinth_tui import __version__
 from labyrinth_tui.sources import Source
 from labyrinth_tui.ui.commands import LabyrinthCommands
+from labyrinth_tui.ui.gc_policy import keep_gc_pauses_short
 from labyrinth_tui.ui.screens.help import HelpScreen
 from labyrinth_tui.ui.screens.main import MainScreen
 from labyrinth_tui.ui.styles import stylesheets
@@ -29,6 +30,7 @@ class LabyrinthApp(App[None]):
         self.source = source
 
     def on_mount(self) -> None:
+        keep_gc_pauses_short(self)
         self.push_screen(MainScreen(self.source))
 
     def action_help(self) -> None:

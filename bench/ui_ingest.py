@@ -1,0 +1,147 @@
+"""Rows/s into our packet list vs Textual's DataTable and Log fed the same rows, frame gaps, bytes per packet.
+
+Goals (issue 6): ≥ 100k rows/s into the packet list; the largest gap between frames while streaming
+50k packets/s ≤ 50 ms; ≤ 300 bytes kept per packet. Headless (app.run_test), same machine, same run.
+Run: `.venv/bin/python bench/ui_ingest.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, Log
+
+from labyrinth_tui.model.packets import PacketRing, PacketSummary
+from labyrinth_tui.ui.gc_policy import keep_gc_pauses_short
+from labyrinth_tui.ui.widgets.packet_list import PacketList, row_text
+
+ROWS = 200_000
+BATCH = 2_500  # what 50 ms of a 50k packets/s stream brings
+
+
+def packets(n: int) -> list[PacketSummary]:
+    out = []
+    for i in range(n):
+        out.append(
+            PacketSummary(
+                1_700_000_000.0 + i * 2e-5,
+                "node-1",
+                "lxc7dc050ebabd6",
+                i + 1,
+                "10.0.1.15",
+                "10.0.2.215",
+                "TCP",
+                74,
+                f"{38430 + i % 1000} → 9999 [ACK] Seq={i} Ack=1 Win=64512 Len=0",
+                38430 + i % 1000,
+                9999,
+                "ACK",
+                1000 + i,
+                1,
+                i % 65536,
+            )
+        )
+    return out
+
+
+class Bench(App[None]):
+    def __init__(self, widget: Callable[[], object]) -> None:
+        super().__init__()
+        self.make = widget
+
+    def compose(self) -> ComposeResult:
+        yield self.make()  # type: ignore[misc]
+
+
+async def feed(kind: str, data: list[PacketSummary]) -> float:
+    """Seconds to take every row in batches and show the tail, as the UI would."""
+    rows = [row_text(p, data[0].ts) for p in data] if kind != "ours" else []
+    widget: Callable[[], object] = {"ours": PacketList, "datatable": DataTable, "log": Log}[kind]
+    app = Bench(widget)
+    async with app.run_test(size=(160, 50)) as pilot:
+        target = app.query_one({"ours": PacketList, "datatable": DataTable, "log": Log}[kind])
+        if isinstance(target, DataTable):
+            target.add_column("packet")
+        start = time.perf_counter()
+        for i in range(0, len(data), BATCH):
+            if isinstance(target, PacketList):
+                target.add(data[i : i + BATCH])
+            elif isinstance(target, DataTable):
+                target.add_rows([(r,) for r in rows[i : i + BATCH]])
+            else:
+                target.write_lines(rows[i : i + BATCH])
+            await pilot.pause(0)
+        if isinstance(target, PacketList):
+            target._flush()
+        await pilot.pause()
+        return time.perf_counter() - start
+
+
+async def frame_gaps(data: list[PacketSummary], rate: int = 50_000, seconds: float = 3.0) -> float:
+    """Stream `rate` packets/s into the list for `seconds`; the largest gap between ticks of a 10 ms timer."""
+    app = Bench(PacketList)
+    gaps: list[float] = []
+    async with app.run_test(size=(160, 50)) as pilot:
+        plist = app.query_one(PacketList)
+        last = [time.perf_counter()]
+
+        def tick() -> None:
+            now = time.perf_counter()
+            gaps.append(now - last[0])
+            last[0] = now
+
+        app.set_interval(0.01, tick)
+        keep_gc_pauses_short(app)  # what LabyrinthApp does
+        per_batch = rate // 20
+        start = time.perf_counter()
+        sent = 0
+        while time.perf_counter() - start < seconds:
+            plist.add(data[sent % len(data) : sent % len(data) + per_batch])
+            sent += per_batch
+            await asyncio.sleep(0.05)
+        await pilot.pause()
+    return max(gaps[5:]) if len(gaps) > 5 else float("nan")
+
+
+def bytes_per_packet(n: int = 100_000) -> float:
+    gc.collect()
+    tracemalloc.start()
+    ring = PacketRing(n)
+    before = tracemalloc.get_traced_memory()[0]
+    ring.extend(packets(n))
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return (after - before) / n
+
+
+def main() -> int:
+    data = packets(ROWS)
+    rates = {}
+    for kind in ("ours", "log", "datatable"):
+        n = ROWS if kind != "datatable" else 40_000  # a DataTable of 200k rows takes minutes
+        seconds = asyncio.run(feed(kind, data[:n]))
+        rates[kind] = n / seconds
+    gap = asyncio.run(frame_gaps(data))
+    per_packet = bytes_per_packet()
+    print(f"{'widget':<28} {'rows/s':>12} {'ours ÷ it':>10}")
+    labels = {"ours": "PacketList (ours)", "log": "Log.write_lines", "datatable": "DataTable.add_rows (40k)"}
+    for kind, rate in rates.items():
+        print(f"{labels[kind]:<28} {rate:>12,.0f} {rates['ours'] / rate:>9.1f}×")
+    print(f"largest gap between 10 ms ticks while streaming 50k packets/s: {gap * 1000:.1f} ms")
+    print(f"bytes kept per packet in a 100k ring: {per_packet:.0f}")
+    ok = rates["ours"] >= 100_000, gap <= 0.05, per_packet <= 300
+    print(
+        f"goals: ≥100k rows/s {'✓' if ok[0] else '✗'}; frame gap ≤ 50 ms {'✓' if ok[1] else '✗'}; "
+        f"≤ 300 B/packet {'✓' if ok[2] else '✗'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
