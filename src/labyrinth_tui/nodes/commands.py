@@ -243,3 +243,41 @@ def batch_script(marker: str, items: Sequence[Section | ForEachNetns]) -> str:
         lines.append("done")
         lines.append(shell_line(["printf", "%s netns-done\\n", marker]))
     return "\n".join(lines) + "\n"
+
+
+# --- a command that ends when nobody reads it any more --------------------------------------------
+
+# Why: when the SSH client dies (app killed, connection dropped), sshd closes the command's pipes but
+# signals nothing; tshark waiting for packets never notices and its dumpcap lives on (LAB-NOTES). So a
+# watcher in the same group writes an empty line every $1 s; once that write fails (EPIPE: SIGPIPE is
+# ignored in the watcher only), it ends the whole group, removes $2 (the capture's files) if given, and
+# KILLs what is left. It stops by itself when the command ends, so the channel closes with it.
+_END_WITH_READER: Final = (
+    'i=$1; d=$2; shift 2; g=$(ps -o pgid= -p "$$" | tr -d " "); "$@" & t=$!; '
+    "( trap '' PIPE; while kill -0 \"$t\" 2>/dev/null; do "
+    "env printf '\\n' 2>/dev/null || { trap '' TERM; env kill -TERM -- \"-$g\" 2>/dev/null; sleep 2; "
+    '[ -n "$d" ] && rm -rf -- "$d"; env kill -KILL -- "-$g" 2>/dev/null; exit 0; }; '
+    'sleep "$i" >/dev/null; done ) & w=$!; wait "$t"; rc=$?; kill "$w" 2>/dev/null; exit "$rc"'
+)
+_WORKDIR_RE: Final = re.compile(r"/tmp/labyrinth-[A-Za-z0-9_.-]{1,64}")
+
+
+def validate_workdir(path: object) -> str:
+    """A scratch directory of ours on a node: /tmp/labyrinth-<1-64 of A-Z a-z 0-9 _ . ->."""
+    text = _text(path, "work directory")
+    if not _WORKDIR_RE.fullmatch(text) or "/.." in text:
+        raise UnsafeArgument(text, "use /tmp/labyrinth-<1-64 of A-Z a-z 0-9 _ . ->", "work directory")
+    return text
+
+
+def ended_with_reader(argv: Sequence[str], *, interval: float = 0.5, workdir: str = "") -> list[str]:
+    """argv, its group ended (and `workdir` removed) once its stdout has no reader; stdout gains empty lines.
+
+    Wrap it in `in_process_group` (or put it behind `sudo -n` first): the watcher ends its own group.
+    """
+    if not argv:
+        raise UnsafeArgument(argv, "give a non-empty list of arguments", "argv")
+    if not 0.05 <= interval <= 10.0:
+        raise ValueError("the reader check runs every 0.05-10 s")
+    where = validate_workdir(workdir) if workdir else ""
+    return ["sh", "-c", _END_WITH_READER, "sh", f"{interval:g}", where, *argv]

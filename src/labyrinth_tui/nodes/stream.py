@@ -128,6 +128,38 @@ class RemoteStream:
             raise self.session._failure(self._link, exc, self._what) from None
         if line:
             return line.rstrip("\r\n")
+        await self._at_end()
+        raise StopAsyncIteration
+
+    async def read(self, size: int = 65536) -> str:
+        """Up to `size` characters of stdout as they arrive, lines cut anywhere; "" once it ended.
+
+        For high-rate readers (one call per chunk, not per line); raises like iteration does.
+        """
+        if self._proc is None or self._link is None:
+            raise RuntimeError("stream not started: use `async with session.stream(argv)`")
+        if self._ended or self._stopped:
+            return ""
+        remaining = None
+        if self._deadline is not None:
+            remaining = max(0.0, self._deadline - asyncio.get_running_loop().time())
+        try:
+            async with asyncio.timeout(remaining):
+                chunk = await self._proc.stdout.read(size)
+        except TimeoutError:
+            await self.stop()
+            raise NodeTimeout(self.session.name, f"{self._what} ran past its {self.timeout:g} s") from None
+        except (asyncssh.Error, OSError) as exc:
+            self._ended = True
+            raise self.session._failure(self._link, exc, self._what) from None
+        if chunk:
+            return chunk
+        await self._at_end()
+        return ""
+
+    async def _at_end(self) -> None:
+        """stdout ended: note the exit status; ConnectionLost if the channel went away instead."""
+        assert self._proc is not None and self._link is not None
         self._ended = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._proc.wait_closed(), 5.0)
@@ -135,7 +167,6 @@ class RemoteStream:
         if self.exit_status is None and self._proc.exit_signal is None and not self._stopped:
             lost = self._link.lost or "the channel closed without an exit status"
             raise ConnectionLost(self.session.name, f"{self._what}: connection lost ({lost})")
-        raise StopAsyncIteration
 
     async def stop(self, grace: float = 3.0) -> None:
         """End the remote process group (TERM; KILL if any is left after `grace` s); free the channel.

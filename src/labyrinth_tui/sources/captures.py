@@ -1,0 +1,445 @@
+"""CaptureStreams: live tshark streams on nodes over SSH — checked, proven ready, batched, rotated, ended."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from labyrinth_tui.model.packets import PacketSummary
+from labyrinth_tui.nodes.commands import (
+    UnsafeArgument,
+    ended_with_reader,
+    validate_capture_filter,
+    validate_interface,
+    validate_node_name,
+)
+from labyrinth_tui.nodes.errors import NodeError
+from labyrinth_tui.nodes.session import NodeSession, RemoteStream
+from labyrinth_tui.probes.capture import (
+    CaptureCheckFailed,
+    Recording,
+    capture_argv,
+    filter_check_argv,
+    interpret_filter_check,
+)
+from labyrinth_tui.probes.capture_parse import LineAssembler, SummaryParser
+from labyrinth_tui.probes.capture_ready import (
+    Canary,
+    CanaryNotSent,
+    canary_filter,
+    interpret_canary_send,
+    is_canary,
+)
+from labyrinth_tui.sources.base import Emit, PacketBatch, StreamSpec, StreamState, StreamStatus
+from labyrinth_tui.sources.capture_files import fetch_recording
+
+FLUSH_EVERY: Final = 0.05  # at most one PacketBatch per stream per 50 ms
+# tshark's memory grows ~0.8 KB per packet even in one pass (LAB-NOTES): 250k packets ≈ 200 MB, then
+# a fresh tshark takes over
+RESTART_AFTER: Final = 250_000
+# canaries go in rounds of 10, 0.1 s apart: a round ends by itself 1 s later (closing its channel does
+# not stop it), so a stream that is ready never waits long for its sender
+CANARY_ROUND: Final = 10
+
+
+class _Failed(Exception):
+    """The stream cannot go on; `reason` is for the user (tshark's or the node's own words)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(eq=False)
+class _Segment:
+    """One tshark run of a stream. Consecutive runs overlap; the hand-off is the new run's canary.
+
+    The new run counts from just after its first canary (capture time `cut`); the old one keeps every
+    packet captured before `cut` and stops counting at the first one from `cut` on: nothing is lost or
+    counted twice (both read the same interface, so the kernel stamps the same frame alike).
+    """
+
+    index: int
+    path: str  # its pcapng on the node
+    canary: Canary
+    parser: SummaryParser
+    stream: RemoteStream | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    handed: asyncio.Event = field(default_factory=asyncio.Event)  # it reached the next run's `cut`
+    previous: _Segment | None = None
+    cut: float | None = None  # capture time from which the next run has the packets
+    deferring: bool = False  # the next run's canaries are passing: keep packets until `cut` is known
+    deferred: list[PacketSummary] = field(default_factory=list)
+    stopping: bool = False
+    offset: int = 0  # stream number = offset + frame number of its own file
+    frames: int = 0  # its newest frame number so far
+    end_reason: str = ""  # why it ended by itself ("" when we stopped it)
+    first: int = 1  # its first kept frame (frame numbers of its own file)
+    last: int | None = None  # its last kept frame, once the next run took over
+    handoff_mac: str | None = None  # the next run's canary: where this run's packets stop counting
+    held: list[str] = field(default_factory=list)  # lines after its canary, until the previous run ends
+    holding: bool = False
+
+
+@dataclass(eq=False)
+class _Stream:
+    spec: StreamSpec
+    session: NodeSession
+    emit: Emit
+    ring_capacity: int
+    workdir: str
+    record_dir: Path | None
+    segments: list[_Segment] = field(default_factory=list)
+    pending: list[PacketSummary] = field(default_factory=list)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    next_number: int = 0  # stream numbers given so far (the recording's frames before the current run)
+    state: StreamState = StreamState.STARTING
+    dropped: int = 0  # packets never emitted because one flush carried more than ring_capacity
+    background: set[asyncio.Task[None]] = field(default_factory=set)  # readers, canary senders
+
+
+class CaptureStreams:
+    """Live streams on `sessions` (node name → session). `await open(spec, emit)` runs until closed."""
+
+    def __init__(
+        self,
+        sessions: Mapping[str, NodeSession],
+        *,
+        privilege: Sequence[str] = (),
+        restart_after: int = RESTART_AFTER,
+        ready_timeout: float = 8.0,
+    ) -> None:
+        self.sessions = sessions
+        self.privilege = tuple(privilege)  # e.g. ("sudo", "-n") for a non-root login
+        self.restart_after = restart_after
+        self.ready_timeout = ready_timeout
+        self._streams: dict[StreamSpec, _Stream] = {}
+        self._recordings: dict[StreamSpec, Path] = {}
+
+    def pcapng_path(self, spec: StreamSpec) -> Path | None:
+        """The stream's recording (after it closed, when opened with record_dir): frame N = packet N."""
+        return self._recordings.get(spec)
+
+    @property
+    def open_specs(self) -> list[StreamSpec]:
+        return list(self._streams)
+
+    async def open(
+        self, spec: StreamSpec, emit: Emit, *, ring_capacity: int = 100_000, record_dir: Path | None = None
+    ) -> None:
+        """Capture on spec until `close(spec)`: StreamStatus changes and PacketBatches through `emit`."""
+        try:
+            validate_node_name(spec.node)
+            validate_interface(spec.interface)
+            validate_capture_filter(spec.capture_filter)
+        except UnsafeArgument as exc:
+            emit(StreamStatus(spec, StreamState.FAILED, str(exc)))
+            return
+        session = self.sessions.get(spec.node)
+        if session is None:
+            emit(StreamStatus(spec, StreamState.FAILED, f"no node named {spec.node!r}"))
+            return
+        if spec in self._streams:
+            emit(StreamStatus(spec, StreamState.FAILED, f"{spec.key} is already being captured"))
+            return
+        workdir = f"/tmp/labyrinth-cap-{secrets.token_hex(6)}"
+        stream = _Stream(spec, session, emit, max(1, ring_capacity), workdir, record_dir)
+        self._streams[spec] = stream
+        self._recordings.pop(spec, None)
+        reason = ""
+        emit(StreamStatus(spec, StreamState.STARTING, "checking the capture filter"))
+        try:
+            await self._run(stream)
+        except _Failed as exc:
+            reason = exc.reason
+        except CaptureCheckFailed as exc:
+            reason = exc.reason
+        except NodeError as exc:
+            reason = exc.reason
+        finally:
+            # shielded: a cancelled caller must still leave nothing behind on the node
+            await asyncio.shield(self._finish(stream))
+        if reason:
+            stream.state = StreamState.FAILED
+            emit(StreamStatus(spec, StreamState.FAILED, reason))
+        else:
+            stream.state = StreamState.STOPPED
+            emit(StreamStatus(spec, StreamState.STOPPED, "closed"))
+
+    async def close(self, spec: StreamSpec) -> None:
+        """Stop one stream; returns once nothing of it runs on the node."""
+        stream = self._streams.get(spec)
+        if stream is None:
+            return
+        stream.closing.set()
+        await stream.done.wait()
+
+    async def close_all(self) -> None:
+        await asyncio.gather(*(self.close(spec) for spec in list(self._streams)), return_exceptions=True)
+
+    # --- one stream -----------------------------------------------------------------------------
+    def _cmd(self, argv: Sequence[str]) -> list[str]:
+        return [*self.privilege, *argv]
+
+    async def _run(self, stream: _Stream) -> None:
+        spec, session = stream.spec, stream.session
+        checked = await session.run(
+            self._cmd(filter_check_argv(spec.interface, spec.capture_filter)), timeout=30, check=False
+        )
+        interpret_filter_check(
+            spec.interface, spec.capture_filter, checked.exit_status, checked.stdout, checked.stderr
+        )
+        await session.run(self._cmd(["mkdir", "-m", "700", "-p", "--", stream.workdir]), timeout=30)
+        if stream.closing.is_set():
+            return
+        flusher = asyncio.create_task(self._flush_loop(stream))
+        try:
+            current = await self._start_segment(stream, 0)
+            await self._until_ready(stream, current)
+            stream.state = StreamState.CAPTURING
+            stream.emit(StreamStatus(spec, StreamState.CAPTURING))
+            await self._follow(stream, current)
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            self._flush(stream)
+
+    async def _follow(self, stream: _Stream, current: _Segment) -> None:
+        """Wait for close, the run's end, or its packet budget; hand over to a fresh tshark at the budget."""
+        closing = asyncio.ensure_future(stream.closing.wait())
+        try:
+            while True:
+                ended = asyncio.ensure_future(current.ended.wait())
+                budget = asyncio.ensure_future(self._budget_spent(current))
+                await asyncio.wait({closing, ended, budget}, return_when=asyncio.FIRST_COMPLETED)
+                ended.cancel()
+                budget.cancel()
+                if closing.done():
+                    return
+                if current.ended.is_set():
+                    raise _Failed(current.end_reason or "tshark ended")
+                current = await self._rotate(stream, current)
+        finally:
+            closing.cancel()
+
+    async def _budget_spent(self, segment: _Segment) -> None:
+        while segment.parser.parsed < self.restart_after:
+            await asyncio.sleep(FLUSH_EVERY)  # polled: the parser counts, it does not signal
+
+    async def _rotate(self, stream: _Stream, old: _Segment) -> _Segment:
+        """A fresh tshark takes over from `old` without a gap: both run until old sees new's canary."""
+        spec = stream.spec
+        why = f"restarting tshark after {old.parser.parsed} packets (its memory only grows)"
+        stream.emit(StreamStatus(spec, StreamState.CAPTURING, why))
+        new = await self._start_segment(stream, old.index + 1, previous=old)
+        await self._until_ready(stream, new)
+        # old's packets count up to new's canary; then new's held lines continue the stream
+        handed = asyncio.ensure_future(old.handed.wait())
+        ended = asyncio.ensure_future(old.ended.wait())
+        await asyncio.wait({handed, ended}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED)
+        handed.cancel()
+        ended.cancel()
+        await self._stop_segment(stream, old)
+        if old.last is None:  # old never got past `cut` (it ended, or no packet came after it)
+            stream.pending += [p for p in old.deferred if old.cut is None or p.ts < old.cut]
+            old.deferred = []
+            old.last = old.frames
+        stream.next_number += old.last - old.first + 1
+        self._release(stream, new)
+        stream.emit(StreamStatus(spec, StreamState.CAPTURING, ""))
+        return new
+
+    async def _start_segment(self, stream: _Stream, index: int, previous: _Segment | None = None) -> _Segment:
+        spec = stream.spec
+        canary = Canary.new()
+        path = f"{stream.workdir}/run-{index:04d}.pcapng"
+        segment = _Segment(index, path, canary, SummaryParser(spec.node, spec.interface))
+        segment.holding = previous is not None
+        segment.previous = previous
+        if previous is not None:
+            previous.handoff_mac = canary.src_mac
+        argv = capture_argv(
+            spec.interface, canary_filter(spec.capture_filter), recording=Recording(path), buffer_mb=32
+        )
+        wrapped = self._cmd(ended_with_reader(argv, workdir=stream.workdir))
+        segment.stream = stream.session.stream(wrapped, privilege=self.privilege)
+        stream.segments.append(segment)
+        await segment.stream.start()
+        self._background(stream, self._read(stream, segment))
+        return segment
+
+    @staticmethod
+    def _background(stream: _Stream, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(job)
+        stream.background.add(task)
+        task.add_done_callback(stream.background.discard)
+        return task
+
+    async def _until_ready(self, stream: _Stream, segment: _Segment) -> None:
+        """Send canaries on the interface until this run has seen one: only then does it capture."""
+        sender = self._background(stream, self._send_canaries(stream, segment))
+        waits = [asyncio.ensure_future(e.wait()) for e in (segment.ready, segment.ended, stream.closing)]
+        try:
+            await asyncio.wait({sender, *waits}, return_when=asyncio.FIRST_COMPLETED)
+            if segment.ready.is_set() or stream.closing.is_set():
+                return
+            if segment.ended.is_set():
+                raise _Failed(segment.end_reason or "tshark ended before it was ready")
+            try:
+                sender.result()
+            except CanaryNotSent as exc:
+                raise _Failed(exc.reason) from None
+            raise _Failed(f"no packets visible on {stream.spec.interface}: tshark saw none of its canaries")
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+
+    async def _send_canaries(self, stream: _Stream, segment: _Segment) -> None:
+        """Rounds of canaries until the run is ready (or ready_timeout); then 1 s for the last to arrive."""
+        interface = stream.spec.interface
+        for _ in range(max(1, round(self.ready_timeout / (CANARY_ROUND * 0.1)))):
+            if segment.ready.is_set() or segment.ended.is_set() or stream.closing.is_set():
+                return
+            argv = self._cmd(segment.canary.send_argv(interface, count=CANARY_ROUND, interval=0.1))
+            sent = await stream.session.run(argv, timeout=30, check=False)
+            interpret_canary_send(interface, sent.exit_status, sent.stderr)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(segment.ready.wait(), 1.0)
+
+    async def _read(self, stream: _Stream, segment: _Segment) -> None:
+        """tshark's stdout in chunks → packets (or held lines while a hand-off is under way)."""
+        assert segment.stream is not None
+        lines = LineAssembler()
+        try:
+            while chunk := await segment.stream.read():
+                self._take(stream, segment, lines.feed(chunk))
+            self._take(stream, segment, lines.flush())
+            if not segment.stopping:
+                status, stderr = segment.stream.exit_status, segment.stream.stderr_tail
+                segment.end_reason = _ended_why(stream.spec, status, stderr)
+        except NodeError as exc:
+            segment.end_reason = exc.reason
+        finally:
+            segment.ended.set()
+
+    def _take(self, stream: _Stream, segment: _Segment, lines: list[str]) -> None:
+        if segment.last is not None:
+            return  # handed over: the next run has these packets
+        if segment.holding and segment.ready.is_set():
+            segment.held += lines
+            return
+        parse, mine, handoff = segment.parser.parse, segment.canary.src_mac, segment.handoff_mac
+        for i, line in enumerate(lines):
+            if not line:
+                continue  # the node's "is anyone reading?" probe
+            packet = parse(line)
+            if packet is None:
+                continue
+            segment.frames = local = packet.number - segment.offset
+            if segment.cut is not None and packet.ts >= segment.cut:
+                self._hand_over(segment, local)
+                return
+            if is_canary(packet):
+                if packet.src == mine and not segment.ready.is_set():
+                    segment.ready.set()
+                    if segment.holding:
+                        segment.first = local + 1
+                        segment.held += lines[i + 1 :]
+                        if segment.previous is not None:
+                            self._cut(stream, segment.previous, packet.ts)
+                        return
+                elif handoff is not None and packet.src == handoff:
+                    segment.deferring = True
+                continue
+            if segment.holding:
+                continue  # before its canary: the previous run counts these
+            (segment.deferred if segment.deferring else stream.pending).append(packet)
+
+    def _cut(self, stream: _Stream, old: _Segment, cut: float) -> None:
+        """The next run has everything from `cut` on: old keeps what it captured before."""
+        old.cut = cut
+        deferred, old.deferred, old.deferring = old.deferred, [], False
+        for packet in deferred:
+            if packet.ts >= cut:
+                self._hand_over(old, packet.number - old.offset)
+                return
+            stream.pending.append(packet)
+
+    @staticmethod
+    def _hand_over(segment: _Segment, local: int) -> None:
+        segment.last = local - 1
+        segment.deferred = []
+        segment.handed.set()
+
+    def _release(self, stream: _Stream, segment: _Segment) -> None:
+        """The previous run is over: `segment`'s held lines become packets numbered after it."""
+        # the parser numbers this run's frames 1, 2, …; the stream goes on from next_number
+        segment.offset = segment.parser._offset = stream.next_number - segment.first + 1
+        segment.holding = False
+        held, segment.held = segment.held, []
+        self._take(stream, segment, held)
+
+    async def _flush_loop(self, stream: _Stream) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            self._flush(stream)
+
+    def _flush(self, stream: _Stream) -> None:
+        if not stream.pending:
+            return
+        packets, stream.pending = stream.pending, []
+        if len(packets) > stream.ring_capacity:  # a ring would evict them at once: do not ship them
+            stream.dropped += len(packets) - stream.ring_capacity
+            packets = packets[-stream.ring_capacity :]
+        stream.emit(PacketBatch(stream.spec, tuple(packets)))
+
+    async def _stop_segment(self, stream: _Stream, segment: _Segment) -> None:
+        if segment.stream is None:
+            return
+        segment.stopping = True
+        await segment.stream.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(segment.ended.wait(), 10)
+        if stream.record_dir is None:
+            with contextlib.suppress(NodeError):  # bounded disk: a run nobody records is deleted at once
+                await stream.session.run(self._cmd(["rm", "-f", "--", segment.path]), timeout=30, check=False)
+
+    async def _finish(self, stream: _Stream) -> None:
+        """Stop every run, fetch the recording if asked, remove our files on the node."""
+        try:
+            await asyncio.gather(*(self._stop_segment(stream, s) for s in stream.segments))
+            # readers have ended with their runs; canary senders end within a round
+            await asyncio.gather(*stream.background, return_exceptions=True)
+            last = stream.segments[-1] if stream.segments else None
+            if last is not None and last.last is None:
+                last.last = last.frames
+            if stream.record_dir is not None and stream.segments:
+                with contextlib.suppress(NodeError, OSError):
+                    parts = [(s.path, s.first, s.last or 0) for s in stream.segments if not s.holding]
+                    self._recordings[stream.spec] = await fetch_recording(
+                        stream.session, parts, stream.record_dir, stream.spec, self.privilege
+                    )
+            with contextlib.suppress(NodeError):
+                await stream.session.run(self._cmd(["rm", "-rf", "--", stream.workdir]), timeout=30)
+        finally:
+            self._streams.pop(stream.spec, None)
+            stream.done.set()
+
+
+def _ended_why(spec: StreamSpec, status: int | None, stderr: str) -> str:
+    """tshark's own last words when it ended by itself (the interface vanished, a crash)."""
+    lines = [
+        line.strip()
+        for line in stderr.splitlines()
+        if line.strip() and not line.startswith(("Capturing on", "Running as", " "))
+    ]
+    said = lines[-1] if lines else "no message"
+    return f"tshark on {spec.node}/{spec.interface} ended (exit {status}): {said}"
