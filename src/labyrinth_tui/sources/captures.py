@@ -19,7 +19,7 @@ from labyrinth_tui.nodes.commands import (
     validate_node_name,
 )
 from labyrinth_tui.nodes.errors import NodeError
-from labyrinth_tui.nodes.session import NodeSession, RemoteStream
+from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.capture import (
     CaptureCheckFailed,
     Recording,
@@ -33,10 +33,10 @@ from labyrinth_tui.probes.capture_ready import (
     CanaryNotSent,
     canary_filter,
     interpret_canary_send,
-    is_canary,
 )
 from labyrinth_tui.sources.base import Emit, PacketBatch, StreamSpec, StreamState, StreamStatus
 from labyrinth_tui.sources.capture_files import fetch_recording
+from labyrinth_tui.sources.capture_runs import Run, ended_why, release, take
 
 FLUSH_EVERY: Final = 0.05  # at most one PacketBatch per stream per 50 ms
 # tshark's memory grows ~0.8 KB per packet even in one pass (LAB-NOTES): 250k packets ≈ 200 MB, then
@@ -56,38 +56,6 @@ class _Failed(Exception):
 
 
 @dataclass(eq=False)
-class _Segment:
-    """One tshark run of a stream. Consecutive runs overlap; the hand-off is the new run's canary.
-
-    The new run counts from just after its first canary (capture time `cut`); the old one keeps every
-    packet captured before `cut` and stops counting at the first one from `cut` on: nothing is lost or
-    counted twice (both read the same interface, so the kernel stamps the same frame alike).
-    """
-
-    index: int
-    path: str  # its pcapng on the node
-    canary: Canary
-    parser: SummaryParser
-    stream: RemoteStream | None = None
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-    handed: asyncio.Event = field(default_factory=asyncio.Event)  # it reached the next run's `cut`
-    previous: _Segment | None = None
-    cut: float | None = None  # capture time from which the next run has the packets
-    deferring: bool = False  # the next run's canaries are passing: keep packets until `cut` is known
-    deferred: list[PacketSummary] = field(default_factory=list)
-    stopping: bool = False
-    offset: int = 0  # stream number = offset + frame number of its own file
-    frames: int = 0  # its newest frame number so far
-    end_reason: str = ""  # why it ended by itself ("" when we stopped it)
-    first: int = 1  # its first kept frame (frame numbers of its own file)
-    last: int | None = None  # its last kept frame, once the next run took over
-    handoff_mac: str | None = None  # the next run's canary: where this run's packets stop counting
-    held: list[str] = field(default_factory=list)  # lines after its canary, until the previous run ends
-    holding: bool = False
-
-
-@dataclass(eq=False)
 class _Stream:
     spec: StreamSpec
     session: NodeSession
@@ -95,7 +63,7 @@ class _Stream:
     ring_capacity: int
     workdir: str
     record_dir: Path | None
-    segments: list[_Segment] = field(default_factory=list)
+    segments: list[Run] = field(default_factory=list)
     pending: list[PacketSummary] = field(default_factory=list)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -212,7 +180,7 @@ class CaptureStreams:
                 await flusher
             self._flush(stream)
 
-    async def _follow(self, stream: _Stream, current: _Segment) -> None:
+    async def _follow(self, stream: _Stream, current: Run) -> None:
         """Wait for close, the run's end, or its packet budget; hand over to a fresh tshark at the budget."""
         closing = asyncio.ensure_future(stream.closing.wait())
         try:
@@ -230,11 +198,11 @@ class CaptureStreams:
         finally:
             closing.cancel()
 
-    async def _budget_spent(self, segment: _Segment) -> None:
+    async def _budget_spent(self, segment: Run) -> None:
         while segment.parser.parsed < self.restart_after:
             await asyncio.sleep(FLUSH_EVERY)  # polled: the parser counts, it does not signal
 
-    async def _rotate(self, stream: _Stream, old: _Segment) -> _Segment:
+    async def _rotate(self, stream: _Stream, old: Run) -> Run:
         """A fresh tshark takes over from `old` without a gap: both run until old sees new's canary."""
         spec = stream.spec
         why = f"restarting tshark after {old.parser.parsed} packets (its memory only grows)"
@@ -253,15 +221,15 @@ class CaptureStreams:
             old.deferred = []
             old.last = old.frames
         stream.next_number += old.last - old.first + 1
-        self._release(stream, new)
+        release(new, stream.pending, stream.next_number)
         stream.emit(StreamStatus(spec, StreamState.CAPTURING, ""))
         return new
 
-    async def _start_segment(self, stream: _Stream, index: int, previous: _Segment | None = None) -> _Segment:
+    async def _start_segment(self, stream: _Stream, index: int, previous: Run | None = None) -> Run:
         spec = stream.spec
         canary = Canary.new()
         path = f"{stream.workdir}/run-{index:04d}.pcapng"
-        segment = _Segment(index, path, canary, SummaryParser(spec.node, spec.interface))
+        segment = Run(index, path, canary, SummaryParser(spec.node, spec.interface))
         segment.holding = previous is not None
         segment.previous = previous
         if previous is not None:
@@ -283,7 +251,7 @@ class CaptureStreams:
         task.add_done_callback(stream.background.discard)
         return task
 
-    async def _until_ready(self, stream: _Stream, segment: _Segment) -> None:
+    async def _until_ready(self, stream: _Stream, segment: Run) -> None:
         """Send canaries on the interface until this run has seen one: only then does it capture."""
         sender = self._background(stream, self._send_canaries(stream, segment))
         waits = [asyncio.ensure_future(e.wait()) for e in (segment.ready, segment.ended, stream.closing)]
@@ -302,7 +270,7 @@ class CaptureStreams:
             for waiter in waits:
                 waiter.cancel()
 
-    async def _send_canaries(self, stream: _Stream, segment: _Segment) -> None:
+    async def _send_canaries(self, stream: _Stream, segment: Run) -> None:
         """Rounds of canaries until the run is ready (or ready_timeout); then 1 s for the last to arrive."""
         interface = stream.spec.interface
         for _ in range(max(1, round(self.ready_timeout / (CANARY_ROUND * 0.1)))):
@@ -314,78 +282,21 @@ class CaptureStreams:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(segment.ready.wait(), 1.0)
 
-    async def _read(self, stream: _Stream, segment: _Segment) -> None:
+    async def _read(self, stream: _Stream, segment: Run) -> None:
         """tshark's stdout in chunks → packets (or held lines while a hand-off is under way)."""
         assert segment.stream is not None
         lines = LineAssembler()
         try:
             while chunk := await segment.stream.read():
-                self._take(stream, segment, lines.feed(chunk))
-            self._take(stream, segment, lines.flush())
+                take(segment, stream.pending, lines.feed(chunk))
+            take(segment, stream.pending, lines.flush())
             if not segment.stopping:
                 status, stderr = segment.stream.exit_status, segment.stream.stderr_tail
-                segment.end_reason = _ended_why(stream.spec, status, stderr)
+                segment.end_reason = ended_why(stream.spec, status, stderr)
         except NodeError as exc:
             segment.end_reason = exc.reason
         finally:
             segment.ended.set()
-
-    def _take(self, stream: _Stream, segment: _Segment, lines: list[str]) -> None:
-        if segment.last is not None:
-            return  # handed over: the next run has these packets
-        if segment.holding and segment.ready.is_set():
-            segment.held += lines
-            return
-        parse, mine, handoff = segment.parser.parse, segment.canary.src_mac, segment.handoff_mac
-        for i, line in enumerate(lines):
-            if not line:
-                continue  # the node's "is anyone reading?" probe
-            packet = parse(line)
-            if packet is None:
-                continue
-            segment.frames = local = packet.number - segment.offset
-            if segment.cut is not None and packet.ts >= segment.cut:
-                self._hand_over(segment, local)
-                return
-            if is_canary(packet):
-                if packet.src == mine and not segment.ready.is_set():
-                    segment.ready.set()
-                    if segment.holding:
-                        segment.first = local + 1
-                        segment.held += lines[i + 1 :]
-                        if segment.previous is not None:
-                            self._cut(stream, segment.previous, packet.ts)
-                        return
-                elif handoff is not None and packet.src == handoff:
-                    segment.deferring = True
-                continue
-            if segment.holding:
-                continue  # before its canary: the previous run counts these
-            (segment.deferred if segment.deferring else stream.pending).append(packet)
-
-    def _cut(self, stream: _Stream, old: _Segment, cut: float) -> None:
-        """The next run has everything from `cut` on: old keeps what it captured before."""
-        old.cut = cut
-        deferred, old.deferred, old.deferring = old.deferred, [], False
-        for packet in deferred:
-            if packet.ts >= cut:
-                self._hand_over(old, packet.number - old.offset)
-                return
-            stream.pending.append(packet)
-
-    @staticmethod
-    def _hand_over(segment: _Segment, local: int) -> None:
-        segment.last = local - 1
-        segment.deferred = []
-        segment.handed.set()
-
-    def _release(self, stream: _Stream, segment: _Segment) -> None:
-        """The previous run is over: `segment`'s held lines become packets numbered after it."""
-        # the parser numbers this run's frames 1, 2, …; the stream goes on from next_number
-        segment.offset = segment.parser._offset = stream.next_number - segment.first + 1
-        segment.holding = False
-        held, segment.held = segment.held, []
-        self._take(stream, segment, held)
 
     async def _flush_loop(self, stream: _Stream) -> None:
         while True:
@@ -401,7 +312,7 @@ class CaptureStreams:
             packets = packets[-stream.ring_capacity :]
         stream.emit(PacketBatch(stream.spec, tuple(packets)))
 
-    async def _stop_segment(self, stream: _Stream, segment: _Segment) -> None:
+    async def _stop_segment(self, stream: _Stream, segment: Run) -> None:
         if segment.stream is None:
             return
         segment.stopping = True
@@ -432,14 +343,3 @@ class CaptureStreams:
         finally:
             self._streams.pop(stream.spec, None)
             stream.done.set()
-
-
-def _ended_why(spec: StreamSpec, status: int | None, stderr: str) -> str:
-    """tshark's own last words when it ended by itself (the interface vanished, a crash)."""
-    lines = [
-        line.strip()
-        for line in stderr.splitlines()
-        if line.strip() and not line.startswith(("Capturing on", "Running as", " "))
-    ]
-    said = lines[-1] if lines else "no message"
-    return f"tshark on {spec.node}/{spec.interface} ended (exit {status}): {said}"
