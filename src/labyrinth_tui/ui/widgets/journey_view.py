@@ -1,0 +1,181 @@
+"""JourneyView: the DNS phase, then SYN / SYN-ACK / ACK as timelines of hops with evidence beside each hop."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Static
+
+from labyrinth_tui.model.journey import ChangeKind, Hop, Journey
+from labyrinth_tui.model.journey_report import JourneyReport
+from labyrinth_tui.model.journey_text import clock_line, micros
+from labyrinth_tui.model.journey_tour import TourStep
+
+_CHANGE_CLASS = {
+    ChangeKind.DNAT: "-nat",
+    ChangeKind.UNDNAT: "-nat",
+    ChangeKind.SNAT: "-nat",
+    ChangeKind.ENCAP: "-encap",
+    ChangeKind.DECAP: "-decap",
+}
+
+
+def packet_detail(hop: Hop) -> str:
+    """The packet as this hop's capture saw it (the inline expansion of a hop)."""
+    p = hop.packet
+    lines = [
+        f"#{p.number} on {p.node}/{p.interface}  {p.protocol} {p.length} bytes  "
+        f"captured at {hop.captured_time:.6f} (node clock), {hop.time:.6f} corrected",
+        p.info,
+    ]
+    fields = [
+        ("ip id", p.ip_id),
+        ("flags", p.tcp_flags),
+        ("seq", p.seq),
+        ("ack", p.ack),
+        ("dns id", p.dns_id),
+        ("payload hash", p.payload_hash),
+    ]
+    shown = "  ".join(f"{name} {value}" for name, value in fields if value is not None)
+    if shown:
+        lines.append(shown)
+    if hop.outer is not None:
+        lines.append(f"outer UDP {hop.outer}  VXLAN VNI {hop.vni}")
+    return "\n".join(lines)
+
+
+class HopView(Widget, can_focus=True):
+    """One hop: where, which way, +µs, src → dst as seen there, what changed; evidence beside; enter opens."""
+
+    BINDINGS = [Binding("enter,space", "toggle_detail", "Packet detail")]
+
+    class Toggled(Message):
+        """A hop was expanded to its packet detail, or collapsed."""
+
+        def __init__(self, hop_view: HopView, expanded: bool) -> None:
+            super().__init__()
+            self.hop_view = hop_view
+            self.expanded = expanded
+
+    def __init__(self, hop: Hop, evidence: tuple[str, ...], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.hop = hop
+        self.evidence = evidence
+        self.expanded = False
+
+    def compose(self) -> ComposeResult:
+        hop = self.hop
+        with Horizontal(classes="hop-row"):
+            yield Static(f"{hop.node} {hop.interface}", classes="hop-where", markup=False)
+            yield Static(str(hop.direction), classes="hop-direction", markup=False)
+            yield Static(micros(hop.since_previous), classes="hop-time", markup=False)
+            yield Static(f"{hop.src} → {hop.dst}", classes="hop-addresses", markup=False)
+            notes = [c.text for c in hop.changes]
+            kinds = " ".join(dict.fromkeys(_CHANGE_CLASS[c.kind] for c in hop.changes))
+            if hop.vni is not None and not hop.changes:
+                notes.append(f"VXLAN VNI {hop.vni}")
+                kinds = "-vni"
+            if hop.last_seen:
+                notes.append("✗ last seen here")
+                kinds += " -vanished"
+            yield Static("\n".join(notes), classes=f"hop-change {kinds}".strip(), markup=False)
+            yield Static("\n".join(self.evidence), classes="hop-evidence", markup=False)
+        yield Static(packet_detail(hop), classes="hop-detail", markup=False)
+
+    def action_toggle_detail(self) -> None:
+        self.expanded = not self.expanded
+        self.set_class(self.expanded, "-expanded")
+        self.post_message(self.Toggled(self, self.expanded))
+
+
+class JourneyTimeline(Vertical):
+    """One packet of the handshake across both nodes, hop by hop."""
+
+    def __init__(self, label: str, journey: Journey | None, report: JourneyReport, *, id: str | None = None):
+        super().__init__(id=id, classes="timeline")
+        self.label = label
+        self.journey = journey
+        self.report = report
+
+    def compose(self) -> ComposeResult:
+        j = self.journey
+        if j is None:
+            yield Static(
+                f"{self.label}: not seen on any captured hop", classes="timeline-title -missing", markup=False
+            )
+            return
+        retry = f", transmission {j.transmission + 1}" if j.transmission else ""
+        yield Static(
+            f"{self.label}  {len(j.hops)} hops in {j.duration * 1e6:.0f}µs{retry}",
+            classes="timeline-title",
+            markup=False,
+        )
+        for hop in j.hops:
+            yield HopView(hop, self.report.hop_evidence(j, hop))
+        missing = j.expected_next
+        if missing is not None:
+            yield Static(
+                f"vanished: expected next on {missing[0]}/{missing[1]}, never seen there",
+                classes="timeline-vanished",
+                markup=False,
+            )
+
+
+def dns_text(report: JourneyReport) -> str:
+    dns = report.dns
+    if not dns.exchanges:
+        return "no DNS query seen on the captured hops"
+    lines = [f"search walk: {' → '.join(dns.walk)}"]
+    for e in dns.exchanges:
+        answer = f"  {e.answer}" if e.answer else ""
+        lines.append(f"  {e.qtype or '?':<5} {e.name}  {e.status}{answer}")
+    found = dns.answer
+    lines.append(f"answer: {found.name} A {found.answer}" if found else "answer: none")
+    return "\n".join(lines)
+
+
+def header_text(report: JourneyReport) -> str:
+    ready = ", ".join(f"{s.node}/{s.interface} {s.state}" for s in report.streams)
+    return (
+        f"{report.client.namespace}/{report.client.name} → {report.service}:{report.service_port}"
+        f"  ({report.cluster})\n{clock_line(report)}\ncaptures: {ready}"
+    )
+
+
+class JourneyView(VerticalScroll):
+    """The whole report: header with clock offsets, the DNS phase, then the three handshake timelines."""
+
+    def __init__(self, report: JourneyReport, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.report = report
+
+    def compose(self) -> ComposeResult:
+        report = self.report
+        yield Static(header_text(report), id="journey-header", markup=False)
+        dns = Static(dns_text(report), id="journey-dns", classes="pane", markup=False)
+        dns.border_title = "DNS"
+        yield dns
+        hs = report.handshake
+        for label, journey in (
+            ("SYN", hs.syn if hs else None),
+            ("SYN-ACK", hs.syn_ack if hs else None),
+            ("ACK", hs.ack if hs else None),
+        ):
+            yield JourneyTimeline(label, journey, report, id=f"timeline-{label.lower()}")
+        for problem in report.problems:
+            yield Static(f"problem: {problem}", classes="journey-problem", markup=False)
+
+
+class TourStepView(Static):
+    """One step of the tour: ✓ or ✗, the article's claim, and what was actually seen."""
+
+    def __init__(self, step: TourStep) -> None:
+        super().__init__(
+            f"{step.mark} {step.title}\n  seen: {step.seen}",
+            classes="tour-step " + ("-passed" if step.passed else "-failed"),
+            markup=False,
+        )
+        self.step = step

@@ -1,0 +1,68 @@
+"""A deterministic JourneyReport of the article's run: journey_article's synthetic hops, real evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from labyrinth_tui.model.evidence import NodeEvidence, diff_evidence
+from labyrinth_tui.model.journey import stitch
+from labyrinth_tui.model.journey_report import JourneyReport, PodSeen, StreamReady
+from labyrinth_tui.probes.evidence import parse_iptables_save
+from tests.unit import journey_article as art
+
+DATA = Path(__file__).resolve().parent.parent / "unit" / "data"
+
+
+def article_report(
+    *,
+    skew: float = 0.0025,
+    drop_syn_after: int | None = None,
+    counters: bool = True,
+    veth_present: bool = True,
+) -> JourneyReport:
+    """The article's connection as the lab would report it; node-2's clock `skew` s ahead.
+
+    drop_syn_after: the SYN is lost after that many of its six hops (and no SYN-ACK comes back).
+    counters: False → node-1's iptables did not count anything (before == after).
+    """
+    cap = art.Capture(skew={art.NODE2: skew})
+    if drop_syn_after is None:
+        art.article_connection(cap, 100.0)
+    else:
+        cport, isn = 38430, 1_000_000
+        cap.send(100.0, art.dns(cport + 1000, 0x262F, "A", art.WALK[0]))
+        cap.send(100.001, art.dns(cport + 1000, 0x262F, "A", art.WALK[0], nxdomain=True, response=True))
+        cap.send(100.002, art.dns(cport + 1000, 0xF132, "A", art.WALK[1]))
+        reply = art.dns(cport + 1000, 0xF132, "A", art.WALK[1], answer=art.CLUSTER_IP, response=True)
+        cap.send(100.003, reply)
+        cap.send(100.09, art.tcp(cport, 9999, "SYN", isn, 0, 0), drop_after=drop_syn_after)
+    stitched = stitch(
+        cap.observations, art.SERVICES, art.ROLES, captured=art.CAPTURED, reference_node=art.NODE1
+    )
+    before = parse_iptables_save((DATA / "iptables_save_nat_before.txt").read_text())
+    after = parse_iptables_save((DATA / "iptables_save_nat_after.txt").read_text()) if counters else before
+    evidence = (
+        diff_evidence(NodeEvidence(art.NODE1, before, ()), NodeEvidence(art.NODE1, after, ())),
+        diff_evidence(NodeEvidence(art.NODE2, before, ()), NodeEvidence(art.NODE2, before, ())),
+    )
+    counts: dict[tuple[str, str], int] = {}
+    for p in cap.observations:
+        counts[(p.node, p.interface)] = counts.get((p.node, p.interface), 0) + 1
+    return JourneyReport(
+        cluster="lab labyrinth",
+        service=art.SERVICE_NAME,
+        service_ip=art.CLUSTER_IP,
+        service_port=9999,
+        client=PodSeen(
+            "wrk-1", "node-wrk-1-ubuntu24-684f7d8fd6-2zncq", art.NODE1, art.CLIENT,
+            "labyrinth.ed03b97d", art.CLIENT_VETH, veth_present, "client",
+        ),
+        server=PodSeen(
+            "wrk-2", "node-wrk-2-ubuntu24-85748464f7-mwmrt", art.NODE2, art.SERVER,
+            "labyrinth.d6138ce2", art.SERVER_VETH, True, "server",
+        ),
+        streams=tuple(StreamReady(n, i, "capturing", "", counts.get((n, i), 0)) for n, i in art.CAPTURED),
+        stitched=stitched,
+        evidence=evidence,
+        received="asdfasdfasdfasd\n" if drop_syn_after is None else "",
+    )  # fmt: skip
