@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from labyrinth_tui import __version__
+from labyrinth_tui.cli.capture import capture
 from labyrinth_tui.cli.cluster import cluster
 from labyrinth_tui.cli.doctor import doctor
 from labyrinth_tui.cli.gcp import gcp
@@ -37,3 +38,4 @@ main.add_command(topology)
 main.add_command(replay)
 main.add_command(journey)
 main.add_command(tour)
+main.add_command(capture)
