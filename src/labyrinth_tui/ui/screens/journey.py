@@ -103,7 +103,7 @@ class TourScreen(Screen[None]):
         self.query_one("#tour-summary", Static).update("running the article's traffic on every hop…")
         self._run_tour()
 
-    @work(exclusive=True, group="tour")
+    @work(exclusive=True, group="tour", exit_on_error=False)
     async def _run_tour(self) -> tuple[JourneyReport | None, tuple[TourStep, ...]]:
         # the worker only computes: the screen shows its result in on_worker_state_changed
         assert self.run is not None

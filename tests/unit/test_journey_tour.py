@@ -1,0 +1,72 @@
+"""The tour's checks and the journey's text and JSON, on the article's synthetic run and its failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from labyrinth_tui.model.journey_text import journey_lines
+from labyrinth_tui.model.journey_tour import tour_steps
+from tests.fakes.article_journey import article_report
+
+
+def _failed(steps: tuple[object, ...]) -> list[str]:
+    return [s.title for s in steps if not s.passed]  # type: ignore[attr-defined]
+
+
+def test_the_article_passes_every_step_with_what_was_seen() -> None:
+    steps = tour_steps(article_report())
+    assert _failed(steps) == []
+    seen = {s.title: s.seen for s in steps}
+    assert (
+        "walk node-wrk-2-ubuntu24.wrk-2.wrk-1.svc.cluster.local → node-wrk-2-ubuntu24.wrk-2.svc.cluster.local"
+        in (seen["the DNS search walk on the client's lxc7dc050ebabd6"])
+    )
+    assert seen["the pod IP 10.0.2.215:9999 on cilium_vxlan"] == (
+        "SYN 10.0.1.15:38430 → 10.0.2.215:9999 on node-1/cilium_vxlan"
+    )
+    assert (
+        "UDP 10.168.0.4:45312 → 10.168.0.5:8472 VNI 6174"
+        in seen["UDP 8472 between 10.168.0.4 and 10.168.0.5 on both ens4"]
+    )
+
+
+def test_a_syn_lost_on_the_wire_fails_the_underlay_and_arrival_steps() -> None:
+    steps = tour_steps(article_report(drop_syn_after=3))
+    assert _failed(steps) == [
+        "UDP 8472 between 10.168.0.4 and 10.168.0.5 on both ens4",
+        "arrival on the server pod's lxc3afb1f126f2c",
+    ]
+    assert steps[5].seen == "the SYN was not seen on node-2/lxc3afb1f126f2c"
+
+
+def test_counters_that_did_not_move_and_a_missing_veth_fail_their_steps() -> None:
+    steps = tour_steps(article_report(counters=False, veth_present=False))
+    assert _failed(steps) == [
+        "the pods, their network namespaces and host veths",
+        "kube-proxy's iptables counters on node-1 moved",
+    ]
+    assert "(veth missing)" in steps[0].seen
+    assert steps[6].seen == "no rule of the service counted anything"
+
+
+def test_journey_text_marks_dnat_encap_and_the_counters_beside_the_syn_only() -> None:
+    lines = journey_lines(article_report())
+    syn_vxlan = next(ln for ln in lines if "cilium_vxlan" in ln and "DNAT" in ln)
+    assert syn_vxlan.split()[:3] == ["node-1", "cilium_vxlan", "egress"]
+    assert "+30µs" in syn_vxlan
+    assert sum("evidence: +1 pkt KUBE-SEP-FXHI2MOU7V5XIHJD → DNAT" in ln for ln in lines) == 1  # SYN, not ACK
+    assert lines[1] == "clocks vs node-1: node-1 +0µs (reference), node-2 +2500µs (two-way)"
+
+
+def test_json_has_the_syns_six_hops_and_survives_a_round_trip() -> None:
+    data = json.loads(json.dumps(article_report().jsonable()))
+    hops = data["handshake"]["syn"]["hops"]
+    assert [h["interface"] for h in hops] == [
+        "lxc7dc050ebabd6", "cilium_vxlan", "ens4", "ens4", "cilium_vxlan", "lxc3afb1f126f2c",
+    ]  # fmt: skip
+    assert hops[1]["changes"] == ["DNAT 10.105.134.33:9999 → 10.0.2.215:9999"]
+    assert [h["vni"] for h in hops] == [None, None, 6174, 6174, None, None]
+    assert data["dns"]["answer"] == "10.105.134.33"
+    assert data["clock_offsets"]["node-2"]["offset"] == pytest.approx(0.0025)
