@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from labyrinth_tui.lab.state import LabState, PodState
 from labyrinth_tui.model.evidence import NodeEvidence, diff_evidence
@@ -13,14 +14,22 @@ from labyrinth_tui.model.journey_report import JourneyReport, PodSeen, StreamRea
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.evidence import gather_evidence
-from labyrinth_tui.sources.base import PacketBatch, SourceEvent, StreamSpec, StreamState, StreamStatus
-from labyrinth_tui.sources.journey_capture import Captures, TsharkCaptures
+from labyrinth_tui.sources.base import Emit, PacketBatch, SourceEvent, StreamSpec, StreamState, StreamStatus
+from labyrinth_tui.sources.captures import CaptureStreams
 from labyrinth_tui.sources.lab import sessions_for, topology_from_state
 
 CLIENT_POD, SERVER_POD = "node-wrk-1-ubuntu24", "node-wrk-2-ubuntu24"
 SERVICE, PORT = "node-wrk-2-ubuntu24.wrk-2", 9999
 HOP_FILTER = "udp port 53 or tcp port 9999 or udp port 8472"
 PAYLOAD = "asdfasdfasdfasd\n"  # the article's
+
+
+class Captures(Protocol):
+    """What the run needs of captures (CaptureStreams is one): open runs until close(spec)."""
+
+    async def open(self, spec: StreamSpec, emit: Emit) -> None: ...
+
+    async def close(self, spec: StreamSpec) -> None: ...
 
 
 class JourneyError(RuntimeError):
@@ -158,16 +167,16 @@ async def run_journey(
     """Captures open and proven on all six hops, evidence before, the traffic, evidence after, stitched."""
     own_sessions = sessions is None
     nodes = dict(sessions) if sessions is not None else dict(sessions_for(state))
-    caps = captures if captures is not None else TsharkCaptures(nodes)
+    caps = captures if captures is not None else CaptureStreams(nodes)
     client, server = _pod(state, CLIENT_POD), _pod(state, SERVER_POD)
     specs = hop_specs(state)
     collector = _Collector(emit)
     problems: list[str] = []
     proven: dict[StreamSpec, StreamStatus] = {}
     involved = [client.node, server.node]
+    # each open() runs until its close(): one task per hop, all started before any traffic
+    opened = [asyncio.create_task(caps.open(spec, collector), name=f"journey {spec.key}") for spec in specs]
     try:
-        for spec in specs:
-            await caps.open(spec, collector)
 
         def settled() -> bool:
             return all(
@@ -201,8 +210,8 @@ async def run_journey(
             _pod_has_veth(nodes[server.node], server.host_veth),
         )
     finally:
-        for spec in specs:
-            await caps.close(spec)
+        await asyncio.gather(*(caps.close(spec) for spec in specs), return_exceptions=True)
+        await asyncio.gather(*opened, return_exceptions=True)
         if own_sessions:
             await asyncio.gather(*(s.close() for s in nodes.values()), return_exceptions=True)
     topology = topology_from_state(state)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from labyrinth_tui.lab.state import LabState, load_state
 from labyrinth_tui.model.journey_report import JourneyReport
 from labyrinth_tui.model.journey_tour import TourStep, tour_steps
@@ -23,3 +25,17 @@ async def run_tour(state: LabState) -> tuple[JourneyReport | None, tuple[TourSte
     except JourneyError as exc:
         return None, (TourStep("the article's traffic, captured on every hop", False, str(exc)),)
     return report, tour_steps(report)
+
+
+def tour_runner(prefix: str) -> Callable[[], Awaitable[tuple[JourneyReport | None, tuple[TourStep, ...]]]]:
+    """What TourScreen(run=…) calls from its worker: load the lab `prefix`, run the tour (a lab that is not
+    up is one ✗ step saying how to start it)."""
+
+    async def run() -> tuple[JourneyReport | None, tuple[TourStep, ...]]:
+        try:
+            state = lab_state(prefix)
+        except JourneyError as exc:
+            return None, (TourStep("the lab is up", False, str(exc)),)
+        return await run_tour(state)
+
+    return run
