@@ -12,6 +12,7 @@ from labyrinth_tui.model.evidence import NodeEvidence, diff_evidence
 from labyrinth_tui.model.journey import InterfaceRole, Role, stitch
 from labyrinth_tui.model.journey_report import JourneyReport, PodSeen, StreamReady
 from labyrinth_tui.model.packets import PacketSummary
+from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.evidence import gather_evidence
 from labyrinth_tui.sources.base import Emit, PacketBatch, SourceEvent, StreamSpec, StreamState, StreamStatus
@@ -209,6 +210,8 @@ async def run_journey(
             _pod_has_veth(nodes[client.node], client.host_veth),
             _pod_has_veth(nodes[server.node], server.host_veth),
         )
+    except NodeError as exc:
+        raise JourneyError(f"{exc.node}: {exc.reason}") from None
     finally:
         await asyncio.gather(*(caps.close(spec) for spec in specs), return_exceptions=True)
         await asyncio.gather(*opened, return_exceptions=True)
