@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from labyrinth_tui.sources import StreamSpec
+from labyrinth_tui.sources import StreamSpec, StreamState
 from labyrinth_tui.sources.replay import ARTICLE_BUNDLE, ReplaySource
 from labyrinth_tui.ui.app import make_app
 from labyrinth_tui.ui.screens.main import MainScreen
@@ -36,7 +36,16 @@ async def _open(pilot: Pilot[None], *specs: StreamSpec) -> MainScreen:
     for spec in specs:
         await screen.open_stream(spec)
     await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.2)
+    panes = list(screen.query(StreamPane))
+    for _ in range(100):  # wait (bounded) until every pane has taken and shown all its packets
+        settled = all(
+            p.state is not StreamState.STARTING and p.packets.virtual_size.height == len(p.packets.ring)
+            for p in panes
+        )
+        if settled:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
     return screen
 
 

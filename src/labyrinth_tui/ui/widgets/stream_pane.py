@@ -56,8 +56,10 @@ class StreamPane(Vertical, can_focus_children=True):
         self.state = StreamState.STARTING
         self.reason = ""
         self.capacity = capacity
+        # packets per second of the packets' own clock: live it is the wire rate, replayed it is the
+        # recorded one, and a snapshot of it does not depend on when a timer fired
         self._rates: deque[float] = deque([0.0] * RATE_WINDOW, maxlen=RATE_WINDOW)
-        self._last_total = 0
+        self._second: int | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="stream-header"):
@@ -72,7 +74,7 @@ class StreamPane(Vertical, can_focus_children=True):
 
     def on_mount(self) -> None:
         self.query_one(".stream-filter", Input).display = False
-        self.set_interval(1.0, self._tick)
+        self.set_interval(0.5, self._tick)
         self.set_interval(0.25, self._update_header)
         # "+N new" and paused/following show at once, not at the next tick
         self.watch(self.packets, "new_count", lambda _: self._update_header(), init=False)
@@ -85,6 +87,16 @@ class StreamPane(Vertical, can_focus_children=True):
 
     def add(self, packets: tuple[PacketSummary, ...]) -> None:
         self.packets.add(packets)
+        for packet in packets:
+            second = int(packet.ts)
+            if self._second is None:
+                self._second = second
+            if second > self._second:
+                self._rates.extend([0.0] * min(RATE_WINDOW, second - self._second))
+                self._second = second
+            if second == self._second:
+                self._rates[-1] += 1
+        self.query_one(Sparkline).data = list(self._rates)
 
     def set_state(self, state: StreamState, reason: str = "") -> None:
         self.state = state
@@ -127,9 +139,6 @@ class StreamPane(Vertical, can_focus_children=True):
         self.query_one(".stream-counts", Static).update(counts)
 
     def _tick(self) -> None:
-        total = self.packets.ring.total
-        self._rates.append(float(total - self._last_total))
-        self._last_total = total
         self.query_one(Sparkline).data = list(self._rates)
         self._update_header()
 
