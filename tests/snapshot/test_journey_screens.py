@@ -7,6 +7,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from labyrinth_tui.model.journey_tour import tour_steps
+from labyrinth_tui.sources.journey_replay import report_from_bundle
 from labyrinth_tui.ui.app import make_app
 from labyrinth_tui.ui.screens.journey import JourneyScreen, TourScreen
 from tests.fakes.article_journey import article_report
@@ -43,6 +44,13 @@ class TestJourneyScreen:
         app = make_app(None)
         run_before = _push(lambda: JourneyScreen(article_report(drop_syn_after=3)))
         assert snap_compare(app, terminal_size=(170, 40), run_before=run_before)
+
+    def test_recorded_in_the_lab(self, snap_compare: Any) -> None:
+        """The journey recorded in the lab (shipped bundle): real µs between hops, VNI 2, and the note that a
+        recording holds no iptables/BPF evidence."""
+        app = make_app(None)
+        run_before = _push(lambda: JourneyScreen(report_from_bundle()))
+        assert snap_compare(app, terminal_size=(170, 50), run_before=run_before)
 
 
 class TestTourScreen:

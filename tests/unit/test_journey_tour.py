@@ -70,3 +70,18 @@ def test_json_has_the_syns_six_hops_and_survives_a_round_trip() -> None:
     assert [h["vni"] for h in hops] == [None, None, 6174, 6174, None, None]
     assert data["dns"]["answer"] == "10.105.134.33"
     assert data["clock_offsets"]["node-2"]["offset"] == pytest.approx(0.0025)
+
+
+def test_the_recorded_bundle_stitches_like_a_live_run_but_has_no_evidence() -> None:
+    from labyrinth_tui.sources.journey_replay import NO_EVIDENCE, report_from_bundle
+
+    report = report_from_bundle()
+    hs = report.handshake
+    assert hs is not None and hs.complete and hs.endpoint == "10.0.2.215:9999"
+    assert hs.syn is not None and [h.interface for h in hs.syn.hops][1:5] == [
+        "cilium_vxlan", "ens4", "ens4", "cilium_vxlan",
+    ]  # fmt: skip
+    assert report.problems == (NO_EVIDENCE,)
+    steps = tour_steps(report)
+    assert _failed(steps) == ["kube-proxy's iptables counters on node-1 moved"]
+    assert steps[-1].seen == "no evidence from node-1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import click
 
@@ -11,16 +12,24 @@ import click
 @click.command()
 @click.option("--prefix", default="labyrinth", show_default=True, help="Which lab (see `labyrinth lab up`).")
 @click.option("--json", "as_json", is_flag=True, help="The DNS phase, handshake hops and evidence as JSON.")
-def journey(prefix: str, as_json: bool) -> None:
+@click.option(
+    "--bundle",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Stitch a recording instead of running on the lab (no root; no evidence).",
+)
+def journey(prefix: str, as_json: bool, bundle: Path | None) -> None:
     """Send the article's packet (nc by service name, wrk-1 → wrk-2); show its journey across both nodes."""
     from labyrinth_tui.lab.state import LabError
     from labyrinth_tui.model.journey_text import journey_lines
+    from labyrinth_tui.model.serialize import BundleFormatError
+    from labyrinth_tui.sources.journey_replay import report_from_bundle
     from labyrinth_tui.sources.journey_run import JourneyError, run_journey
     from labyrinth_tui.sources.tour import lab_state
 
     try:
-        report = asyncio.run(run_journey(lab_state(prefix)))
-    except (JourneyError, LabError) as exc:
+        report = report_from_bundle(bundle) if bundle else asyncio.run(run_journey(lab_state(prefix)))
+    except (JourneyError, LabError, BundleFormatError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(report.jsonable(), indent=2))
