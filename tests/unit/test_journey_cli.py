@@ -1,0 +1,35 @@
+"""`labyrinth journey --bundle` headless on the shipped recording (no root), and its clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from labyrinth_tui.cli import main
+from labyrinth_tui.sources.replay import ARTICLE_BUNDLE
+
+
+def test_journey_of_the_recording_prints_the_syns_hops() -> None:
+    out = CliRunner().invoke(main, ["journey", "--bundle", str(ARTICLE_BUNDLE)])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    syn = lines.index("SYN: 6 hops, 112µs")
+    assert "DNAT 10.105.134.33:9999 → 10.0.2.215:9999" in lines[syn + 2]
+    assert "encap VXLAN VNI 2 10.168.0.4:40162 → 10.168.0.5:8472" in lines[syn + 3]
+    assert lines[-1] == "problem: a recording holds packets only: no iptables or BPF evidence was taken"
+
+
+def test_journey_json_of_the_recording() -> None:
+    out = CliRunner().invoke(main, ["journey", "--json", "--bundle", str(ARTICLE_BUNDLE)])
+    data = json.loads(out.output)
+    assert data["handshake"]["complete"] is True
+    assert [h["node"] for h in data["handshake"]["syn"]["hops"]] == ["node-1"] * 3 + ["node-2"] * 3
+    assert data["dns"]["walk"][0] == "node-wrk-2-ubuntu24.wrk-2.wrk-1.svc.cluster.local"
+
+
+def test_a_folder_that_is_not_a_recording_is_a_clear_error(tmp_path: Path) -> None:
+    out = CliRunner().invoke(main, ["journey", "--bundle", str(tmp_path)])
+    assert out.exit_code == 1
+    assert f"{tmp_path} is not a recording: no bundle.json" in out.output
