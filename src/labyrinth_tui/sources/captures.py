@@ -210,6 +210,9 @@ class CaptureStreams:
         new = await self._start_segment(stream, old.index + 1, previous=old)
         await self._until_ready(stream, new)
         # old's packets count up to new's canary; then new's held lines continue the stream
+        if not old.handed.is_set():
+            # old hands over at its first packet from `cut` on: on a quiet interface, give it one
+            self._background(stream, self._nudge(stream, new))
         handed = asyncio.ensure_future(old.handed.wait())
         ended = asyncio.ensure_future(old.ended.wait())
         await asyncio.wait({handed, ended}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -281,6 +284,11 @@ class CaptureStreams:
             interpret_canary_send(interface, sent.exit_status, sent.stderr)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(segment.ready.wait(), 1.0)
+
+    async def _nudge(self, stream: _Stream, run: Run) -> None:
+        argv = self._cmd(run.canary.send_argv(stream.spec.interface, count=3, interval=0.05))
+        with contextlib.suppress(NodeError):
+            await stream.session.run(argv, timeout=30, check=False)
 
     async def _read(self, stream: _Stream, segment: Run) -> None:
         """tshark's stdout in chunks → packets (or held lines while a hand-off is under way)."""

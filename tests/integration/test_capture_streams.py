@@ -1,0 +1,405 @@
+"""Live streams over SSH into the lab: what a user sees in them, many at once, and nothing left on a node."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from labyrinth_tui.lab.netns import pids_in
+from labyrinth_tui.lab.state import LabState, load_state
+from labyrinth_tui.model.packets import PacketSummary
+from labyrinth_tui.nodes.connect import NetnsConnector
+from labyrinth_tui.nodes.session import NodeSession
+from labyrinth_tui.sources.base import PacketBatch, SourceEvent, StreamSpec, StreamState, StreamStatus
+from labyrinth_tui.sources.captures import CaptureStreams
+from tests.helpers import listening, wait_until
+from tests.integration.conftest import LABYRINTH
+
+pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed (make setup)")
+
+WRK1, WRK2 = "node-wrk-1-ubuntu24", "node-wrk-2-ubuntu24"
+CLUSTER_IP = "10.105.134.33"  # wrk-2's service, as the article has it
+WAIT = 30.0  # seconds for any one condition; a test that waits this long has failed
+
+
+@dataclass
+class Seen:
+    """What the app would get from the streams: statuses and batches, per stream."""
+
+    statuses: dict[StreamSpec, list[StreamStatus]] = field(default_factory=dict)
+    packets: dict[StreamSpec, list[PacketSummary]] = field(default_factory=dict)
+    batches: int = 0
+
+    def emit(self, event: SourceEvent) -> None:
+        if isinstance(event, StreamStatus):
+            self.statuses.setdefault(event.spec, []).append(event)
+        elif isinstance(event, PacketBatch):
+            self.batches += 1
+            self.packets.setdefault(event.spec, []).extend(event.packets)
+
+    def state(self, spec: StreamSpec) -> StreamState | None:
+        statuses = self.statuses.get(spec)
+        return statuses[-1].state if statuses else None
+
+    def of(self, spec: StreamSpec) -> list[PacketSummary]:
+        return self.packets.get(spec, [])
+
+
+async def until(condition: Callable[[], bool], what: str | Callable[[], str], timeout: float = WAIT) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.05)  # why: polling what the streams emitted, on the loop they run on
+    except TimeoutError:
+        said = what if isinstance(what, str) else what()
+        raise AssertionError(f"after {timeout:g} s, still waiting for {said}") from None
+
+
+@pytest.fixture(scope="module")
+def state(lab_prefix: str) -> LabState:
+    loaded = load_state(lab_prefix)
+    assert loaded is not None
+    return loaded
+
+
+def sessions_of(state: LabState) -> dict[str, NodeSession]:
+    return {
+        n.name: NodeSession(
+            n.name,
+            NetnsConnector(n.netns, n.address, n.ssh.port, n.ssh.user, n.ssh.client_key, n.ssh.host_key),
+        )
+        for n in state.nodes
+    }
+
+
+@pytest.fixture
+async def captures(state: LabState) -> AsyncIterator[CaptureStreams]:
+    sessions = sessions_of(state)
+    streams = CaptureStreams(sessions)
+    try:
+        yield streams
+    finally:
+        await streams.close_all()
+        await asyncio.gather(*(s.close() for s in sessions.values()))
+
+
+def node_netns(state: LabState, node: str) -> str:
+    return next(n.netns for n in state.nodes if n.name == node)
+
+
+def pod_of(state: LabState, name_prefix: str) -> tuple[str, str, str]:
+    """(node, host veth, pod netns) of the pod whose name starts with name_prefix."""
+    pod = next(p for p in state.pods if p.name.startswith(name_prefix))
+    return pod.node, pod.host_veth, pod.netns
+
+
+def captures_running(state: LabState) -> dict[str, int]:
+    """tshark and dumpcap processes per node netns, as /proc tells it."""
+    found = pids_in([n.netns for n in state.nodes])
+    counts = {}
+    for netns, pids in found.items():
+        names = []
+        for pid in pids:
+            try:
+                names.append(Path(f"/proc/{pid}/comm").read_text().strip())
+            except OSError:
+                continue  # ended meanwhile
+        counts[netns] = sum(name in ("tshark", "dumpcap") for name in names)
+    return counts
+
+
+async def no_capture_left(state: LabState, timeout: float = 15.0) -> None:
+    await until(lambda: not any(captures_running(state).values()), "no tshark/dumpcap left", timeout)
+
+
+def start(captures: CaptureStreams, spec: StreamSpec, seen: Seen, **kwargs: object) -> asyncio.Task[None]:
+    return asyncio.create_task(captures.open(spec, seen.emit, **kwargs))  # type: ignore[arg-type]
+
+
+async def send_udp(pod_netns: str, count: int, gap: float = 0.0005) -> None:
+    """`count` datagrams from a pod, each with its own IP id (the kernel counts them)."""
+    script = (
+        "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+        f"for i in range({count}):\n s.sendto(b'labyrinth',('10.0.2.215',9))\n time.sleep({gap})"
+    )
+    proc = await asyncio.create_subprocess_exec("ip", "netns", "exec", pod_netns, "python3", "-c", script)
+    assert await asyncio.wait_for(proc.wait(), WAIT) == 0
+
+
+async def test_a_stream_on_the_client_pods_veth_shows_the_articles_journey(
+    lab_prefix: str, state: LabState, captures: CaptureStreams
+) -> None:
+    node, veth, _ = pod_of(state, WRK1)
+    spec = StreamSpec(node, veth)
+    seen = Seen()
+    task = start(captures, spec, seen)
+    await until(lambda: seen.state(spec) is StreamState.CAPTURING, "the stream is capturing")
+    assert [s.state for s in seen.statuses[spec]] == [StreamState.STARTING, StreamState.CAPTURING]
+    server = subprocess.Popen(
+        [*LABYRINTH, "lab", "exec", "--prefix", lab_prefix, WRK2, "--", "ncat", "-l", "0.0.0.0", "9999"],
+        stdin=subprocess.PIPE,  # kept open: ncat -l would send FIN at EOF (LAB-NOTES)
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: listening(pod_of(state, WRK2)[2], 9999), WAIT, "ncat -l in the wrk-2 pod")
+        client = await asyncio.create_subprocess_exec(
+            *LABYRINTH, "lab", "exec", "--prefix", lab_prefix, WRK1, "--", "ncat", f"{WRK2}.wrk-2", "9999",
+            stdin=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        await asyncio.wait_for(client.communicate(b"asdfasdfasdfasd\n"), WAIT)
+        assert client.returncode == 0
+    finally:
+        server.kill()
+        server.wait()
+
+    def journey_seen() -> bool:
+        packets = seen.of(spec)
+        return any(p.tcp_flags == "FIN,ACK" and p.src == CLUSTER_IP for p in packets) or any(
+            p.tcp_flags == "FIN,ACK" and p.dst == CLUSTER_IP for p in packets
+        )
+
+    await until(journey_seen, "the TCP exchange through the service reaches the stream")
+    packets = seen.of(spec)
+    # the pod's own view, before kube-proxy: DNS to kube-dns walking the search list, then the cluster IP
+    queries = [p.dns_query for p in packets if p.dst == "10.96.0.10" and p.dport == 53]
+    assert f"{WRK2}.wrk-2.wrk-1.svc.cluster.local" in queries
+    syn = next(p for p in packets if p.tcp_flags == "SYN")
+    assert (syn.src, syn.dst, syn.dport) == ("10.0.1.15", CLUSTER_IP, 9999)
+    assert any(p.tcp_flags == "SYN,ACK" and p.src == CLUSTER_IP for p in packets)
+    assert all(p.protocol != "0x88b5" for p in packets), "readiness canaries never reach the user"
+    assert [p.number for p in packets] == sorted({p.number for p in packets})
+    assert seen.batches < len(packets), "packets arrive in batches, not one event each"
+    await captures.close(spec)
+    await asyncio.wait_for(task, WAIT)
+    assert seen.state(spec) is StreamState.STOPPED
+    await no_capture_left(state)
+
+
+async def test_fifteen_streams_on_three_nodes_at_once_then_none_left(
+    state: LabState, captures: CaptureStreams
+) -> None:
+    client_node, client_veth, client_netns = pod_of(state, WRK1)
+    server_node, server_veth, _ = pod_of(state, WRK2)
+    specs = [StreamSpec(client_node, i) for i in ("ens4", "cilium_host", "cilium_net", "cilium_vxlan", "lo")]
+    # nine on one node: more than sshd's MaxSessions (10) once each stream's canaries have a channel too
+    specs += [StreamSpec(client_node, client_veth, f) for f in ("", "udp", "udp port 9", "ip")]
+    specs += [StreamSpec(server_node, i) for i in ("ens4", "cilium_vxlan", server_veth)]
+    specs += [StreamSpec("node-0", i) for i in ("ens4", "cilium_host", "cilium_vxlan")]
+    assert len(specs) == 15 and sum(s.node == client_node for s in specs) == 9
+    seen = Seen()
+    tasks = [start(captures, spec, seen) for spec in specs]
+    await until(
+        lambda: all(seen.state(s) is StreamState.CAPTURING for s in specs),
+        f"all capturing: { {s.key: seen.state(s) for s in specs} }",
+        timeout=60,
+    )
+    assert sum(captures_running(state).values()) >= 2 * len(specs)  # a tshark and a dumpcap each
+    await send_udp(client_netns, 200)
+    on_client = StreamSpec(client_node, client_veth, "udp port 9")
+    on_server = StreamSpec(server_node, server_veth)
+    on_wire = StreamSpec(client_node, "ens4")
+    for spec in (on_client, on_server):
+        await until(lambda spec=spec: sum(p.dport == 9 for p in seen.of(spec)) >= 200, f"200 on {spec.key}")  # type: ignore[misc]
+    # between the nodes the datagrams travel in VXLAN: the wire stream shows the outer and inner headers
+    await until(lambda: sum(p.vni is not None and p.dport == 9 for p in seen.of(on_wire)) >= 200, "vxlan")
+    wire = next(p for p in seen.of(on_wire) if p.vni is not None)
+    assert (wire.outer_src, wire.outer_dst, wire.src, wire.dst) == (
+        "10.168.0.4",
+        "10.168.0.5",
+        "10.0.1.15",
+        "10.0.2.215",
+    )
+    assert all(p.dport == 9 for p in seen.of(on_client))  # its filter holds
+    await captures.close_all()
+    await asyncio.wait_for(asyncio.gather(*tasks), WAIT)
+    assert all(seen.state(s) is StreamState.STOPPED for s in specs)
+    await no_capture_left(state)
+
+
+async def test_restarts_lose_no_packet_and_the_recording_matches_the_numbers(
+    state: LabState, tmp_path: Path
+) -> None:
+    node, veth, netns = pod_of(state, WRK1)
+    sessions = sessions_of(state)
+    captures = CaptureStreams(sessions, restart_after=400)  # several tshark runs for 2000 datagrams
+    spec = StreamSpec(node, veth, "udp port 9")
+    seen = Seen()
+    try:
+        task = start(captures, spec, seen, record_dir=tmp_path)
+        await until(lambda: seen.state(spec) is StreamState.CAPTURING, "capturing")
+        await send_udp(netns, 2000, gap=0.0025)  # ~5 s: time for several restarts
+        await until(
+            lambda: len(seen.of(spec)) >= 2000,
+            lambda: f"2000 datagrams, have {len(seen.of(spec))}",
+            timeout=15,
+        )
+        await captures.close(spec)
+        await asyncio.wait_for(task, WAIT)
+    finally:
+        await captures.close_all()
+        await asyncio.gather(*(s.close() for s in sessions.values()))
+    reasons = [s.reason for s in seen.statuses[spec]]
+    assert sum(r.startswith("restarting tshark after") for r in reasons) >= 2
+    packets = seen.of(spec)
+    assert len(packets) == 2000 and len({p.ip_id for p in packets}) == 2000, "each datagram exactly once"
+    assert [p.number for p in packets] == sorted({p.number for p in packets})
+    recording = captures.pcapng_path(spec)
+    assert recording is not None
+    read = subprocess.run(
+        ["tshark", "-r", str(recording), "-T", "fields", "-e", "frame.number", "-e", "ip.id"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ids = {int(n): int(i, 16) for n, i in (ln.split("\t") for ln in read.stdout.splitlines()) if i}
+    assert all(ids.get(p.number) == p.ip_id for p in packets), "packet N of the stream is frame N"
+    await no_capture_left(state)
+
+
+async def test_a_bad_filter_fails_in_tsharks_words_and_starts_nothing(
+    state: LabState, captures: CaptureStreams
+) -> None:
+    spec = StreamSpec("node-1", "ens4", "tcp port eighty")
+    seen = Seen()
+    await asyncio.wait_for(captures.open(spec, seen.emit), WAIT)
+    assert seen.state(spec) is StreamState.FAILED
+    assert (
+        "That string isn't a valid capture filter (unknown port 'eighty')." in seen.statuses[spec][-1].reason
+    )
+    assert not seen.of(spec)
+    assert not any(captures_running(state).values())
+
+
+async def test_a_missing_interface_fails_with_its_name(captures: CaptureStreams) -> None:
+    spec = StreamSpec("node-1", "nosuch0")
+    seen = Seen()
+    await asyncio.wait_for(captures.open(spec, seen.emit), WAIT)
+    assert seen.state(spec) is StreamState.FAILED
+    assert 'There is no device named "nosuch0"' in seen.statuses[spec][-1].reason
+
+
+async def test_an_interface_that_vanishes_fails_the_stream_and_leaves_nothing(
+    state: LabState, captures: CaptureStreams
+) -> None:
+    netns = node_netns(state, "node-1")
+    add = ["ip", "-n", netns, "link", "add", "tvan0", "type", "veth", "peer", "name", "tvan1"]
+    subprocess.run(add, check=True, capture_output=True)
+    try:
+        subprocess.run(["ip", "-n", netns, "link", "set", "tvan0", "up"], check=True)
+        subprocess.run(["ip", "-n", netns, "link", "set", "tvan1", "up"], check=True)
+        spec = StreamSpec("node-1", "tvan0")
+        seen = Seen()
+        task = start(captures, spec, seen)
+        await until(lambda: seen.state(spec) is StreamState.CAPTURING, "capturing")
+    finally:
+        subprocess.run(["ip", "-n", netns, "link", "del", "tvan0"], capture_output=True)
+    await asyncio.wait_for(task, WAIT)
+    assert seen.state(spec) is StreamState.FAILED
+    assert "tshark on node-1/tvan0 ended" in seen.statuses[spec][-1].reason
+    await no_capture_left(state)
+
+
+def sshd_sessions(state: LabState, node: str) -> list[int]:
+    """The per-connection sshd processes of a node (children of its listening sshd)."""
+    parent = next(n.sshd_pid for n in state.nodes if n.name == node)
+    found = []
+    for pid in pids_in([node_netns(state, node)])[node_netns(state, node)]:
+        try:
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent:
+            found.append(pid)
+    return found
+
+
+async def test_a_dropped_connection_fails_the_stream_and_the_node_ends_tshark(
+    state: LabState, captures: CaptureStreams
+) -> None:
+    node, veth, _ = pod_of(state, WRK1)
+    spec = StreamSpec(node, veth)
+    seen = Seen()
+    task = start(captures, spec, seen)
+    await until(lambda: seen.state(spec) is StreamState.CAPTURING, "capturing")
+    assert captures_running(state)[node_netns(state, node)] >= 2
+    for pid in sshd_sessions(state, node):  # our own connections' sshd: the connection drops
+        os.kill(pid, signal.SIGKILL)
+    await asyncio.wait_for(task, WAIT)
+    assert seen.state(spec) is StreamState.FAILED
+    assert "connection lost" in seen.statuses[spec][-1].reason
+    await no_capture_left(state)
+
+
+def test_a_killed_capture_command_leaves_no_tshark(lab_prefix: str, state: LabState) -> None:
+    node, veth, _ = pod_of(state, WRK1)
+    proc = subprocess.Popen(
+        [*LABYRINTH, "capture", node, veth, "--prefix", lab_prefix],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        assert proc.stderr.readline().endswith("starting: checking the capture filter\n")
+        assert proc.stderr.readline().strip() == f"{node}/{veth} capturing"
+        wait_until(lambda: captures_running(state)[node_netns(state, node)] >= 2, WAIT, "tshark running")
+    finally:
+        proc.kill()  # SIGKILL: no chance to clean up; the node must do it
+        proc.wait()
+    wait_until(lambda: not any(captures_running(state).values()), 15, "no tshark/dumpcap left")
+
+
+def test_capture_cli_json_count_and_pcapng(lab_prefix: str, state: LabState, tmp_path: Path) -> None:
+    node, veth, netns = pod_of(state, WRK1)
+    out = tmp_path / "five.pcapng"
+    sender = subprocess.Popen(  # datagrams until the capture has its five (bounded: 60 s)
+        ["ip", "netns", "exec", netns, "python3", "-c",
+         "import socket,time\ns=socket.socket(2,2)\nfor i in range(6000):\n"
+         " s.sendto(b'x',('10.0.2.215',9)); time.sleep(0.01)"],
+    )  # fmt: skip
+    try:
+        done = subprocess.run(
+            [
+                *LABYRINTH,
+                "capture",
+                node,
+                veth,
+                "-f",
+                "udp port 9",
+                "-c",
+                "5",
+                "-w",
+                str(out),
+                "--json",
+                "--prefix",
+                lab_prefix,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        sender.kill()
+        sender.wait()
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 5
+    assert {(p["src"], p["dst"], p["protocol"], p["dport"]) for p in lines} == {
+        ("10.0.1.15", "10.0.2.215", "UDP", 9)
+    }
+    assert all(p["node"] == node and p["interface"] == veth for p in lines)
+    read = subprocess.run(
+        ["tshark", "-r", str(out), "-T", "fields", "-e", "ip.id"], capture_output=True, text=True, check=True
+    )
+    assert [int(i, 16) for i in read.stdout.split()] == [p["ip_id"] for p in lines]
+    wait_until(lambda: not any(captures_running(state).values()), 15, "no tshark/dumpcap left")
