@@ -71,8 +71,9 @@ def take(segment: Run, pending: list[PacketSummary], lines: list[str]) -> None:
                     if segment.previous is not None:
                         _cut(segment.previous, pending, packet.ts)
                     return
-            elif handoff is not None and packet.src == handoff:
+            elif handoff is not None and packet.src == handoff and segment.cut is None:
                 segment.deferring = True
+                segment.deferred.append(packet)  # kept as a marker: the cut may fall on it
             continue
         if segment.holding:
             continue  # before its canary: the previous run counts these
@@ -87,7 +88,8 @@ def _cut(old: Run, pending: list[PacketSummary], cut: float) -> None:
         if packet.ts >= cut:
             _hand_over(old, packet.number - old.offset)
             return
-        pending.append(packet)
+        if not is_canary(packet):
+            pending.append(packet)
 
 
 def _hand_over(segment: Run, local: int) -> None:
