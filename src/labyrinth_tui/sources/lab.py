@@ -16,7 +16,16 @@ from labyrinth_tui.model.topology import Node, Pod, Service, ServicePort, Topolo
 from labyrinth_tui.nodes.connect import NetnsConnector
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.discovery import discover
-from labyrinth_tui.sources.base import Emit, ProgressEvent, StreamSpec, TopologyEvent
+from labyrinth_tui.probes.dissect import dissect
+from labyrinth_tui.sources.base import (
+    Emit,
+    ProgressEvent,
+    StreamSpec,
+    StreamState,
+    StreamStatus,
+    TopologyEvent,
+)
+from labyrinth_tui.sources.captures import CaptureStreams
 
 
 def topology_from_state(state: LabState) -> Topology:
@@ -73,6 +82,7 @@ class LabSource:
     name: str = "lab"
     state: LabState | None = None
     sessions: dict[str, NodeSession] = field(default_factory=dict)
+    captures: CaptureStreams | None = None
 
     @classmethod
     def article(cls, prefix: str = "labyrinth", pods_per_node: int = 0) -> LabSource:
@@ -88,6 +98,7 @@ class LabSource:
         self.state = await asyncio.to_thread(up, self.spec, progress)
         emit(TopologyEvent(topology_from_state(self.state)))
         self.sessions = sessions_for(self.state)
+        self.captures = CaptureStreams(self.sessions)
         started = loop.time()
         emit(
             ProgressEvent(Step("lab", "discovery", StepState.RUNNING, 0, 1, 0.0, "ip -j over SSH, per node"))
@@ -100,17 +111,29 @@ class LabSource:
         emit(TopologyEvent(topology))
 
     async def open_stream(self, spec: StreamSpec, emit: Emit) -> None:
-        raise NotImplementedError("live streams arrive with the capture issue")
+        if self.captures is None or self.state is None:
+            emit(StreamStatus(spec, StreamState.FAILED, "the lab is not up yet"))
+            return
+        record_dir = Path(self.state.state_dir) / "recordings"
+        record_dir.mkdir(exist_ok=True)
+        await self.captures.open(spec, emit, record_dir=record_dir)
 
     async def close_stream(self, spec: StreamSpec) -> None:
-        return None
+        if self.captures is not None:
+            await self.captures.close(spec)
 
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
-        return None
+        return self.captures.pcapng_path(spec) if self.captures is not None else None
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
-        return None
+        # a live stream's recording is fetched from the node when it closes; until then: no dissection
+        path = self.pcapng_path(spec)
+        if path is None or not path.exists():
+            return None
+        return await dissect(path, packet.number)
 
     async def close(self) -> None:
+        if self.captures is not None:
+            await self.captures.close_all()
         sessions, self.sessions = self.sessions, {}
         await asyncio.gather(*(s.close() for s in sessions.values()), return_exceptions=True)

@@ -33,6 +33,16 @@ class LabyrinthApp(App[None]):
         keep_gc_pauses_short(self)
         self.push_screen(MainScreen(self.source))
 
+    async def action_quit(self) -> None:
+        """Stop every capture (nothing left running on the nodes), then leave."""
+        if self.source is not None:
+            self.notify("stopping captures…", timeout=2)
+            try:
+                await self.source.close()
+            except Exception as exc:  # quitting must not fail; say what could not be stopped
+                self.log.error(f"closing the source: {exc}")
+        self.exit()
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())

@@ -16,7 +16,7 @@ class LabyrinthCommands(Provider):
         from labyrinth_tui.ui.screens.main import MainScreen
         from labyrinth_tui.ui.widgets.topology_tree import TopologyTree
 
-        screen = self.app.screen
+        screen = self.screen  # the screen the palette was opened over (app.screen is the palette)
         if not isinstance(screen, MainScreen):
             return []
         found: list[tuple[str, str, object]] = [

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 from textual.app import App
 
 FREEZE_EVERY = 0.5  # seconds
 
 
-def keep_gc_pauses_short(app: App[object]) -> None:
+def keep_gc_pauses_short(app: App[Any]) -> None:
     """Move what is alive now out of the collector's reach, twice a second.
 
     A full (gen 2) collection walks every live object; with a 100k-packet ring per stream that is a

@@ -1,0 +1,145 @@
+"""The real app in tmux on the real lab, driven as a person would: the tree shows pods, a stream packets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labyrinth_tui.lab.netns import pids_in
+from tests.conftest import ROOT, needs_root
+from tests.helpers import wait_until
+from tests.integration.conftest import LABYRINTH, labyrinth, unique_prefix
+
+WRK2 = "node-wrk-2-ubuntu24"
+
+
+@pytest.fixture
+def tmux() -> Iterator[list[str]]:
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is installed by `make setup`")
+    socket = f"labyrinth-test-{os.getpid()}"
+    cmd = ["tmux", "-L", socket]
+    try:
+        yield cmd
+    finally:
+        subprocess.run([*cmd, "kill-server"], capture_output=True, check=False)
+
+
+def wait_screen(tmux: list[str], *texts: str, timeout: float = 10) -> str:
+    """Wait until the screen shows every text; fail showing the screen as it was."""
+    try:
+        wait_until(lambda: all(t in screen(tmux) for t in texts), timeout=timeout, what=" and ".join(texts))
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the screen:\n{screen(tmux)}") from exc
+    return screen(tmux)
+
+
+def screen(tmux: list[str]) -> str:
+    return subprocess.run([*tmux, "capture-pane", "-p", "-t", "app"], capture_output=True, text=True).stdout
+
+
+@needs_root
+def test_tree_and_a_live_stream_in_tmux(tmux: list[str]) -> None:
+    prefix = unique_prefix("x")
+    # COLUMNS/LINES from pytest's environment would pin the app at 80×24 whatever the window is
+    app = " ".join(
+        [
+            "env",
+            "-u",
+            "COLUMNS",
+            "-u",
+            "LINES",
+            sys.executable,
+            "-m",
+            "labyrinth_tui",
+            "tui",
+            "--prefix",
+            prefix,
+        ]
+    )
+    try:
+        subprocess.run(
+            [
+                *tmux,
+                "new-session",
+                "-d",
+                "-s",
+                "app",
+                "-x",
+                "160",
+                "-y",
+                "45",
+                "-c",
+                str(ROOT),
+                "-e",
+                "TERM=xterm-256color",
+                app,
+            ],
+            check=True,
+        )
+        text = wait_screen(tmux, "wrk-1/node-wrk-1-ubuntu24", f"lab {prefix}", timeout=30)
+        assert "node-2" in text and "kube-system/coredns" in text and "↔ eth0" in text
+
+        # open the client pod's lxc stream through the command palette, as a user would
+        subprocess.run([*tmux, "send-keys", "-t", "app", "C-p"], check=True)
+        wait_screen(tmux, "Search for commands")
+        subprocess.run([*tmux, "send-keys", "-t", "app", "-l", "Open stream node-1 · lxc"], check=True)
+        wait_screen(tmux, "Open stream node-1 · lxc")
+        subprocess.run([*tmux, "send-keys", "-t", "app", "Enter"], check=True)
+        wait_screen(tmux, "● node-1", timeout=20)
+
+        server = subprocess.Popen(
+            [*LABYRINTH, "lab", "exec", "--prefix", prefix, WRK2, "--", "ncat", "-l", "0.0.0.0", "9999"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            wait_until(
+                lambda: (
+                    labyrinth(
+                        "lab",
+                        "exec",
+                        "--prefix",
+                        prefix,
+                        "node-wrk-1",
+                        "--",
+                        "ncat",
+                        f"{WRK2}.wrk-2",
+                        "9999",
+                        input="hello\n",
+                        check=False,
+                    ).returncode
+                    == 0
+                ),
+                timeout=10,
+                what="the nc client to connect",
+            )
+        finally:
+            server.kill()
+            server.wait()
+        text = wait_screen(tmux, "[SYN]")
+        assert "10.0.1.15 → 10.105.134.33" in text  # the ClusterIP, before kube-proxy's DNAT
+        assert "10.0.1.15 → 10.96.0.10" in text  # the DNS walk, to kube-dns's ClusterIP
+
+        subprocess.run([*tmux, "send-keys", "-t", "app", "q"], check=True)
+        nodes = [f"{prefix}.node-{i}" for i in range(3)]
+
+        def no_capture_left() -> bool:
+            found = pids_in(nodes)
+            comms = [
+                Path(f"/proc/{p}/comm").read_text().strip()
+                for pids in found.values()
+                for p in pids
+                if os.path.exists(f"/proc/{p}/comm")
+            ]
+            return not any(c in ("tshark", "dumpcap") for c in comms)
+
+        wait_until(no_capture_left, timeout=15, what="no tshark/dumpcap left on the nodes after quit")
+    finally:
+        labyrinth("lab", "down", "--prefix", prefix, check=False)
