@@ -403,3 +403,28 @@ def test_capture_cli_json_count_and_pcapng(lab_prefix: str, state: LabState, tmp
     )
     assert [int(i, 16) for i in read.stdout.split()] == [p["ip_id"] for p in lines]
     wait_until(lambda: not any(captures_running(state).values()), 15, "no tshark/dumpcap left")
+
+
+async def test_a_cluster_source_streams_over_its_node_sessions_and_close_ends_them(
+    state: LabState, tmp_path: Path
+) -> None:
+    from labyrinth_tui.cloud.inventory import Inventory, NodeEntry
+    from labyrinth_tui.sources.cluster import ClusterSource
+
+    inventory = Inventory("lab", tuple(NodeEntry(n.name, user="root") for n in state.nodes))
+    source = ClusterSource(tmp_path / "kubeconfig", inventory=inventory)
+    source.sessions.update(sessions_of(state))  # what its discovery would have opened
+    node, veth, netns = pod_of(state, WRK1)
+    spec = StreamSpec(node, veth, "udp port 9")
+    seen = Seen()
+    task = asyncio.create_task(source.open_stream(spec, seen.emit))
+    try:
+        await until(lambda: seen.state(spec) is StreamState.CAPTURING, "capturing")
+        await send_udp(netns, 50)
+        await until(lambda: len(seen.of(spec)) >= 50, "50 datagrams")
+    finally:
+        await source.close()
+    await asyncio.wait_for(task, WAIT)
+    assert seen.state(spec) is StreamState.STOPPED
+    assert {(p.src, p.dst, p.dport) for p in seen.of(spec)} == {("10.0.1.15", "10.0.2.215", 9)}
+    await no_capture_left(state)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -63,6 +63,7 @@ class _Stream:
     ring_capacity: int
     workdir: str
     record_dir: Path | None
+    privilege: tuple[str, ...]
     segments: list[Run] = field(default_factory=list)
     pending: list[PacketSummary] = field(default_factory=list)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
@@ -80,12 +81,13 @@ class CaptureStreams:
         self,
         sessions: Mapping[str, NodeSession],
         *,
-        privilege: Sequence[str] = (),
+        privilege: Sequence[str] | Callable[[str], Sequence[str]] = (),
         restart_after: int = RESTART_AFTER,
         ready_timeout: float = 8.0,
     ) -> None:
         self.sessions = sessions
-        self.privilege = tuple(privilege)  # e.g. ("sudo", "-n") for a non-root login
+        # e.g. ("sudo", "-n") for a non-root login; or node name → its prefix
+        self.privilege = privilege
         self.restart_after = restart_after
         self.ready_timeout = ready_timeout
         self._streams: dict[StreamSpec, _Stream] = {}
@@ -118,7 +120,8 @@ class CaptureStreams:
             emit(StreamStatus(spec, StreamState.FAILED, f"{spec.key} is already being captured"))
             return
         workdir = f"/tmp/labyrinth-cap-{secrets.token_hex(6)}"
-        stream = _Stream(spec, session, emit, max(1, ring_capacity), workdir, record_dir)
+        privilege = tuple(self.privilege(spec.node) if callable(self.privilege) else self.privilege)
+        stream = _Stream(spec, session, emit, max(1, ring_capacity), workdir, record_dir, privilege)
         self._streams[spec] = stream
         self._recordings.pop(spec, None)
         reason = ""
@@ -153,18 +156,19 @@ class CaptureStreams:
         await asyncio.gather(*(self.close(spec) for spec in list(self._streams)), return_exceptions=True)
 
     # --- one stream -----------------------------------------------------------------------------
-    def _cmd(self, argv: Sequence[str]) -> list[str]:
-        return [*self.privilege, *argv]
+    @staticmethod
+    def _cmd(stream: _Stream, argv: Sequence[str]) -> list[str]:
+        return [*stream.privilege, *argv]
 
     async def _run(self, stream: _Stream) -> None:
         spec, session = stream.spec, stream.session
         checked = await session.run(
-            self._cmd(filter_check_argv(spec.interface, spec.capture_filter)), timeout=30, check=False
+            self._cmd(stream, filter_check_argv(spec.interface, spec.capture_filter)), timeout=30, check=False
         )
         interpret_filter_check(
             spec.interface, spec.capture_filter, checked.exit_status, checked.stdout, checked.stderr
         )
-        await session.run(self._cmd(["mkdir", "-m", "700", "-p", "--", stream.workdir]), timeout=30)
+        await session.run(self._cmd(stream, ["mkdir", "-m", "700", "-p", "--", stream.workdir]), timeout=30)
         if stream.closing.is_set():
             return
         flusher = asyncio.create_task(self._flush_loop(stream))
@@ -240,8 +244,8 @@ class CaptureStreams:
         argv = capture_argv(
             spec.interface, canary_filter(spec.capture_filter), recording=Recording(path), buffer_mb=32
         )
-        wrapped = self._cmd(ended_with_reader(argv, workdir=stream.workdir))
-        segment.stream = stream.session.stream(wrapped, privilege=self.privilege)
+        wrapped = self._cmd(stream, ended_with_reader(argv, workdir=stream.workdir))
+        segment.stream = stream.session.stream(wrapped, privilege=stream.privilege)
         stream.segments.append(segment)
         await segment.stream.start()
         self._background(stream, self._read(stream, segment))
@@ -279,14 +283,14 @@ class CaptureStreams:
         for _ in range(max(1, round(self.ready_timeout / (CANARY_ROUND * 0.1)))):
             if segment.ready.is_set() or segment.ended.is_set() or stream.closing.is_set():
                 return
-            argv = self._cmd(segment.canary.send_argv(interface, count=CANARY_ROUND, interval=0.1))
+            argv = self._cmd(stream, segment.canary.send_argv(interface, count=CANARY_ROUND, interval=0.1))
             sent = await stream.session.run(argv, timeout=30, check=False)
             interpret_canary_send(interface, sent.exit_status, sent.stderr)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(segment.ready.wait(), 1.0)
 
     async def _nudge(self, stream: _Stream, run: Run) -> None:
-        argv = self._cmd(run.canary.send_argv(stream.spec.interface, count=3, interval=0.05))
+        argv = self._cmd(stream, run.canary.send_argv(stream.spec.interface, count=3, interval=0.05))
         with contextlib.suppress(NodeError):
             await stream.session.run(argv, timeout=30, check=False)
 
@@ -329,7 +333,9 @@ class CaptureStreams:
             await asyncio.wait_for(segment.ended.wait(), 10)
         if stream.record_dir is None:
             with contextlib.suppress(NodeError):  # bounded disk: a run nobody records is deleted at once
-                await stream.session.run(self._cmd(["rm", "-f", "--", segment.path]), timeout=30, check=False)
+                await stream.session.run(
+                    self._cmd(stream, ["rm", "-f", "--", segment.path]), timeout=30, check=False
+                )
 
     async def _finish(self, stream: _Stream) -> None:
         """Stop every run, fetch the recording if asked, remove our files on the node."""
@@ -344,10 +350,10 @@ class CaptureStreams:
                 with contextlib.suppress(NodeError, OSError):
                     parts = [(s.path, s.first, s.last or 0) for s in stream.segments if not s.holding]
                     self._recordings[stream.spec] = await fetch_recording(
-                        stream.session, parts, stream.record_dir, stream.spec, self.privilege
+                        stream.session, parts, stream.record_dir, stream.spec, stream.privilege
                     )
             with contextlib.suppress(NodeError):
-                await stream.session.run(self._cmd(["rm", "-rf", "--", stream.workdir]), timeout=30)
+                await stream.session.run(self._cmd(stream, ["rm", "-rf", "--", stream.workdir]), timeout=30)
         finally:
             self._streams.pop(stream.spec, None)
             stream.done.set()

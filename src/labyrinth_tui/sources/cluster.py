@@ -16,6 +16,7 @@ from labyrinth_tui.cloud.kube import KubeClient, NodeInfo, PodInfo, load_kubecon
 from labyrinth_tui.cloud.kube_errors import KubeError
 from labyrinth_tui.cloud.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
 from labyrinth_tui.model.dissection import Dissection
+from labyrinth_tui.model.journey_report import JourneyReport
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Node, Pod, Service, Topology
@@ -24,6 +25,7 @@ from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.discovery import discover_node
 from labyrinth_tui.sources.base import Emit, ProgressEvent, StreamSpec, TopologyEvent
+from labyrinth_tui.sources.captures import CaptureStreams
 
 GROUP = "cluster"
 
@@ -85,6 +87,7 @@ class ClusterSource:
     _kube: KubeClient | None = field(default=None, repr=False)
     _tunnel: ApiTunnel | None = field(default=None, repr=False)
     _certs: Path | None = field(default=None, repr=False)
+    _captures: CaptureStreams | None = field(default=None, repr=False)
 
     def _entry(self, name: str) -> NodeEntry:
         return (self.inventory.node(name) if self.inventory else None) or NodeEntry(name)
@@ -172,19 +175,28 @@ class ClusterSource:
         self.topology = merge_topology(cluster, nodes, pods, services, discovered, addresses)
         emit(TopologyEvent(self.topology))
 
+    def _privilege(self, node: str) -> tuple[str, ...]:
+        return ("sudo", "-n") if self._entry(node).sudo else ()
+
     async def open_stream(self, spec: StreamSpec, emit: Emit) -> None:
-        raise NotImplementedError("live captures on a cluster arrive with the capture issue")
+        if self._captures is None:
+            # the same sessions discovery opened: one connection per node, channels pooled
+            self._captures = CaptureStreams(self.sessions, privilege=self._privilege)
+        await self._captures.open(spec, emit)
 
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
-        return None
+        return self._captures.pcapng_path(spec) if self._captures is not None else None
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         return None
 
     async def close_stream(self, spec: StreamSpec) -> None:
-        return None
+        if self._captures is not None:
+            await self._captures.close(spec)
 
     async def close(self) -> None:
+        if self._captures is not None:  # first: ending a capture needs its node's session
+            await self._captures.close_all()
         sessions, self.sessions = list(self.sessions.values()), {}
         for session in sessions:
             with contextlib.suppress(Exception):
