@@ -120,3 +120,23 @@ async def test_tree_shows_nodes_pods_and_details(tmp_path: Path) -> None:
         details = plain(app.screen.query_one("#details", Static).content)
         assert "vni 2  udp 8472  local 10.168.0.4" in details
         assert "mtu 1410" in details
+
+
+async def test_j_follows_the_articles_packet_from_the_shipped_recording() -> None:
+    from labyrinth_tui.sources.replay import ARTICLE_BUNDLE
+    from labyrinth_tui.ui.screens.journey import JourneyScreen
+
+    app = make_app(ReplaySource(ARTICLE_BUNDLE, speed=0))
+    async with app.run_test(size=(140, 44)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("j")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, JourneyScreen)
+        syn = app.screen.report.handshake.syn  # type: ignore[union-attr]
+        assert syn is not None
+        assert [(h.node, h.interface) for h in syn.hops][:3] == [
+            ("node-1", "lxc1ba60d50596c"),
+            ("node-1", "cilium_vxlan"),
+            ("node-1", "ens4"),
+        ]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from labyrinth_tui.model.dissection import Dissection
+from labyrinth_tui.model.journey_report import JourneyReport
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step
 from labyrinth_tui.model.topology import Topology
@@ -82,3 +83,6 @@ class Source(Protocol):
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         """The full dissection of one packet of the stream, off the UI loop; None if not recorded."""
+
+    async def journey(self, emit: Emit) -> JourneyReport:
+        """The article's packet followed across every hop (runs its traffic where the source can)."""

@@ -187,6 +187,11 @@ class ClusterSource:
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
         return self._captures.pcapng_path(spec) if self._captures is not None else None
 
+    async def journey(self, emit: Emit) -> JourneyReport:
+        from labyrinth_tui.sources.journey_run import JourneyError
+
+        raise JourneyError("following the article's packet runs on the lab for now (labyrinth journey)")
+
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         return None
 

@@ -10,6 +10,7 @@ from labyrinth_tui.lab.build import up
 from labyrinth_tui.lab.spec import LabSpec, article_spec
 from labyrinth_tui.lab.state import LabState
 from labyrinth_tui.model.dissection import Dissection
+from labyrinth_tui.model.journey_report import JourneyReport
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Node, Pod, Service, ServicePort, Topology
@@ -131,6 +132,13 @@ class LabSource:
         if path is None or not path.exists():
             return None
         return await dissect(path, packet.number)
+
+    async def journey(self, emit: Emit) -> JourneyReport:
+        from labyrinth_tui.sources.journey_run import JourneyError, run_journey
+
+        if self.state is None:
+            raise JourneyError("the lab is not up yet")
+        return await run_journey(self.state, sessions=self.sessions, emit=emit)
 
     async def close(self) -> None:
         if self.captures is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from labyrinth_tui.model.dissection import Dissection
+from labyrinth_tui.model.journey_report import JourneyReport
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.serialize import (
     BundleFormatError,
@@ -169,6 +170,11 @@ class ReplaySource:
         if path is None or not path.exists():
             return None
         return await dissect(path, packet.number)
+
+    async def journey(self, emit: Emit) -> JourneyReport:
+        from labyrinth_tui.sources.journey_replay import report_from_bundle
+
+        return await asyncio.to_thread(report_from_bundle, self.root)
 
     async def close(self) -> None:
         if self.bundle is not None:

@@ -25,6 +25,7 @@ from labyrinth_tui.sources import (
     TopologyEvent,
 )
 from labyrinth_tui.ui.messages import SourceEventMessage
+from labyrinth_tui.ui.screens.journey import JourneyScreen
 from labyrinth_tui.ui.screens.packet_detail import PacketDetailScreen
 from labyrinth_tui.ui.widgets.details_panel import DetailsPanel
 from labyrinth_tui.ui.widgets.provision_pane import ProvisionPane
@@ -44,6 +45,7 @@ class MainScreen(Screen[None]):
         Binding("t", "focus_tree", "Tree"),
         Binding("g", "toggle_layout", "Grid/Tabs"),
         Binding("e", "export", "Export pcapng"),
+        Binding("j", "journey", "Journey"),
         Binding("tab", "focus_next", "Next pane", show=False),
     ]
 
@@ -171,6 +173,23 @@ class MainScreen(Screen[None]):
             await self.source.close_stream(event.pane.spec)
         await self.query_one(StreamsArea).close(event.pane)
         self.query_one(TopologyTree).focus()
+
+    def action_journey(self) -> None:
+        if self.source is None:
+            self.notify("no source: the journey needs the lab or a recording", severity="warning")
+            return
+        self.notify("following the article's packet: captures on every hop, then nc…", title="Journey")
+        self.run_journey()
+
+    @work(group="journey", exclusive=True, exit_on_error=False)
+    async def run_journey(self) -> None:
+        assert self.source is not None
+        try:
+            report = await self.source.journey(self.emit)
+        except Exception as exc:  # shown to the user with its reason; the app goes on
+            self.notify(str(exc), title="The journey could not run", severity="error", timeout=20)
+            return
+        await self.app.push_screen(JourneyScreen(report))
 
     def action_toggle_provision(self) -> None:
         self.query_one(ProvisionPane).toggle_class("-collapsed")
