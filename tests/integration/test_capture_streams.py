@@ -340,6 +340,19 @@ async def test_a_dropped_connection_fails_the_stream_and_the_node_ends_tshark(
     await no_capture_left(state)
 
 
+def capture_workdir(state: LabState, node: str) -> Path:
+    """The folder the node's tshark writes its pcapng in (its -w argument)."""
+    netns = node_netns(state, node)
+    for pid in pids_in([netns])[netns]:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0] == b"tshark" and b"-w" in argv:
+            return Path(argv[argv.index(b"-w") + 1].decode()).parent
+    raise AssertionError(f"no tshark -w on {node}")
+
+
 def test_a_killed_capture_command_leaves_no_tshark(lab_prefix: str, state: LabState) -> None:
     node, veth, _ = pod_of(state, WRK1)
     proc = subprocess.Popen(
@@ -353,10 +366,13 @@ def test_a_killed_capture_command_leaves_no_tshark(lab_prefix: str, state: LabSt
         assert proc.stderr.readline().endswith("starting: checking the capture filter\n")
         assert proc.stderr.readline().strip() == f"{node}/{veth} capturing"
         wait_until(lambda: captures_running(state)[node_netns(state, node)] >= 2, WAIT, "tshark running")
+        workdir = capture_workdir(state, node)
+        assert workdir.is_dir()
     finally:
         proc.kill()  # SIGKILL: no chance to clean up; the node must do it
         proc.wait()
     wait_until(lambda: not any(captures_running(state).values()), 15, "no tshark/dumpcap left")
+    wait_until(lambda: not workdir.exists(), 15, f"{workdir} removed by the node")
 
 
 def test_capture_cli_json_count_and_pcapng(lab_prefix: str, state: LabState, tmp_path: Path) -> None:

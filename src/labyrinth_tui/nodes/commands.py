@@ -257,7 +257,11 @@ _END_WITH_READER: Final = (
     "( trap '' PIPE; while kill -0 \"$t\" 2>/dev/null; do "
     "env printf '\\n' 2>/dev/null || { trap '' TERM; env kill -TERM -- \"-$g\" 2>/dev/null; sleep 2; "
     '[ -n "$d" ] && rm -rf -- "$d"; env kill -KILL -- "-$g" 2>/dev/null; exit 0; }; '
-    'sleep "$i" >/dev/null; done ) & w=$!; wait "$t"; rc=$?; kill "$w" 2>/dev/null; exit "$rc"'
+    'sleep "$i" >/dev/null; done ) & w=$!; wait "$t"; rc=$?; kill "$w" 2>/dev/null; '
+    # the command may have died of SIGPIPE itself, before the watcher noticed: same clean-up
+    "( trap '' PIPE; env printf '\\n' 2>/dev/null ) || { [ -n \"$d\" ] && rm -rf -- \"$d\"; "
+    "trap '' TERM; env kill -TERM -- \"-$g\" 2>/dev/null; }; "
+    'exit "$rc"'
 )
 _WORKDIR_RE: Final = re.compile(r"/tmp/labyrinth-[A-Za-z0-9_.-]{1,64}")
 
