@@ -11,6 +11,7 @@ from labyrinth_tui.cli.doctor import doctor
 from labyrinth_tui.cli.gcp import gcp
 from labyrinth_tui.cli.journey import journey
 from labyrinth_tui.cli.lab import lab
+from labyrinth_tui.cli.record import record
 from labyrinth_tui.cli.replay import replay
 from labyrinth_tui.cli.topology import topology
 from labyrinth_tui.cli.tour import tour
@@ -39,3 +40,4 @@ main.add_command(replay)
 main.add_command(journey)
 main.add_command(tour)
 main.add_command(capture)
+main.add_command(record)

@@ -1,0 +1,77 @@
+"""Recording the lab's journey into a bundle: topology, progress, and packets + pcapng for every hop."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from labyrinth_tui.model.packets import PacketSummary
+from labyrinth_tui.model.progress import Step
+from labyrinth_tui.sources.base import (
+    Emit,
+    PacketBatch,
+    ProgressEvent,
+    SourceEvent,
+    StreamSpec,
+    TopologyEvent,
+)
+from labyrinth_tui.sources.bundle_writer import write_bundle
+from labyrinth_tui.sources.captures import CaptureStreams
+from labyrinth_tui.sources.journey_run import JourneyError, run_journey
+from labyrinth_tui.sources.lab import LabSource
+
+
+class _RecordingCaptures:
+    """CaptureStreams that keep a pcapng of every stream they open."""
+
+    def __init__(self, captures: CaptureStreams, record_dir: Path) -> None:
+        self.captures = captures
+        self.record_dir = record_dir
+
+    async def open(self, spec: StreamSpec, emit: Emit) -> None:
+        await self.captures.open(spec, emit, record_dir=self.record_dir)
+
+    async def close(self, spec: StreamSpec) -> None:
+        await self.captures.close(spec)
+
+
+async def record_journey(source: LabSource, out: Path, title: str = "") -> Path:
+    """Bring the lab up, run the article's traffic with every hop captured, write the bundle to `out`."""
+    steps: list[Step] = []
+    topology = None
+
+    def keep(event: SourceEvent) -> None:
+        nonlocal topology
+        if isinstance(event, ProgressEvent):
+            steps.append(event.step)
+        elif isinstance(event, TopologyEvent):
+            topology = event.topology
+
+    await source.start(keep)
+    if source.state is None or topology is None:
+        raise JourneyError("the lab did not come up")
+    packets: dict[StreamSpec, list[PacketSummary]] = {}
+
+    def collect(event: SourceEvent) -> None:
+        if isinstance(event, PacketBatch):
+            packets.setdefault(event.spec, []).extend(event.packets)
+
+    with tempfile.TemporaryDirectory(prefix="labyrinth-record-") as tmp:
+        captures = CaptureStreams(source.sessions)
+        await run_journey(
+            source.state,
+            captures=_RecordingCaptures(captures, Path(tmp)),
+            sessions=source.sessions,
+            emit=collect,
+        )
+        pcaps = {spec: path for spec in packets if (path := captures.pcapng_path(spec)) is not None}
+        final = {step.key: step for step in steps}  # the newest state of every step
+        write_bundle(
+            out,
+            topology,
+            packets,
+            steps=list(final.values()),
+            pcapngs=pcaps,
+            title=title or f"the article's journey, recorded in lab {source.state.prefix}",
+        )
+    return out
