@@ -14,6 +14,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Tree
 from textual.worker import Worker, WorkerState
 
+from labyrinth_tui.model.journey_report import JourneyReport
+from labyrinth_tui.model.journey_tour import TourStep, tour_steps
 from labyrinth_tui.sources import (
     PacketBatch,
     ProgressEvent,
@@ -25,7 +27,7 @@ from labyrinth_tui.sources import (
     TopologyEvent,
 )
 from labyrinth_tui.ui.messages import SourceEventMessage
-from labyrinth_tui.ui.screens.journey import JourneyScreen
+from labyrinth_tui.ui.screens.journey import JourneyScreen, TourScreen
 from labyrinth_tui.ui.screens.packet_detail import PacketDetailScreen
 from labyrinth_tui.ui.widgets.details_panel import DetailsPanel
 from labyrinth_tui.ui.widgets.provision_pane import ProvisionPane
@@ -46,6 +48,7 @@ class MainScreen(Screen[None]):
         Binding("g", "toggle_layout", "Grid/Tabs"),
         Binding("e", "export", "Export pcapng"),
         Binding("j", "journey", "Journey"),
+        Binding("u", "tour", "Tour"),
         Binding("tab", "focus_next", "Next pane", show=False),
     ]
 
@@ -190,6 +193,22 @@ class MainScreen(Screen[None]):
             self.notify(str(exc), title="The journey could not run", severity="error", timeout=20)
             return
         await self.app.push_screen(JourneyScreen(report))
+
+    def action_tour(self) -> None:
+        """The article as a checklist: each step's ✓ or ✗ with what was actually seen."""
+        if self.source is None:
+            self.notify("no source: the tour needs the lab or a recording", severity="warning")
+            return
+        source = self.source
+
+        async def run() -> tuple[JourneyReport | None, tuple[TourStep, ...]]:
+            try:
+                report = await source.journey(self.emit)
+            except Exception as exc:  # one ✗ step saying why the run could not be made
+                return None, (TourStep("the article's traffic, captured on every hop", False, str(exc)),)
+            return report, tour_steps(report)
+
+        self.app.push_screen(TourScreen(run=run))
 
     def action_toggle_provision(self) -> None:
         self.query_one(ProvisionPane).toggle_class("-collapsed")
