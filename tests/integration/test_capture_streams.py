@@ -251,7 +251,7 @@ async def test_restarts_lose_no_packet_and_the_recording_matches_the_numbers(
     reasons = [s.reason for s in seen.statuses[spec]]
     assert sum(r.startswith("restarting tshark after") for r in reasons) >= 2
     packets = seen.of(spec)
-    assert len(packets) == 2000 and len({p.ip_id for p in packets}) == 2000, "each datagram exactly once"
+    assert len(packets) == 2000 and len({p.ip_id for p in packets}) == 2000, f"each once: {reasons}"
     assert [p.number for p in packets] == sorted({p.number for p in packets})
     recording = captures.pcapng_path(spec)
     assert recording is not None

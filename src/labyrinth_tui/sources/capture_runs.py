@@ -42,6 +42,7 @@ class Run:
     handoff_mac: str | None = None  # the next run's canary: where this run's packets stop counting
     held: list[str] = field(default_factory=list)  # lines after its canary, until the previous run ends
     holding: bool = False
+    budget: int = 0  # packets it may parse beyond the restart threshold (after a failed restart)
 
 
 def take(segment: Run, pending: list[PacketSummary], lines: list[str]) -> None:
@@ -109,6 +110,8 @@ def release(segment: Run, pending: list[PacketSummary], next_number: int) -> Non
 
 def ended_why(spec: StreamSpec, status: int | None, stderr: str) -> str:
     """tshark's own last words when it ended by itself (the interface vanished, a crash)."""
+    if status == 127:
+        return f"tshark is not installed on {spec.node} (e.g. `apt-get install tshark`)"
     lines = [
         line.strip()
         for line in stderr.splitlines()

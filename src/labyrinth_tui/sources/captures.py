@@ -33,6 +33,7 @@ from labyrinth_tui.probes.capture_ready import (
     CanaryNotSent,
     canary_filter,
     interpret_canary_send,
+    is_canary,
 )
 from labyrinth_tui.sources.base import Emit, PacketBatch, StreamSpec, StreamState, StreamStatus
 from labyrinth_tui.sources.capture_files import fetch_recording
@@ -72,6 +73,12 @@ class _Stream:
     state: StreamState = StreamState.STARTING
     dropped: int = 0  # packets never emitted because one flush carried more than ring_capacity
     background: set[asyncio.Task[None]] = field(default_factory=set)  # readers, canary senders
+
+
+def _keep_deferred(stream: _Stream, run: Run) -> None:
+    """Packets `run` kept back for a hand-off that will not come: those before the cut are the stream's."""
+    stream.pending += [p for p in run.deferred if not is_canary(p) and (run.cut is None or p.ts < run.cut)]
+    run.deferred, run.deferring = [], False
 
 
 class CaptureStreams:
@@ -182,6 +189,8 @@ class CaptureStreams:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
+            for run in stream.segments:
+                _keep_deferred(stream, run)
             self._flush(stream)
 
     async def _follow(self, stream: _Stream, current: Run) -> None:
@@ -203,7 +212,7 @@ class CaptureStreams:
             closing.cancel()
 
     async def _budget_spent(self, segment: Run) -> None:
-        while segment.parser.parsed < self.restart_after:
+        while segment.parser.parsed < self.restart_after + segment.budget:
             await asyncio.sleep(FLUSH_EVERY)  # polled: the parser counts, it does not signal
 
     async def _rotate(self, stream: _Stream, old: Run) -> Run:
@@ -212,7 +221,19 @@ class CaptureStreams:
         why = f"restarting tshark after {old.parser.parsed} packets (its memory only grows)"
         stream.emit(StreamStatus(spec, StreamState.CAPTURING, why))
         new = await self._start_segment(stream, old.index + 1, previous=old)
-        await self._until_ready(stream, new)
+        try:
+            await self._until_ready(stream, new)
+        except (_Failed, NodeError) as exc:
+            # the running tshark is fine: keep it, drop the newcomer, try again one budget later
+            await self._stop_segment(stream, new)
+            stream.segments.remove(new)
+            _keep_deferred(stream, old)
+            old.handoff_mac, old.budget = None, old.budget + self.restart_after
+            why = f"tshark restart failed ({exc.reason}); the running one goes on"
+            stream.emit(StreamStatus(spec, StreamState.CAPTURING, why))
+            return old
+        if stream.closing.is_set():
+            return old  # closing: the newcomer never counted a packet; _finish stops it
         # old's packets count up to new's canary; then new's held lines continue the stream
         if not old.handed.is_set():
             # old hands over at its first packet from `cut` on: on a quiet interface, give it one
@@ -224,8 +245,7 @@ class CaptureStreams:
         ended.cancel()
         await self._stop_segment(stream, old)
         if old.last is None:  # old never got past `cut` (it ended, or no packet came after it)
-            stream.pending += [p for p in old.deferred if old.cut is None or p.ts < old.cut]
-            old.deferred = []
+            _keep_deferred(stream, old)
             old.last = old.frames
         stream.next_number += old.last - old.first + 1
         release(new, stream.pending, stream.next_number)
@@ -343,9 +363,9 @@ class CaptureStreams:
             await asyncio.gather(*(self._stop_segment(stream, s) for s in stream.segments))
             # readers have ended with their runs; canary senders end within a round
             await asyncio.gather(*stream.background, return_exceptions=True)
-            last = stream.segments[-1] if stream.segments else None
-            if last is not None and last.last is None:
-                last.last = last.frames
+            for run in stream.segments:
+                if run.last is None and not run.holding:
+                    run.last = run.frames  # it ran to the end: all it captured counts
             if stream.record_dir is not None and stream.segments:
                 with contextlib.suppress(NodeError, OSError):
                     parts = [(s.path, s.first, s.last or 0) for s in stream.segments if not s.holding]
