@@ -160,6 +160,7 @@ async def anchor(state: LabState, node_netns: str, veth: str) -> dict[str, float
     while b"Capturing on" not in await proc.stderr.readline():
         pass
     await asyncio.sleep(1.0)  # "Capturing on" comes before capture really starts (LAB-NOTES)
+    idle = tshark_rss(node_netns)
     stop, peak = asyncio.Event(), [0]
     sampler = asyncio.create_task(sample_peak(node_netns, stop, peak))
     sent, took = await send(state)
@@ -170,7 +171,13 @@ async def anchor(state: LabState, node_netns: str, veth: str) -> dict[str, float
     err = (await proc.stderr.read()).decode()
     await proc.wait()
     captured = next((int(w.split()[0]) for w in err.splitlines() if "packets captured" in w), -1)
-    return {"sent": sent, "took": took, "received": captured, "tshark_mb": peak[0] / 1024}
+    return {
+        "sent": sent,
+        "took": took,
+        "received": captured,
+        "tshark_mb": peak[0] / 1024,
+        "idle_mb": idle / 1024,
+    }
 
 
 async def run(state: LabState) -> None:
@@ -188,6 +195,7 @@ async def run(state: LabState) -> None:
         f"stream: {mine['batches']:.0f} batches, {mine['restarts']:.0f} tshark restarts (every"
         f" {RESTART_AFTER}), wire→ring latency median {mine['median_ms']:.0f} ms, p99 {mine['p99_ms']:.0f} ms"
     )
+    print(f"an idle tshark with the same options already holds {plain['idle_mb']:.0f} MB (dissector tables)")
     print(
         f"our process: RSS {mine['rss_mb']:.0f} MB (peak {mine['hwm_mb']:.0f} MB, ring of 100k kept),"
         f" CPU {mine['cpu_s']:.1f} s for {mine['received']:.0f} packets"
