@@ -140,6 +140,14 @@ class LabSource:
             raise JourneyError("the lab is not up yet")
         return await run_journey(self.state, sessions=self.sessions, emit=emit)
 
+    async def down(self) -> None:
+        """Stop every capture and connection, then remove the lab (everything it made, by prefix)."""
+        from labyrinth_tui.lab.build import down
+
+        await self.close()
+        self.state = None
+        await asyncio.to_thread(down, self.spec.prefix)
+
     async def close(self) -> None:
         if self.captures is not None:
             await self.captures.close_all()

@@ -24,6 +24,23 @@ class LabyrinthCommands(Provider):
             ("Export stream as pcapng", "the focused stream, into the current folder", screen.action_export),
             ("Provisioning: show / hide", "the provisioning pane", screen.action_toggle_provision),
             ("Theme: light / dark", "switch the colour theme", self.app.action_toggle_dark),
+            (
+                "Journey: follow the article's packet",
+                "start the nc traffic, captures on every hop",
+                screen.action_journey,
+            ),
+            ("Tour: the article as a checklist", "each step ✓ or ✗ with what was seen", screen.action_tour),
+            (
+                "Lab up (or refresh the tree)",
+                "bring the lab up if needed and rediscover",
+                screen.action_lab_up,
+            ),
+            ("Lab down", "remove the lab and everything it made", screen.action_lab_down),
+            (
+                "Record the journey",
+                "into ./labyrinth-recording-<time>/ for labyrinth replay",
+                screen.action_record,
+            ),
         ]
         for ref in screen.query_one(TopologyTree).interface_refs():
             assert ref.node is not None and ref.interface is not None

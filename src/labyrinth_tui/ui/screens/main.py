@@ -16,6 +16,7 @@ from textual.worker import Worker, WorkerState
 
 from labyrinth_tui.model.journey_report import JourneyReport
 from labyrinth_tui.model.journey_tour import TourStep, tour_steps
+from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.sources import (
     PacketBatch,
     ProgressEvent,
@@ -209,6 +210,41 @@ class MainScreen(Screen[None]):
             return report, tour_steps(report)
 
         self.app.push_screen(TourScreen(run=run))
+
+    def action_lab_up(self) -> None:
+        """Bring the source up again (the lab's `up` is idempotent) and rediscover the tree."""
+        if self.source is not None:
+            self.start_source()
+
+    @work(group="lab", exclusive=True, exit_on_error=False)
+    async def action_lab_down(self) -> None:
+        down = getattr(self.source, "down", None)
+        if down is None:
+            self.notify("this source has no lab to take down", severity="warning")
+            return
+        for pane in self.query_one(StreamsArea).panes:
+            await self.query_one(StreamsArea).close(pane)
+        await down()
+        self.query_one(TopologyTree).show_topology(Topology("lab is down: ctrl+p → Lab up"))
+        self.notify("the lab is down: nothing of it is left on this machine", title="Lab")
+
+    @work(group="lab", exclusive=True, exit_on_error=False)
+    async def action_record(self) -> None:
+        """Record the article's journey (lab only) into ./labyrinth-recording-<time>/ for replay."""
+        from labyrinth_tui.sources.lab import LabSource
+        from labyrinth_tui.sources.record import record_journey
+
+        if not isinstance(self.source, LabSource):
+            self.notify("recording runs the article's traffic in the lab", severity="warning")
+            return
+        out = Path.cwd() / f"labyrinth-recording-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.notify(f"recording the journey into {out}…", title="Record")
+        try:
+            await record_journey(self.source, out)
+        except Exception as exc:  # said to the user; the app goes on
+            self.notify(str(exc), title="Recording failed", severity="error", timeout=20)
+            return
+        self.notify(f"play it with: labyrinth replay {out}", title="Recorded")
 
     def action_toggle_provision(self) -> None:
         self.query_one(ProvisionPane).toggle_class("-collapsed")
