@@ -32,7 +32,7 @@ from labyrinth_tui.sources.captures import CaptureStreams
 
 RATE, SECONDS = 20_000, 10.0
 FILTER = "udp dst port 9"
-RESTART_AFTER = 80_000
+RESTART_AFTER = int(os.environ.get("RESTART_AFTER", "80000"))
 # paced in 1 ms steps; prints how many it sent and in how long
 SENDER = """
 import socket, sys, time
@@ -152,7 +152,7 @@ async def ours(state: LabState, node_netns: str, veth: str) -> dict[str, float]:
 
 
 async def anchor(state: LabState, node_netns: str, veth: str) -> dict[str, float]:
-    argv = in_netns(node_netns, capture_argv(veth, FILTER))
+    argv = in_netns(node_netns, capture_argv(veth, FILTER, engine="tshark"))  # the anchor: tshark -i itself
     proc = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
     )

@@ -174,7 +174,9 @@ CONNECT = f"import socket\ns = socket.socket()\ntry: s.connect(('{SERVER}', 9))\
 async def test_live_stream_is_ready_by_canary_and_its_recording_opens(pair: Pair, tmp_path: Path) -> None:
     canary, stranger = Canary.new(), Canary.new()
     recording = Recording(str(tmp_path / "cap0.pcapng"), files=1000, file_kb=1)  # tiny files: it must rotate
-    argv = capture_argv(IFACE, canary_filter("udp port 9 or tcp port 9"), recording=recording)
+    argv = capture_argv(
+        IFACE, canary_filter("udp port 9 or tcp port 9"), recording=recording, engine="tshark"
+    )
     async with started(in_netns(pair.client, argv)) as tshark:
         stream = Stream(tshark, SummaryParser("node-1", IFACE), CanaryWatch(canary))
         reader = asyncio.create_task(stream.read())

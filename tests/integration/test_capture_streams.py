@@ -103,7 +103,7 @@ def pod_of(state: LabState, name_prefix: str) -> tuple[str, str, str]:
 
 
 def captures_running(state: LabState) -> dict[str, int]:
-    """tshark and dumpcap processes per node netns, as /proc tells it."""
+    """tshark, tcpdump and dumpcap processes per node netns, as /proc tells it."""
     found = pids_in([n.netns for n in state.nodes])
     counts = {}
     for netns, pids in found.items():
@@ -113,12 +113,12 @@ def captures_running(state: LabState) -> dict[str, int]:
                 names.append(Path(f"/proc/{pid}/comm").read_text().strip())
             except OSError:
                 continue  # ended meanwhile
-        counts[netns] = sum(name in ("tshark", "dumpcap") for name in names)
+        counts[netns] = sum(name in ("tshark", "tcpdump", "dumpcap") for name in names)
     return counts
 
 
 async def no_capture_left(state: LabState, timeout: float = 15.0) -> None:
-    await until(lambda: not any(captures_running(state).values()), "no tshark/dumpcap left", timeout)
+    await until(lambda: not any(captures_running(state).values()), "no tshark/tcpdump/dumpcap left", timeout)
 
 
 def start(captures: CaptureStreams, spec: StreamSpec, seen: Seen, **kwargs: object) -> asyncio.Task[None]:
@@ -203,7 +203,7 @@ async def test_fifteen_streams_on_three_nodes_at_once_then_none_left(
         f"all capturing: { {s.key: seen.state(s) for s in specs} }",
         timeout=60,
     )
-    assert sum(captures_running(state).values()) >= 2 * len(specs)  # a tshark and a dumpcap each
+    assert sum(captures_running(state).values()) >= 2 * len(specs)  # a tshark and a tcpdump each
     await send_udp(client_netns, 200)
     on_client = StreamSpec(client_node, client_veth, "udp port 9")
     on_server = StreamSpec(server_node, server_veth)
@@ -371,7 +371,7 @@ def test_a_killed_capture_command_leaves_no_tshark(lab_prefix: str, state: LabSt
     finally:
         proc.kill()  # SIGKILL: no chance to clean up; the node must do it
         proc.wait()
-    wait_until(lambda: not any(captures_running(state).values()), 15, "no tshark/dumpcap left")
+    wait_until(lambda: not any(captures_running(state).values()), 15, "no tshark/tcpdump/dumpcap left")
     wait_until(lambda: not workdir.exists(), 15, f"{workdir} removed by the node")
 
 
@@ -418,7 +418,7 @@ def test_capture_cli_json_count_and_pcapng(lab_prefix: str, state: LabState, tmp
         ["tshark", "-r", str(out), "-T", "fields", "-e", "ip.id"], capture_output=True, text=True, check=True
     )
     assert [int(i, 16) for i in read.stdout.split()] == [p["ip_id"] for p in lines]
-    wait_until(lambda: not any(captures_running(state).values()), 15, "no tshark/dumpcap left")
+    wait_until(lambda: not any(captures_running(state).values()), 15, "no tshark/tcpdump/dumpcap left")
 
 
 async def test_a_cluster_source_streams_over_its_node_sessions_and_close_ends_them(

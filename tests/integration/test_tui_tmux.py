@@ -138,7 +138,7 @@ def test_tree_and_a_live_stream_in_tmux(tmux: list[str]) -> None:
                 for p in pids
                 if os.path.exists(f"/proc/{p}/comm")
             ]
-            return not any(c in ("tshark", "dumpcap") for c in comms)
+            return not any(c in ("tshark", "tcpdump", "dumpcap") for c in comms)
 
         wait_until(no_capture_left, timeout=15, what="no tshark/dumpcap left on the nodes after quit")
     finally:

@@ -33,17 +33,17 @@ from tests.fakes.pcapgen import write_frames
 
 
 def test_capture_argv_streams_one_line_per_packet_decoding_vxlan() -> None:
-    argv = capture_argv("lxc7dc050ebabd6", "udp port 53")
+    argv = capture_argv("lxc7dc050ebabd6", "udp port 53", engine="tshark")
     assert argv[:6] == ["tshark", "-i", "lxc7dc050ebabd6", "-l", "-n", "-B"]
     assert "udp.port==8472,vxlan" in argv and "tabs" in argv
     assert argv[-2:] == ["-f", "udp port 53"]
     # -Q and -q silence every packet line in tshark 4.0: a stream must never carry them
     assert "-Q" not in argv and "-q" not in argv
-    assert "-f" not in capture_argv("ens4")  # no filter, no -f
+    assert "-f" not in capture_argv("ens4", engine="tshark")  # no filter, no -f
 
 
 def test_capture_and_file_reading_print_the_same_columns() -> None:
-    live, offline = capture_argv("ens4"), read_argv("/tmp/x.pcapng")
+    live, offline = capture_argv("ens4", engine="tshark"), read_argv("/tmp/x.pcapng")
     assert live[live.index("-t") :] == offline[offline.index("-t") :]
 
 
@@ -61,7 +61,9 @@ def test_a_filter_with_control_characters_is_refused() -> None:
 
 
 def test_recording_writes_the_stream_as_a_pcapng_ring_while_printing() -> None:
-    argv = capture_argv("ens4", recording=Recording("/var/tmp/labyrinth/ens4.pcapng", files=4, file_kb=1024))
+    argv = capture_argv(
+        "ens4", recording=Recording("/var/tmp/labyrinth/ens4.pcapng", files=4, file_kb=1024), engine="tshark"
+    )
     i = argv.index("-w")
     assert argv[i : i + 7] == [
         "-w",
@@ -86,7 +88,7 @@ def test_counts_and_ports_are_checked() -> None:
         capture_argv("ens4", count=0)
     with pytest.raises(ValueError, match="VXLAN port"):
         capture_argv("ens4", vxlan_port=70000)
-    assert capture_argv("ens4", count=5)[-2:] == ["-c", "5"]
+    assert capture_argv("ens4", count=5, engine="tshark")[-2:] == ["-c", "5"]
 
 
 @pytest.mark.skipif(shutil.which("sh") is None, reason="needs sh")
@@ -163,3 +165,17 @@ def test_is_mine_tells_streams_apart() -> None:
     ours, theirs = Canary.new(), Canary.new()
     seen = PacketSummary(1.0, "n", "ens4", 1, theirs.src_mac, CANARY_DST, "0x88b5", 60, "")
     assert theirs.is_mine(seen) and not ours.is_mine(seen)
+
+
+def test_default_engine_pipes_tcpdump_immediate_mode_into_tshark() -> None:
+    import shlex
+
+    argv = capture_argv("lxc7dc050ebabd6", "udp port 53", recording=Recording("/tmp/r.pcapng"))
+    assert argv[:2] == ["sh", "-c"] and len(argv) == 3
+    first, second = (shlex.split(part) for part in argv[2].split(" | "))
+    assert first[:3] == ["tcpdump", "-i", "lxc7dc050ebabd6"] and "--immediate-mode" in first
+    assert first[-3:] == ["-w", "-", "udp port 53"]  # the filter travels as one argument
+    assert second[:5] == ["tshark", "-r", "-", "-l", "-n"]
+    assert "udp.port==8472,vxlan" in second and second[-3:] == ["-w", "/tmp/r.pcapng", "-P"]
+    with pytest.raises(ValueError, match="tcpdump or tshark"):
+        capture_argv("ens4", engine="pcap")

@@ -83,6 +83,11 @@ def validate_pgid(pgid: object) -> int:
     return pgid
 
 
+def pipeline(first: Sequence[str], second: Sequence[str]) -> list[str]:
+    """`first | second` as an argv for the node: `sh -c` with both quoted; the status is second's."""
+    return ["sh", "-c", f"{shell_line(first)} | {shell_line(second)}"]
+
+
 def shell_line(argv: Sequence[str]) -> str:
     """argv as one command line for a POSIX shell: each argument arrives as exactly one literal word."""
     if isinstance(argv, str) or not argv:
