@@ -30,6 +30,7 @@ BINARIES: dict[str, tuple[str, str]] = {
     "ssh-keygen": ("openssh-client", "lab: host and client keys"),
     "dnsmasq": ("dnsmasq-base", "lab: the DNS pod (CoreDNS stand-in)"),
     "ncat": ("ncat", "the article's nc traffic"),
+    "tcpdump": ("tcpdump", "live captures (immediate mode, piped into tshark)"),
     "iptables": ("iptables", "lab: kube-proxy rules"),
     "iptables-save": ("iptables", "evidence: kube-proxy counters"),
     "iptables-restore": ("iptables", "lab: kube-proxy rules"),
