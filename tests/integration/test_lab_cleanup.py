@@ -100,3 +100,29 @@ def test_without_root_a_clear_error_and_no_traceback() -> None:
     assert out.returncode == 1
     assert "needs root" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@needs_root
+def test_down_during_a_live_capture_leaves_no_capture_folder() -> None:
+    from tests.helpers import wait_until
+
+    prefix = unique_prefix("w")
+    before = set(Path("/tmp").glob("labyrinth-cap-*"))
+    capture = None
+    try:
+        labyrinth("lab", "up", "--prefix", prefix)
+        capture = subprocess.Popen(
+            [*LABYRINTH, "capture", "--prefix", prefix, "node-1", "ens4"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: bool(set(Path("/tmp").glob("labyrinth-cap-*")) - before), 20, "a capture folder")
+        down = labyrinth("lab", "down", "--prefix", prefix)
+        assert "capture_dirs" in down.stdout
+        assert set(Path("/tmp").glob("labyrinth-cap-*")) - before == set()
+        assert traces(prefix) == {}
+    finally:
+        if capture is not None:
+            capture.kill()
+            capture.wait()
+        labyrinth("lab", "down", "--prefix", prefix, check=False)

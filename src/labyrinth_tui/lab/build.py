@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -284,6 +285,7 @@ def down(prefix: str) -> dict[str, list[str]]:
 def _down_unlocked(prefix: str) -> dict[str, list[str]]:
     found = leftovers(prefix)
     netns = found.get("netns", [])
+    workdirs = _capture_workdirs([int(p) for p in found.get("processes", [])])
     _end_processes([int(p) for p in found.get("processes", [])])
     # a second look: a process may have been starting while we looked the first time
     _end_processes([pid for pids in pids_in(netns).values() for pid in pids])
@@ -295,9 +297,29 @@ def _down_unlocked(prefix: str) -> dict[str, list[str]]:
             raise LabError(f"could not delete every namespace: {err}")
     for path in found.get("etc_netns", []):
         shutil.rmtree(path, ignore_errors=True)
+    for workdir in workdirs:
+        # a capture's folder on a lab node is on this machine's /tmp; its own watcher was just ended
+        shutil.rmtree(workdir, ignore_errors=True)
+    if workdirs:
+        found["capture_dirs"] = sorted(workdirs)
     shutil.rmtree(state_dir(prefix), ignore_errors=True)
     with contextlib.suppress(FileNotFoundError):
         (RUN_DIR / f"{prefix}.lock").unlink()
+    return found
+
+
+CAPTURE_WORKDIR = re.compile(r"^/tmp/labyrinth-cap-[0-9a-f]{12}$")
+
+
+def _capture_workdirs(pids: list[int]) -> set[str]:
+    """The capture folders named on the command lines of the lab's processes (CaptureStreams' watchers)."""
+    found = set()
+    for pid in pids:
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        found |= {a.decode() for a in args if CAPTURE_WORKDIR.match(a.decode(errors="replace"))}
     return found
 
 
