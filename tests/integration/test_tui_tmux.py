@@ -47,6 +47,7 @@ def screen(tmux: list[str]) -> str:
 @needs_root
 def test_tree_and_a_live_stream_in_tmux(tmux: list[str]) -> None:
     prefix = unique_prefix("x")
+    folders_before = set(Path("/tmp").glob("labyrinth-cap-*"))
     # COLUMNS/LINES from pytest's environment would pin the app at 80×24 whatever the window is
     app = " ".join(
         [
@@ -141,5 +142,11 @@ def test_tree_and_a_live_stream_in_tmux(tmux: list[str]) -> None:
             return not any(c in ("tshark", "tcpdump", "dumpcap") for c in comms)
 
         wait_until(no_capture_left, timeout=15, what="no tshark/dumpcap left on the nodes after quit")
+
+        def app_exited() -> bool:
+            return subprocess.run([*tmux, "has-session", "-t", "app"], capture_output=True).returncode != 0
+
+        wait_until(app_exited, timeout=15, what="the app to exit after q")
+        assert set(Path("/tmp").glob("labyrinth-cap-*")) - folders_before == set(), "capture folders left"
     finally:
         labyrinth("lab", "down", "--prefix", prefix, check=False)
