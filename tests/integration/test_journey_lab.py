@@ -4,24 +4,16 @@ and `labyrinth tour` passes every step of the article."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import IS_ROOT
-from tests.integration.conftest import labyrinth, unique_prefix
+from tests.integration.conftest import labyrinth
 
 
 @pytest.fixture(scope="module")
-def prefix() -> Iterator[str]:
-    if not IS_ROOT:
-        pytest.skip("NEEDS ROOT: the lab builds network namespaces. CI runs as root; run `sudo make test`.")
-    name = unique_prefix("j")
-    try:
-        labyrinth("lab", "up", "--prefix", name)
-        yield name
-    finally:
-        labyrinth("lab", "down", "--prefix", name, check=False)
+def prefix(lab_prefix: str) -> str:
+    """The module's lab (tests/integration/conftest.py builds it and always takes it down)."""
+    return lab_prefix
 
 
 def test_the_syn_crosses_six_hops_with_dnat_and_vni(prefix: str) -> None:

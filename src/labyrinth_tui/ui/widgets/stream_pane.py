@@ -74,7 +74,6 @@ class StreamPane(Vertical, can_focus_children=True):
 
     def on_mount(self) -> None:
         self.query_one(".stream-filter", Input).display = False
-        self.set_interval(0.5, self._tick)
         self.set_interval(0.25, self._update_header)
         # "+N new" and paused/following show at once, not at the next tick
         self.watch(self.packets, "new_count", lambda _: self._update_header(), init=False)
@@ -137,10 +136,6 @@ class StreamPane(Vertical, can_focus_children=True):
         # the state's words stay on screen while it matters: starting, failed, or why it stopped
         reason.display = self.state is not StreamState.CAPTURING
         self.query_one(".stream-counts", Static).update(counts)
-
-    def _tick(self) -> None:
-        self.query_one(Sparkline).data = list(self._rates)
-        self._update_header()
 
     @on(PacketList.Selected)
     def _selected(self, event: PacketList.Selected) -> None:
