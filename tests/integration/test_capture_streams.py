@@ -266,6 +266,63 @@ async def test_restarts_lose_no_packet_and_the_recording_matches_the_numbers(
     await no_capture_left(state)
 
 
+PACED_SENDER = """
+import socket, sys, time
+rate, total = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+n, start = 0, time.perf_counter()
+while n < total:
+    due = min(total, int((time.perf_counter() - start) * rate) + 1)
+    while n < due:
+        s.sendto(b"labyrinth", ("10.0.2.215", 9))
+        n += 1
+    time.sleep(0.001)
+"""
+
+
+async def test_restarts_under_load_lose_no_packet_while_the_new_tshark_starts(
+    state: LabState, tmp_path: Path
+) -> None:
+    """5k datagrams/s through hand-offs, each new tshark taking 1.5 s to start reading (a loaded node):
+    its tcpdump captures meanwhile and its kernel ring overflows. Nothing may be lost: the cut comes
+    from a canary sent once the new tshark reads (its warm-up canary came through). Before that, each
+    hand-off here lost thousands of datagrams."""
+    slow = tmp_path / "slow-bin"
+    slow.mkdir()
+    wrapper = slow / "tshark"
+    wrapper.write_text(f'#!/bin/sh\nsleep 1.5\nexec {shutil.which("tshark")} "$@"\n')
+    wrapper.chmod(0o755)
+    node, veth, netns = pod_of(state, WRK1)
+    sessions = sessions_of(state)
+    path = f"PATH={slow}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    captures = CaptureStreams(sessions, restart_after=5000, privilege=("env", path))
+    spec = StreamSpec(node, veth, "udp port 9")
+    seen = Seen()
+    total = 20_000
+    try:
+        task = start(captures, spec, seen)
+        await until(lambda: seen.state(spec) is StreamState.CAPTURING, "capturing", timeout=30)
+        sender = await asyncio.create_subprocess_exec(
+            "ip", "netns", "exec", netns, "python3", "-c", PACED_SENDER, "5000", str(total)
+        )
+        assert await asyncio.wait_for(sender.wait(), WAIT) == 0
+        await until(
+            lambda: len(seen.of(spec)) >= total,
+            lambda: f"{total} datagrams, have {len(seen.of(spec))}",
+            timeout=20,
+        )
+        await captures.close(spec)
+        await asyncio.wait_for(task, WAIT)
+    finally:
+        await captures.close_all()
+        await asyncio.gather(*(s.close() for s in sessions.values()))
+    reasons = [s.reason for s in seen.statuses[spec]]
+    assert sum(r.startswith("restarting tshark after") for r in reasons) >= 2, reasons
+    packets = seen.of(spec)
+    assert len(packets) == total and len({p.ip_id for p in packets}) == total, f"each once: {reasons}"
+    await no_capture_left(state)
+
+
 async def test_a_bad_filter_fails_in_tsharks_words_and_starts_nothing(
     state: LabState, captures: CaptureStreams
 ) -> None:

@@ -179,3 +179,16 @@ def test_default_engine_pipes_tcpdump_immediate_mode_into_tshark() -> None:
     assert "udp.port==8472,vxlan" in second and second[-3:] == ["-w", "/tmp/r.pcapng", "-P"]
     with pytest.raises(ValueError, match="tcpdump or tshark"):
         capture_argv("ens4", engine="pcap")
+
+
+def test_tcpdump_keeps_2_kb_of_each_packet_so_its_kernel_ring_has_room() -> None:
+    import shlex
+
+    argv = capture_argv("lxc7dc050ebabd6", buffer_mb=32)
+    first = shlex.split(argv[2].split(" | ")[0])
+    # a 32 MB ring of 64 KiB slots (the default snaplen on an offloading veth) is 512 packets
+    assert first[first.index("-s") + 1] == "2048" and first[first.index("-B") + 1] == "32768"
+    assert "-s" in shlex.split(capture_argv("ens4", snaplen=262_144)[2].split(" | ")[0])
+    for bad in (0, 63, 262_145, True):
+        with pytest.raises(ValueError, match="snapshot length"):
+            capture_argv("ens4", snaplen=bad)

@@ -29,6 +29,11 @@ def run(index: int, previous: Run | None = None) -> Run:
     r.ready.set() if previous is None else None
     r.holding = previous is not None
     r.previous = previous
+    if previous is None:
+        r.warm.set()
+    else:  # as CaptureStreams starts a hand-off run: a warm-up canary, then the one that cuts
+        r.warmup = Canary.new()
+        r.warm.set()  # the cases below start after the warm-up; see the warm-up test
     return r
 
 
@@ -68,6 +73,41 @@ def test_every_packet_once_and_numbered_as_in_the_joined_recording(old_lags: boo
     # the recording joins old frames 1-6 and new frames 3-: frame N is packet N
     joined = [*seen_by_old[:6], *seen_by_new[2:]]
     assert all(joined[p.number - 1][1] == p.ip_id for p in pending)
+
+
+def test_holes_in_the_new_run_before_it_is_warm_lose_nothing() -> None:
+    """Its tshark reads nothing for ~1 s at first, so its kernel ring may drop: the cut comes after."""
+    old = run(0)
+    new = run(1, previous=old)
+    new.warm.clear()
+    assert new.warmup is not None
+    old.handoff_mac = new.canary.src_mac
+    warm, cut = new.warmup, new.canary
+    seen_by_old = [(float(i), i) for i in range(1, 4)] + [(3.2, warm)]
+    seen_by_old += [(float(i), i) for i in range(4, 7)] + [(6.5, cut)]
+    seen_by_old += [(float(i), i) for i in range(7, 11)]
+    # the new run lost datagrams 4 and 5 (its ring overflowed) after its warm-up canary
+    seen_by_new = [(2.0, 2), (3.0, 3), (3.2, warm), (6.0, 6), (6.5, cut)]
+    seen_by_new += [(float(i), i) for i in range(7, 11)]
+    old_lines, new_lines = frames(seen_by_old), frames(seen_by_new)
+    pending: list[PacketSummary] = []
+    take(new, pending, new_lines[:3])
+    assert new.warm.is_set() and not new.ready.is_set()  # warm: its tshark reads; no cut yet
+    take(old, pending, old_lines)
+    take(new, pending, new_lines[3:5])
+    assert new.ready.is_set() and old.handed.is_set()
+    release(new, pending, next_number=old.last - old.first + 1)
+    take(new, pending, new_lines[5:])
+    assert [p.ip_id for p in pending] == list(range(1, 11))
+
+
+def test_an_own_canary_before_the_warm_up_does_not_cut() -> None:
+    old = run(0)
+    new = run(1, previous=old)
+    new.warm.clear()
+    pending: list[PacketSummary] = []
+    take(new, pending, frames([(1.0, new.canary), (1.5, 2)]))
+    assert not new.ready.is_set() and old.cut is None and pending == []
 
 
 def test_lines_before_the_new_runs_canary_are_the_old_runs() -> None:

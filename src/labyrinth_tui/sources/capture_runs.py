@@ -19,12 +19,19 @@ class Run:
     The new run counts from just after its first canary (capture time `cut`); the old one keeps every
     packet captured before `cut` and stops counting at the first one from `cut` on: nothing is lost or
     counted twice (both read the same interface, so the kernel stamps the same frame alike).
+
+    A new run's own tcpdump captures from its first instant, but its tshark reads nothing for its first
+    ~0.5-1 s (loading dissectors): at 20k packets/s the kernel ring (MTU-sized slots) fills and drops
+    meanwhile. So a hand-off run first waits for its `warmup` canary (tshark is reading), and only the
+    `canary` sent after that marks the cut: the new run has no holes from `cut` on.
     """
 
     index: int
     path: str  # its pcapng on the node
     canary: Canary
     parser: SummaryParser
+    warmup: Canary | None = None  # a hand-off run's first canary: its tshark is reading
+    warm: asyncio.Event = field(default_factory=asyncio.Event)
     stream: RemoteStream | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -53,6 +60,7 @@ def take(segment: Run, pending: list[PacketSummary], lines: list[str]) -> None:
         segment.held += lines
         return
     parse, mine, handoff = segment.parser.parse, segment.canary.src_mac, segment.handoff_mac
+    warmup = segment.warmup.src_mac if segment.warmup is not None else None
     for i, line in enumerate(lines):
         if not line:
             continue  # the node's "is anyone reading?" probe
@@ -64,7 +72,9 @@ def take(segment: Run, pending: list[PacketSummary], lines: list[str]) -> None:
             _hand_over(segment, local)
             return
         if is_canary(packet):
-            if packet.src == mine and not segment.ready.is_set():
+            if warmup is not None and packet.src == warmup and not segment.warm.is_set():
+                segment.warm.set()
+            elif packet.src == mine and not segment.ready.is_set() and segment.warm.is_set():
                 segment.ready.set()
                 if segment.holding:
                     segment.first = local + 1

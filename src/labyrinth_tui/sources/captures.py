@@ -222,6 +222,8 @@ class CaptureStreams:
         stream.emit(StreamStatus(spec, StreamState.CAPTURING, why))
         new = await self._start_segment(stream, old.index + 1, previous=old)
         try:
+            # its tshark is reading (warm); only then the canary that marks the cut
+            await self._until_ready(stream, new, warmup=True)
             await self._until_ready(stream, new)
         except (_Failed, NodeError) as exc:
             # the running tshark is fine: keep it, drop the newcomer, try again one budget later
@@ -243,10 +245,12 @@ class CaptureStreams:
         await asyncio.wait({handed, ended}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED)
         handed.cancel()
         ended.cancel()
-        await self._stop_segment(stream, old)
         if old.last is None:  # old never got past `cut` (it ended, or no packet came after it)
+            await self._stop_segment(stream, old)
             _keep_deferred(stream, old)
             old.last = old.frames
+        else:  # old counts no more: new's held packets go out now, old stops meanwhile
+            self._background(stream, self._stop_segment(stream, old))
         stream.next_number += old.last - old.first + 1
         release(new, stream.pending, stream.next_number)
         stream.emit(StreamStatus(spec, StreamState.CAPTURING, ""))
@@ -261,6 +265,9 @@ class CaptureStreams:
         segment.previous = previous
         if previous is not None:
             previous.handoff_mac = canary.src_mac
+            segment.warmup = Canary.new()
+        else:
+            segment.warm.set()  # nothing to hand over from: its first canary is its start
         argv = capture_argv(
             spec.interface, canary_filter(spec.capture_filter), recording=Recording(path), buffer_mb=32
         )
@@ -278,13 +285,18 @@ class CaptureStreams:
         task.add_done_callback(stream.background.discard)
         return task
 
-    async def _until_ready(self, stream: _Stream, segment: Run) -> None:
-        """Send canaries on the interface until this run has seen one: only then does it capture."""
-        sender = self._background(stream, self._send_canaries(stream, segment))
-        waits = [asyncio.ensure_future(e.wait()) for e in (segment.ready, segment.ended, stream.closing)]
+    async def _until_ready(self, stream: _Stream, segment: Run, *, warmup: bool = False) -> None:
+        """Send canaries on the interface until this run has seen one: only then does it capture.
+
+        warmup: the hand-off run's warm-up canary instead (its tshark is reading; no cut yet).
+        """
+        canary, seen = (segment.warmup, segment.warm) if warmup else (segment.canary, segment.ready)
+        assert canary is not None
+        sender = self._background(stream, self._send_canaries(stream, segment, canary, seen))
+        waits = [asyncio.ensure_future(e.wait()) for e in (seen, segment.ended, stream.closing)]
         try:
             await asyncio.wait({sender, *waits}, return_when=asyncio.FIRST_COMPLETED)
-            if segment.ready.is_set() or stream.closing.is_set():
+            if seen.is_set() or stream.closing.is_set():
                 return
             if segment.ended.is_set():
                 raise _Failed(segment.end_reason or "tshark ended before it was ready")
@@ -297,17 +309,19 @@ class CaptureStreams:
             for waiter in waits:
                 waiter.cancel()
 
-    async def _send_canaries(self, stream: _Stream, segment: Run) -> None:
-        """Rounds of canaries until the run is ready (or ready_timeout); then 1 s for the last to arrive."""
+    async def _send_canaries(
+        self, stream: _Stream, segment: Run, canary: Canary, seen: asyncio.Event
+    ) -> None:
+        """Rounds of canaries until the run has `seen` one (or ready_timeout); then 1 s for the last."""
         interface = stream.spec.interface
         for _ in range(max(1, round(self.ready_timeout / (CANARY_ROUND * 0.1)))):
-            if segment.ready.is_set() or segment.ended.is_set() or stream.closing.is_set():
+            if seen.is_set() or segment.ended.is_set() or stream.closing.is_set():
                 return
-            argv = self._cmd(stream, segment.canary.send_argv(interface, count=CANARY_ROUND, interval=0.1))
+            argv = self._cmd(stream, canary.send_argv(interface, count=CANARY_ROUND, interval=0.1))
             sent = await stream.session.run(argv, timeout=30, check=False)
             interpret_canary_send(interface, sent.exit_status, sent.stderr)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(segment.ready.wait(), 1.0)
+            await asyncio.wait_for(seen.wait(), 1.0)
 
     async def _nudge(self, stream: _Stream, run: Run) -> None:
         argv = self._cmd(stream, run.canary.send_argv(stream.spec.interface, count=3, interval=0.05))
