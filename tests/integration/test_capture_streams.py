@@ -103,7 +103,7 @@ def pod_of(state: LabState, name_prefix: str) -> tuple[str, str, str]:
 
 
 def captures_running(state: LabState) -> dict[str, int]:
-    """tshark, tcpdump and dumpcap processes per node netns, as /proc tells it."""
+    """tshark, tcpdump, dumpcap and tee (the recorder) processes per node netns, as /proc tells it."""
     found = pids_in([n.netns for n in state.nodes])
     counts = {}
     for netns, pids in found.items():
@@ -113,7 +113,7 @@ def captures_running(state: LabState) -> dict[str, int]:
                 names.append(Path(f"/proc/{pid}/comm").read_text().strip())
             except OSError:
                 continue  # ended meanwhile
-        counts[netns] = sum(name in ("tshark", "tcpdump", "dumpcap") for name in names)
+        counts[netns] = sum(name in ("tshark", "tcpdump", "dumpcap", "tee") for name in names)
     return counts
 
 
@@ -323,6 +323,54 @@ async def test_restarts_under_load_lose_no_packet_while_the_new_tshark_starts(
     await no_capture_left(state)
 
 
+async def test_a_live_streams_packets_are_dissected_and_saved_while_it_runs(
+    state: LabState, tmp_path: Path
+) -> None:
+    """Enter on a packet of a running stream: tshark on the node dissects it from the run's recording
+    (written as packets pass). Export: the packets so far as pcapng. Across a restart, too."""
+    node, veth, netns = pod_of(state, WRK1)
+    sessions = sessions_of(state)
+    captures = CaptureStreams(sessions, restart_after=300)
+    spec = StreamSpec(node, veth, "udp port 9")
+    seen = Seen()
+    try:
+        task = start(captures, spec, seen, record_dir=tmp_path / "kept")
+        await until(lambda: seen.state(spec) is StreamState.CAPTURING, "capturing")
+        await send_udp(netns, 600, gap=0.004)  # ~2.5 s: at least one restart
+        await until(lambda: len(seen.of(spec)) >= 600, lambda: f"600, have {len(seen.of(spec))}")
+        assert any(s.reason.startswith("restarting tshark") for s in seen.statuses[spec])
+        packets = seen.of(spec)
+        for packet in (packets[5], packets[-1]):  # one from the first tshark run, one from the current
+            found = await captures.live_dissection(spec, packet.number)
+            assert found is not None and found.number == packet.number
+            assert [layer.name for layer in found.layers][:4] == ["frame", "eth", "ip", "udp"]
+            ip = next(layer for layer in found.layers if layer.name == "ip")
+            shown = {f.name: f.show for f in ip.fields}
+            assert int(shown["ip.id"], 16) == packet.ip_id  # tshark on the node read that very packet
+            assert int.from_bytes(found.data[18:20], "big") == packet.ip_id  # and its bytes came back
+        target = tmp_path / "so-far.pcapng"
+        assert await captures.save_live(spec, target)
+        read = subprocess.run(
+            ["tshark", "-r", str(target), "-T", "fields", "-e", "frame.number", "-e", "ip.id"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert target.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # pcapng, as promised
+        ids = {int(n): int(i, 16) for n, i in (ln.split("\t") for ln in read.stdout.splitlines()) if i}
+        assert all(ids.get(p.number) == p.ip_id for p in packets), "packet N of the stream is frame N"
+        assert seen.state(spec) is StreamState.CAPTURING  # the stream went on meanwhile
+        assert await captures.live_dissection(spec, packets[-1].number + 10_000) is None  # not yet seen
+        await captures.close(spec)
+        await asyncio.wait_for(task, WAIT)
+        assert await captures.live_dissection(spec, packets[5].number) is None  # closed: not live
+        assert not await captures.save_live(spec, target)
+    finally:
+        await captures.close_all()
+        await asyncio.gather(*(s.close() for s in sessions.values()))
+    await no_capture_left(state)
+
+
 async def test_a_bad_filter_fails_in_tsharks_words_and_starts_nothing(
     state: LabState, captures: CaptureStreams
 ) -> None:
@@ -398,16 +446,16 @@ async def test_a_dropped_connection_fails_the_stream_and_the_node_ends_tshark(
 
 
 def capture_workdir(state: LabState, node: str) -> Path:
-    """The folder the node's tshark writes its pcapng in (its -w argument)."""
+    """The folder the node's capture records into (the `tee -- FILE` of its pipeline)."""
     netns = node_netns(state, node)
     for pid in pids_in([netns])[netns]:
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv[0] == b"tshark" and b"-w" in argv:
-            return Path(argv[argv.index(b"-w") + 1].decode()).parent
-    raise AssertionError(f"no tshark -w on {node}")
+        if argv[0] == b"tee" and b"--" in argv:
+            return Path(argv[argv.index(b"--") + 1].decode()).parent
+    raise AssertionError(f"no recording tee on {node}")
 
 
 def test_a_killed_capture_command_leaves_no_tshark(lab_prefix: str, state: LabState) -> None:

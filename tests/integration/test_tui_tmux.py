@@ -128,6 +128,13 @@ def test_tree_and_a_live_stream_in_tmux(tmux: list[str]) -> None:
         assert "10.0.1.15 → 10.105.134.33" in text  # the ClusterIP, before kube-proxy's DNAT
         assert "10.0.1.15 → 10.96.0.10" in text  # the DNS walk, to kube-dns's ClusterIP
 
+        # Enter on the live stream's newest packet: tshark on node-1 dissects it while capture goes on
+        subprocess.run([*tmux, "send-keys", "-t", "app", "Enter"], check=True)
+        text = wait_screen(tmux, "Dissection", "bytes on wire", "0000  ", timeout=20)  # tree and bytes
+        assert "not recorded" not in text and "failed" not in text
+        subprocess.run([*tmux, "send-keys", "-t", "app", "Escape"], check=True)
+        wait_screen(tmux, "● node-1")
+
         subprocess.run([*tmux, "send-keys", "-t", "app", "q"], check=True)
         nodes = [f"{prefix}.node-{i}" for i in range(3)]
 
@@ -139,7 +146,7 @@ def test_tree_and_a_live_stream_in_tmux(tmux: list[str]) -> None:
                 for p in pids
                 if os.path.exists(f"/proc/{p}/comm")
             ]
-            return not any(c in ("tshark", "tcpdump", "dumpcap") for c in comms)
+            return not any(c in ("tshark", "tcpdump", "dumpcap", "tee") for c in comms)
 
         wait_until(no_capture_left, timeout=15, what="no tshark/dumpcap left on the nodes after quit")
 

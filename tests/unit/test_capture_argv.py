@@ -77,7 +77,9 @@ def test_recording_writes_the_stream_as_a_pcapng_ring_while_printing() -> None:
     with pytest.raises(ValueError, match="absolute"):
         capture_argv("ens4", recording=Recording("relative.pcapng"))
     with pytest.raises(ValueError, match="2-1000 files"):
-        capture_argv("ens4", recording=Recording("/tmp/r.pcapng", files=1))
+        capture_argv("ens4", recording=Recording("/tmp/r.pcapng", files=1), engine="tshark")
+    with pytest.raises(ValueError, match="tshark engine"):  # tee writes one file
+        capture_argv("ens4", recording=Recording("/tmp/r.pcapng", files=4))
     assert merge_recording_argv(["/a_00001.pcapng", "/a_00002.pcapng"], "/out.pcapng")[:6] == [
         "mergecap", "-a", "-F", "pcapng", "-w", "/out.pcapng",
     ]  # fmt: skip
@@ -170,13 +172,16 @@ def test_is_mine_tells_streams_apart() -> None:
 def test_default_engine_pipes_tcpdump_immediate_mode_into_tshark() -> None:
     import shlex
 
-    argv = capture_argv("lxc7dc050ebabd6", "udp port 53", recording=Recording("/tmp/r.pcapng"))
+    argv = capture_argv("lxc7dc050ebabd6", "udp port 53", recording=Recording("/tmp/r.pcap"))
     assert argv[:2] == ["sh", "-c"] and len(argv) == 3
-    first, second = (shlex.split(part) for part in argv[2].split(" | "))
+    first, recorder, reader = (shlex.split(part) for part in argv[2].split(" | "))
     assert first[:3] == ["tcpdump", "-i", "lxc7dc050ebabd6"] and "--immediate-mode" in first
     assert first[-3:] == ["-w", "-", "udp port 53"]  # the filter travels as one argument
-    assert second[:5] == ["tshark", "-r", "-", "-l", "-n"]
-    assert "udp.port==8472,vxlan" in second and second[-3:] == ["-w", "/tmp/r.pcapng", "-P"]
+    assert recorder == ["tee", "--", "/tmp/r.pcap"]  # written as packets pass: readable while live
+    assert reader[:5] == ["tshark", "-r", "-", "-l", "-n"]
+    assert "udp.port==8472,vxlan" in reader and "-w" not in reader
+    unrecorded = capture_argv("lxc7dc050ebabd6")[2].split(" | ")
+    assert len(unrecorded) == 2 and "tee" not in capture_argv("lxc7dc050ebabd6")[2]
     with pytest.raises(ValueError, match="tcpdump or tshark"):
         capture_argv("ens4", engine="pcap")
 

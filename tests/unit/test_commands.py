@@ -19,6 +19,7 @@ from labyrinth_tui.nodes.commands import (
     end_process_group,
     in_netns,
     in_process_group,
+    pipeline,
     shell_line,
     validate_capture_filter,
     validate_interface,
@@ -233,3 +234,16 @@ def test_end_process_group_kills_what_ignores_term_and_its_children() -> None:
         if group.poll() is None:
             group.kill()
             group.wait()
+
+
+@settings(max_examples=100, deadline=None)
+@given(args=st.lists(ARG_TEXT, min_size=1, max_size=3))
+def test_a_three_stage_pipeline_carries_every_argument_literally(args: list[str]) -> None:
+    argv = pipeline(["printf", "%s\\0", *args], ["cat"], ["cat", "-"])
+    out = subprocess.run(argv, capture_output=True, check=True).stdout
+    assert [part.decode() for part in out.split(b"\0")[:-1]] == args
+
+
+def test_a_pipeline_needs_two_commands() -> None:
+    with pytest.raises(UnsafeArgument, match="at least two"):
+        pipeline(["tshark"])

@@ -83,9 +83,11 @@ def validate_pgid(pgid: object) -> int:
     return pgid
 
 
-def pipeline(first: Sequence[str], second: Sequence[str]) -> list[str]:
-    """`first | second` as an argv for the node: `sh -c` with both quoted; the status is second's."""
-    return ["sh", "-c", f"{shell_line(first)} | {shell_line(second)}"]
+def pipeline(first: Sequence[str], *rest: Sequence[str]) -> list[str]:
+    """`first | second | …` as an argv for the node: `sh -c`, each quoted; the status is the last's."""
+    if not rest:
+        raise UnsafeArgument(first, "a pipeline needs at least two commands", "argv")
+    return ["sh", "-c", " | ".join(shell_line(argv) for argv in (first, *rest))]
 
 
 def shell_line(argv: Sequence[str]) -> str:

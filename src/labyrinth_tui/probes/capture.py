@@ -76,7 +76,11 @@ def _count(count: int | None) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Recording:
-    """Keep what the stream shows as pcapng on the node: `path`, or a ring of `files` × `file_kb` files.
+    """Keep what the stream shows on the node: `path`, or a ring of `files` × `file_kb` files.
+
+    Engine "tcpdump": `tee` writes tcpdump's pcap to `path` as each packet passes (readable while the
+    stream runs: that is how a live stream's packet is dissected); frame N is the stream's packet N.
+    Engine "tshark": tshark's `-w` pcapng (buffered: complete only once tshark ends), or a ring.
 
     With a ring, tshark names the files `<stem>_<5-digit index>_<YYYYmmddHHMMSS><suffix>` and prints
     `File: "<name>"` on stderr as it opens each; only the newest `files` remain on disk. Fetch them in
@@ -93,10 +97,20 @@ class Recording:
     files: int | None = None
     file_kb: int = 65_536
 
-    def argv(self) -> list[str]:
+    def _checked(self) -> str:
         if not self.path.startswith("/") or "\0" in self.path or self.path.endswith("/"):
             raise ValueError(f"a recording needs an absolute file path on the node, not {self.path!r}")
-        argv = ["-w", self.path, "-P"]  # -P: print the summary lines while writing the file
+        return self.path
+
+    def tee_argv(self) -> list[str]:
+        """The tcpdump engine's recorder: `tee` into one pcap file (no ring: use engine "tshark")."""
+        if self.files is not None:
+            raise ValueError("a ring of recording files needs the tshark engine")
+        return ["tee", "--", self._checked()]
+
+    def argv(self) -> list[str]:
+        """tshark's options that record (engine "tshark"): pcapng, or a ring of files."""
+        argv = ["-w", self._checked(), "-P"]  # -P: print the summary lines while writing the file
         if self.files is not None:
             if not 2 <= self.files <= 1000 or not 1 <= self.file_kb <= 2_000_000:
                 raise ValueError("a recording ring keeps 2-1000 files of 1 kB-2 GB each")
@@ -133,7 +147,6 @@ def capture_argv(
         raise ValueError(f"snapshot length must be 64-262144 bytes, not {snaplen!r}")
     bpf = validate_capture_filter(capture_filter)
     decode = _decode_as(vxlan_port) + fmt.tshark_options() + _count(count)
-    keep = recording.argv() if recording is not None else []
     if engine == "tcpdump":
         capture = [
             "tcpdump",
@@ -150,9 +163,15 @@ def capture_argv(
             "-",
         ]
         capture += [bpf] if bpf else []
-        return pipeline(capture, ["tshark", "-r", "-", "-l", "-n", *decode, *keep])
+        reader = ["tshark", "-r", "-", "-l", "-n", *decode]
+        if recording is None:
+            return pipeline(capture, reader)
+        # tee writes each packet to the file as it passes (tcpdump -U flushes per packet), so the
+        # recording can be read while the stream runs; tshark's own -w buffers for many packets
+        return pipeline(capture, recording.tee_argv(), reader)
     if engine != "tshark":
         raise ValueError(f"capture engine {engine!r}: tcpdump or tshark")
+    keep = recording.argv() if recording is not None else []
     argv = ["tshark", "-i", iface, "-l", "-n", "-B", str(buffer_mb), *decode, *keep]
     if bpf:
         argv += ["-f", capture_filter]

@@ -79,6 +79,14 @@ def dissect_sync(path: str | Path, number: int, *, vxlan_port: int = VXLAN_PORT)
 
 
 def _build(path: str, number: int, status: int | None, out: bytes, err: bytes) -> Dissection:
+    layers = pdml_layers(path, number, status, out, err)
+    return Dissection(number, layers, read_frame(path, number))
+
+
+def pdml_layers(
+    path: str, number: int, status: int | None, out: bytes, err: bytes
+) -> tuple[DissectionLayer, ...]:
+    """The layers of the one packet in `pdml_argv`'s output (run here or on a node); DissectError else."""
     message = " ".join(
         line.strip().removeprefix("tshark: ")
         for line in err.decode("utf-8", "replace").splitlines()
@@ -93,8 +101,7 @@ def _build(path: str, number: int, status: int | None, out: bytes, err: bytes) -
     packets = root.findall("packet")
     if not packets:
         raise DissectError(path, number, f"the file has fewer than {number} packets")
-    layers = tuple(_layer(proto) for proto in packets[0].findall("proto") if proto.get("name") != "geninfo")
-    return Dissection(number, layers, read_frame(path, number))
+    return tuple(_layer(proto) for proto in packets[0].findall("proto") if proto.get("name") != "geninfo")
 
 
 def _int(element: ET.Element, name: str) -> int:
@@ -146,6 +153,11 @@ def read_frame(path: str, number: int) -> bytes:
             data = f.read()
     except OSError as exc:
         raise DissectError(path, number, exc.strerror or str(exc)) from None
+    return frame_in(data, number, path)
+
+
+def frame_in(data: bytes, number: int, path: str = "the capture") -> bytes:
+    """The captured bytes of packet `number` (from 1) of pcap or pcapng `data`."""
     if data[:4] in _PCAP_MAGICS:
         return _pcap_frame(path, data, number, _PCAP_MAGICS[data[:4]])
     if len(data) >= 12 and int.from_bytes(data[:4], "little") == _PCAPNG_SHB:

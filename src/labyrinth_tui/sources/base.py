@@ -81,6 +81,10 @@ class Source(Protocol):
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
         """Where the stream's packets are recorded as pcapng, if they are (export, dissection)."""
 
+    async def save_pcapng(self, spec: StreamSpec, target: Path) -> bool:
+        """Write the stream's packets so far to `target` as pcapng (a live stream's are fetched from its
+        node now); False if the stream is not recorded. Raises OSError/NodeError with the reason."""
+
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         """The full dissection of one packet of the stream, off the UI loop; None if not recorded."""
 

@@ -1,4 +1,4 @@
-"""A live stream's recording: its tshark runs' pcapng files fetched from the node, trimmed, joined."""
+"""A live stream's recording: its runs' capture files fetched from the node, trimmed, joined as pcapng."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ async def _local(argv: Sequence[str]) -> None:
     _, err = await proc.communicate()
     if proc.returncode != 0:
         raise OSError(f"{argv[0]} exited {proc.returncode}: {err.decode(errors='replace').strip()[-300:]}")
+
+
+async def copy_recording(path: Path | None, target: Path) -> bool:
+    """A finished recording copied to `target` (off the loop); False when there is none."""
+    if path is None or not path.exists():
+        return False
+    await asyncio.to_thread(shutil.copyfile, path, target)
+    return True
 
 
 async def fetch_recording(
@@ -50,14 +58,16 @@ async def fetch_recording(
             )
             if fetched.exit_status != 0:
                 raise NodeError(session.name, f"could not read {path}: {fetched.stderr.strip()[-200:]}")
-            raw = Path(tmp) / f"raw-{i}.pcapng"
+            raw = Path(tmp) / f"raw-{i}.pcap"
             raw.write_bytes(base64.b64decode(fetched.stdout))
+            kept = Path(tmp) / f"kept-{i}.pcapng"
             if len(parts) == 1 and first == 1:
-                trimmed.append(str(raw))  # one run: the whole file is the stream (frames past `last` too)
+                # one run: the whole file is the stream (frames past `last` too); as pcapng
+                await _local(["editcap", "-F", "pcapng", str(raw), str(kept)])
+                trimmed.append(str(kept))
                 continue
             if last < first:
                 continue
-            kept = Path(tmp) / f"kept-{i}.pcapng"
             await _local(["editcap", "-F", "pcapng", "-r", str(raw), str(kept), f"{first}-{last}"])
             trimmed.append(str(kept))
         if len(trimmed) == 1:

@@ -41,6 +41,7 @@ class Run:
     deferring: bool = False  # the next run's canaries are passing: keep packets until `cut` is known
     deferred: list[PacketSummary] = field(default_factory=list)
     stopping: bool = False
+    removed: bool = False  # its file was deleted from the node (nothing records the stream)
     offset: int = 0  # stream number = offset + frame number of its own file
     frames: int = 0  # its newest frame number so far
     end_reason: str = ""  # why it ended by itself ("" when we stopped it)

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import secrets
+import shutil
+import tempfile
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.nodes.commands import (
     UnsafeArgument,
     ended_with_reader,
+    pipeline,
     validate_capture_filter,
     validate_interface,
     validate_node_name,
@@ -35,6 +41,7 @@ from labyrinth_tui.probes.capture_ready import (
     interpret_canary_send,
     is_canary,
 )
+from labyrinth_tui.probes.dissect import DISSECT_TIMEOUT, DissectError, frame_in, pdml_argv, pdml_layers
 from labyrinth_tui.sources.base import Emit, PacketBatch, StreamSpec, StreamState, StreamStatus
 from labyrinth_tui.sources.capture_files import fetch_recording
 from labyrinth_tui.sources.capture_runs import Run, ended_why, release, take
@@ -107,6 +114,66 @@ class CaptureStreams:
     @property
     def open_specs(self) -> list[StreamSpec]:
         return list(self._streams)
+
+    def is_live(self, spec: StreamSpec) -> bool:
+        return spec in self._streams
+
+    def _where(self, spec: StreamSpec, number: int) -> tuple[_Stream, Run, int] | None:
+        """The live run whose file holds the stream's packet `number`, and its frame number there."""
+        stream = self._streams.get(spec)
+        if stream is None:
+            return None
+        for run in stream.segments:
+            local = number - run.offset
+            last = run.last if run.last is not None else run.frames
+            if run.holding or run.removed or not run.first <= local <= last:
+                continue
+            return stream, run, local
+        return None
+
+    async def live_dissection(self, spec: StreamSpec, number: int) -> Dissection | None:
+        """Packet `number` of a live stream, dissected by tshark on its node from the run's recording.
+
+        The recording is written as packets pass (tee), so any packet the stream showed can be read:
+        tshark dissects it there with everything before it in its run (TCP analysis, DNS pairs), and
+        its bytes come back as one packet cut out by editcap. None when the stream is not live, or the
+        packet is no longer kept on the node (a run before a restart, when nothing is recorded).
+        """
+        found = self._where(spec, number)
+        if found is None:
+            return None
+        stream, run, local = found
+        where = f"{spec.node}:{run.path}"
+        pdml = await stream.session.run(
+            self._cmd(stream, pdml_argv(run.path, local)), timeout=DISSECT_TIMEOUT, check=False
+        )
+        layers = pdml_layers(where, local, pdml.exit_status, pdml.stdout.encode(), pdml.stderr.encode())
+        cut = pipeline(["editcap", "-r", run.path, "-", str(local)], ["base64", "-w", "0"])
+        raw = await stream.session.run(self._cmd(stream, cut), timeout=DISSECT_TIMEOUT, check=False)
+        try:
+            frame = frame_in(base64.b64decode(raw.stdout, validate=True), 1, where)
+        except (ValueError, binascii.Error):
+            raise DissectError(where, local, f"editcap gave no packet: {raw.stderr.strip()[-200:]}") from None
+        return Dissection(number, layers, frame)
+
+    async def save_live(self, spec: StreamSpec, target: Path) -> bool:
+        """A live stream's recording so far, fetched from its node, as pcapng at `target` (frame N =
+        packet N). False when the stream is not live; NodeError/OSError when the node cannot give it."""
+        stream = self._streams.get(spec)
+        if stream is None:
+            return False
+        runs = [r for r in stream.segments if not r.holding]
+        if any(r.removed for r in runs):
+            kept = [r for r in runs if not r.removed]
+            why = "only the packets since the last tshark restart are kept when a stream is not recorded"
+            if not kept:
+                raise OSError(why)
+            runs = kept[-1:]
+        parts = [(r.path, r.first, r.last if r.last is not None else r.frames) for r in runs]
+        with tempfile.TemporaryDirectory(prefix="labyrinth-save-") as tmp:
+            fetched = await fetch_recording(stream.session, parts, Path(tmp), spec, stream.privilege)
+            await asyncio.to_thread(shutil.move, fetched, target)
+        return True
 
     async def open(
         self, spec: StreamSpec, emit: Emit, *, ring_capacity: int = 100_000, record_dir: Path | None = None
@@ -259,7 +326,7 @@ class CaptureStreams:
     async def _start_segment(self, stream: _Stream, index: int, previous: Run | None = None) -> Run:
         spec = stream.spec
         canary = Canary.new()
-        path = f"{stream.workdir}/run-{index:04d}.pcapng"
+        path = f"{stream.workdir}/run-{index:04d}.pcap"
         segment = Run(index, path, canary, SummaryParser(spec.node, spec.interface))
         segment.holding = previous is not None
         segment.previous = previous
@@ -366,6 +433,7 @@ class CaptureStreams:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(segment.ended.wait(), 10)
         if stream.record_dir is None:
+            segment.removed = True
             with contextlib.suppress(NodeError):  # bounded disk: a run nobody records is deleted at once
                 await stream.session.run(
                     self._cmd(stream, ["rm", "-f", "--", segment.path]), timeout=30, check=False

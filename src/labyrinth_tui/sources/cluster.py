@@ -193,7 +193,15 @@ class ClusterSource:
         raise JourneyError("following the article's packet runs on the lab for now (labyrinth journey)")
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
-        return None
+        # streams here are not recorded once closed; a live one is dissected by tshark on its node
+        if self._captures is None or not self._captures.is_live(spec):
+            return None
+        return await self._captures.live_dissection(spec, packet.number)
+
+    async def save_pcapng(self, spec: StreamSpec, target: Path) -> bool:
+        if self._captures is None or not self._captures.is_live(spec):
+            return False
+        return await self._captures.save_live(spec, target)
 
     async def close_stream(self, spec: StreamSpec) -> None:
         if self._captures is not None:

@@ -26,6 +26,7 @@ from labyrinth_tui.sources.base import (
     StreamStatus,
     TopologyEvent,
 )
+from labyrinth_tui.sources.capture_files import copy_recording
 from labyrinth_tui.sources.captures import CaptureStreams
 
 
@@ -126,9 +127,15 @@ class LabSource:
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
         return self.captures.pcapng_path(spec) if self.captures is not None else None
 
+    async def save_pcapng(self, spec: StreamSpec, target: Path) -> bool:
+        if self.captures is not None and self.captures.is_live(spec):
+            return await self.captures.save_live(spec, target)
+        return await copy_recording(self.pcapng_path(spec), target)
+
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
-        # a live stream's recording is fetched from the node when it closes; until then: no dissection
-        path = self.pcapng_path(spec)
+        if self.captures is not None and self.captures.is_live(spec):
+            return await self.captures.live_dissection(spec, packet.number)  # tshark on the node
+        path = self.pcapng_path(spec)  # a closed stream: its recording, fetched when it closed
         if path is None or not path.exists():
             return None
         return await dissect(path, packet.number)

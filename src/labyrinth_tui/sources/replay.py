@@ -28,6 +28,7 @@ from labyrinth_tui.sources.base import (
     StreamStatus,
     TopologyEvent,
 )
+from labyrinth_tui.sources.capture_files import copy_recording
 
 BUNDLE_FORMAT = 1
 ARTICLE_BUNDLE = Path(__file__).resolve().parent.parent / "assets" / "bundles" / "article"
@@ -164,6 +165,9 @@ class ReplaySource:
         bundle = self.load()
         recorded = bundle.stream(spec) or bundle.stream_for(spec.node, spec.interface)
         return recorded.pcapng_file if recorded is not None else None
+
+    async def save_pcapng(self, spec: StreamSpec, target: Path) -> bool:
+        return await copy_recording(self.pcapng_path(spec), target)  # whole from the start
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         path = self.pcapng_path(spec)

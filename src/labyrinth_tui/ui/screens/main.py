@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -158,17 +157,25 @@ class MainScreen(Screen[None]):
         panes = self.query_one(StreamsArea).panes
         return panes[0] if len(panes) == 1 else None
 
-    def action_export(self) -> None:
+    async def action_export(self) -> None:
         pane = self.focused_pane()
         if pane is None:
             self.notify("Focus a stream first (tab), then press e.", severity="warning")
             return
-        path = self.source.pcapng_path(pane.spec) if self.source is not None else None
-        if path is None or not path.exists():
-            self.notify(f"{pane.spec.key} is not recorded as pcapng", severity="warning")
+        if self.source is None:
+            self.notify("no source: nothing is recorded", severity="warning")
             return
         target = export_name(pane.spec)
-        shutil.copyfile(path, target)
+        if pane.state is StreamState.CAPTURING:
+            self.notify(f"fetching {pane.spec.key}'s packets so far from {pane.spec.node}…")
+        try:
+            saved = await self.source.save_pcapng(pane.spec, target)
+        except Exception as exc:  # the node's or the disk's words, shown; the stream goes on
+            self.notify(f"could not save {pane.spec.key}: {getattr(exc, 'reason', exc)}", severity="error")
+            return
+        if not saved:
+            self.notify(f"{pane.spec.key} is not recorded as pcapng", severity="warning")
+            return
         self.notify(f"saved {target} (open it in Wireshark or `tshark -r`)", title="Exported")
 
     @on(StreamPane.CloseRequested)
