@@ -349,7 +349,7 @@ async def test_a_live_streams_packets_are_dissected_and_saved_while_it_runs(
             assert int(shown["ip.id"], 16) == packet.ip_id  # tshark on the node read that very packet
             assert int.from_bytes(found.data[18:20], "big") == packet.ip_id  # and its bytes came back
         target = tmp_path / "so-far.pcapng"
-        assert await captures.save_live(spec, target)
+        assert await captures.save_live(spec, target) == ""  # whole: no note
         read = subprocess.run(
             ["tshark", "-r", str(target), "-T", "fields", "-e", "frame.number", "-e", "ip.id"],
             capture_output=True,
@@ -364,7 +364,46 @@ async def test_a_live_streams_packets_are_dissected_and_saved_while_it_runs(
         await captures.close(spec)
         await asyncio.wait_for(task, WAIT)
         assert await captures.live_dissection(spec, packets[5].number) is None  # closed: not live
-        assert not await captures.save_live(spec, target)
+        assert await captures.save_live(spec, target) is None
+    finally:
+        await captures.close_all()
+        await asyncio.gather(*(s.close() for s in sessions.values()))
+    await no_capture_left(state)
+
+
+async def test_an_unrecorded_stream_saves_its_current_run_and_says_so(
+    state: LabState, tmp_path: Path
+) -> None:
+    """Without a record_dir a run's file is deleted at its hand-off (bounded disk on the node): the
+    export holds the current run only, says from which packet, and frame 1 is that packet."""
+    node, veth, netns = pod_of(state, WRK1)
+    sessions = sessions_of(state)
+    captures = CaptureStreams(sessions, restart_after=300)
+    spec = StreamSpec(node, veth, "udp port 9")
+    seen = Seen()
+    try:
+        task = start(captures, spec, seen)
+        await until(lambda: seen.state(spec) is StreamState.CAPTURING, "capturing")
+        await send_udp(netns, 600, gap=0.004)
+        await until(lambda: len(seen.of(spec)) >= 600, lambda: f"600, have {len(seen.of(spec))}")
+        packets = seen.of(spec)
+        assert await captures.live_dissection(spec, packets[0].number) is None  # its run's file is gone
+        target = tmp_path / "latest.pcapng"
+        note = await captures.save_live(spec, target)
+        assert note is not None and note.startswith("packets from #")
+        first = int(note.split("#")[1].split()[0].replace(",", ""))
+        read = subprocess.run(
+            ["tshark", "-r", str(target), "-T", "fields", "-e", "frame.number", "-e", "ip.id"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        ids = {int(n): int(i, 16) for n, i in (ln.split("\t") for ln in read.stdout.splitlines()) if i}
+        later = [p for p in packets if p.number >= first]
+        assert later and all(ids.get(p.number - first + 1) == p.ip_id for p in later)
+        assert not list(tmp_path.glob("*.part"))
+        await captures.close(spec)
+        await asyncio.wait_for(task, WAIT)
     finally:
         await captures.close_all()
         await asyncio.gather(*(s.close() for s in sessions.values()))

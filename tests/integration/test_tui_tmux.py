@@ -139,13 +139,13 @@ def test_tree_and_a_live_stream_in_tmux(tmux: list[str]) -> None:
         nodes = [f"{prefix}.node-{i}" for i in range(3)]
 
         def no_capture_left() -> bool:
-            found = pids_in(nodes)
-            comms = [
-                Path(f"/proc/{p}/comm").read_text().strip()
-                for pids in found.values()
-                for p in pids
-                if os.path.exists(f"/proc/{p}/comm")
-            ]
+            comms = []
+            for pids in pids_in(nodes).values():
+                for pid in pids:
+                    try:
+                        comms.append(Path(f"/proc/{pid}/comm").read_text().strip())
+                    except OSError:
+                        continue  # it ended between the listing and the read
             return not any(c in ("tshark", "tcpdump", "dumpcap", "tee") for c in comms)
 
         wait_until(no_capture_left, timeout=15, what="no tshark/dumpcap left on the nodes after quit")

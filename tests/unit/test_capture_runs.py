@@ -101,6 +101,29 @@ def test_holes_in_the_new_run_before_it_is_warm_lose_nothing() -> None:
     assert [p.ip_id for p in pending] == list(range(1, 11))
 
 
+@pytest.mark.parametrize("old_lags", [False, True])
+def test_packets_stamped_like_the_cut_canary_are_counted_once(old_lags: bool) -> None:
+    """Microsecond stamps tie at 20k packets/s: the canary's own position decides, not its time."""
+    old = run(0)
+    new = run(1, previous=old)
+    old.handoff_mac = new.canary.src_mac
+    # datagram 3 shares the canary's stamp but came before it; datagram 4 shares it and came after
+    both = [(3.0, 3), (3.0, new.canary), (3.0, 4), (4.0, 5), (5.0, 6)]
+    old_lines, new_lines = frames([(1.0, 1), (2.0, 2), *both]), frames(both)
+    pending: list[PacketSummary] = []
+    if old_lags:
+        take(old, pending, old_lines[:2])
+        take(new, pending, new_lines[:2])
+        take(old, pending, old_lines[2:])
+    else:
+        take(old, pending, old_lines)
+        take(new, pending, new_lines[:2])
+    assert new.ready.is_set() and old.handed.is_set()
+    release(new, pending, next_number=old.last - old.first + 1)
+    take(new, pending, new_lines[2:])
+    assert [p.ip_id for p in pending] == [1, 2, 3, 4, 5, 6]
+
+
 def test_an_own_canary_before_the_warm_up_does_not_cut() -> None:
     old = run(0)
     new = run(1, previous=old)

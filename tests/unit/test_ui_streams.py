@@ -191,6 +191,7 @@ async def test_e_saves_the_focused_stream_as_pcapng_in_the_working_folder(
         pane = await _open_stream(app, pilot, "lxc1ba60d50596c")
         recorded = app.screen.source.pcapng_path(pane.spec)  # type: ignore[attr-defined]
         await pilot.press("e")
+        await app.workers.wait_for_complete()  # the export runs in a worker
         await pilot.pause(0.1)
         saved = list(out.glob("labyrinth-node-1-*.pcapng"))
         assert len(saved) == 1 and saved[0].read_bytes() == recorded.read_bytes()
@@ -205,6 +206,7 @@ async def test_a_failed_save_says_why_and_leaves_no_file(tmp_path: Path, monkeyp
     async with app.run_test(size=(120, 40)) as pilot:
         await _open_stream(app, pilot)
         await pilot.press("e")
+        await app.workers.wait_for_complete()  # the export runs in a worker
         await pilot.pause(0.1)
         assert not list(out.iterdir())
         assert any("No space left on device" in str(n.message) for n in app._notifications)
@@ -218,6 +220,7 @@ async def test_e_on_a_stream_without_a_recording_says_so(tmp_path: Path, monkeyp
     async with app.run_test(size=(120, 40)) as pilot:
         await _open_stream(app, pilot)
         await pilot.press("e")
+        await app.workers.wait_for_complete()  # the export runs in a worker
         await pilot.pause(0.1)
         assert not list(out.iterdir())
         assert any("is not recorded as pcapng" in str(n.message) for n in app._notifications)

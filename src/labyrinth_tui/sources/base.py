@@ -81,9 +81,10 @@ class Source(Protocol):
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
         """Where the stream's packets are recorded as pcapng, if they are (export, dissection)."""
 
-    async def save_pcapng(self, spec: StreamSpec, target: Path) -> bool:
+    async def save_pcapng(self, spec: StreamSpec, target: Path) -> str | None:
         """Write the stream's packets so far to `target` as pcapng (a live stream's are fetched from its
-        node now); False if the stream is not recorded. Raises OSError/NodeError with the reason."""
+        node now). "" when frame N is packet N, else a note on what the file holds; None if the stream
+        is not recorded. Raises OSError/NodeError with the reason; `target` is whole or absent."""
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         """The full dissection of one packet of the stream, off the UI loop; None if not recorded."""

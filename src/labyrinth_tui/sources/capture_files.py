@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import secrets
 import shutil
 import tempfile
@@ -25,12 +26,18 @@ async def _local(argv: Sequence[str]) -> None:
         raise OSError(f"{argv[0]} exited {proc.returncode}: {err.decode(errors='replace').strip()[-300:]}")
 
 
-async def copy_recording(path: Path | None, target: Path) -> bool:
-    """A finished recording copied to `target` (off the loop); False when there is none."""
+async def copy_recording(path: Path | None, target: Path) -> str | None:
+    """A finished recording copied to `target` (off the loop, whole or not at all): "" when done,
+    None when there is none."""
     if path is None or not path.exists():
-        return False
-    await asyncio.to_thread(shutil.copyfile, path, target)
-    return True
+        return None
+    partial = target.with_name(target.name + ".part")
+    try:
+        await asyncio.to_thread(shutil.copyfile, path, partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return ""
 
 
 async def fetch_recording(

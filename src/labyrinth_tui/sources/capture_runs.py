@@ -69,7 +69,7 @@ def take(segment: Run, pending: list[PacketSummary], lines: list[str]) -> None:
         if packet is None:
             continue
         segment.frames = local = packet.number - segment.offset
-        if segment.cut is not None and packet.ts >= segment.cut:
+        if segment.cut is not None and _past_cut(packet, segment.cut, handoff):
             _hand_over(segment, local)
             return
         if is_canary(packet):
@@ -92,12 +92,20 @@ def take(segment: Run, pending: list[PacketSummary], lines: list[str]) -> None:
         (segment.deferred if segment.deferring else pending).append(packet)
 
 
+def _past_cut(packet: PacketSummary, cut: float, handoff: str | None) -> bool:
+    """The next run has this packet: it came after `cut`, or it is the canary the cut was taken at.
+
+    Not `ts >= cut`: timestamps are microseconds, and a packet stamped like the canary but ahead of it
+    is the old run's (the new one counts only what follows its canary)."""
+    return packet.ts > cut or (packet.ts == cut and is_canary(packet) and packet.src == handoff)
+
+
 def _cut(old: Run, pending: list[PacketSummary], cut: float) -> None:
     """The next run has everything from `cut` on: old keeps what it captured before."""
     old.cut = cut
     deferred, old.deferred, old.deferring = old.deferred, [], False
     for packet in deferred:
-        if packet.ts >= cut:
+        if _past_cut(packet, cut, old.handoff_mac):
             _hand_over(old, packet.number - old.offset)
             return
         if not is_canary(packet):

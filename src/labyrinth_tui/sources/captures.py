@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import os
 import secrets
 import shutil
 import tempfile
@@ -153,28 +154,44 @@ class CaptureStreams:
         raw = await stream.session.run(self._cmd(stream, cut), timeout=DISSECT_TIMEOUT, check=False)
         try:
             frame = frame_in(base64.b64decode(raw.stdout, validate=True), 1, where)
-        except (ValueError, binascii.Error):
-            raise DissectError(where, local, f"editcap gave no packet: {raw.stderr.strip()[-200:]}") from None
+        except (ValueError, binascii.Error, DissectError):  # DissectError: no packet in what came back
+            said = raw.stderr.strip()[-200:] or f"exit {raw.exit_status}, no packet {local} in the file"
+            raise DissectError(where, local, f"editcap could not cut the packet out: {said}") from None
         return Dissection(number, layers, frame)
 
-    async def save_live(self, spec: StreamSpec, target: Path) -> bool:
-        """A live stream's recording so far, fetched from its node, as pcapng at `target` (frame N =
-        packet N). False when the stream is not live; NodeError/OSError when the node cannot give it."""
+    async def save_live(self, spec: StreamSpec, target: Path) -> str | None:
+        """A live stream's recording so far, fetched from its node, as pcapng at `target`.
+
+        Returns "" when frame N of the file is the stream's packet N; a note for the user when only
+        the latest packets could be kept (a stream that is not recorded keeps its current tshark run
+        only). None when the stream is not live; NodeError/OSError when the node cannot give it.
+        `target` is written whole or not at all.
+        """
         stream = self._streams.get(spec)
         if stream is None:
-            return False
-        runs = [r for r in stream.segments if not r.holding]
-        if any(r.removed for r in runs):
-            kept = [r for r in runs if not r.removed]
-            why = "only the packets since the last tshark restart are kept when a stream is not recorded"
-            if not kept:
-                raise OSError(why)
-            runs = kept[-1:]
+            return None
+        runs = [r for r in stream.segments if not r.holding and not r.removed]
+        note = ""
+        if len(runs) < len([r for r in stream.segments if not r.holding]):
+            runs = runs[-1:]  # the earlier runs' files are gone from the node
+            if runs:
+                first = runs[0].offset + runs[0].first
+                note = (
+                    f"packets from #{first:,} on only (frame 1 is #{first:,}): this stream keeps only "
+                    "its current tshark run on the node"
+                )
         parts = [(r.path, r.first, r.last if r.last is not None else r.frames) for r in runs]
-        with tempfile.TemporaryDirectory(prefix="labyrinth-save-") as tmp:
-            fetched = await fetch_recording(stream.session, parts, Path(tmp), spec, stream.privilege)
-            await asyncio.to_thread(shutil.move, fetched, target)
-        return True
+        if not any(last >= first for _, first, last in parts):
+            raise OSError(f"{spec.key} has recorded no packet yet")
+        partial = target.with_name(target.name + ".part")
+        try:
+            with tempfile.TemporaryDirectory(prefix="labyrinth-save-") as tmp:
+                fetched = await fetch_recording(stream.session, parts, Path(tmp), spec, stream.privilege)
+                await asyncio.to_thread(shutil.copyfile, fetched, partial)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return note
 
     async def open(
         self, spec: StreamSpec, emit: Emit, *, ring_capacity: int = 100_000, record_dir: Path | None = None
@@ -288,17 +305,20 @@ class CaptureStreams:
         spec = stream.spec
         why = f"restarting tshark after {old.parser.parsed} packets (its memory only grows)"
         stream.emit(StreamStatus(spec, StreamState.CAPTURING, why))
-        new = await self._start_segment(stream, old.index + 1, previous=old)
         try:
+            new = await self._start_segment(stream, old.index + 1, previous=old)
             # its tshark is reading (warm); only then the canary that marks the cut
             await self._until_ready(stream, new, warmup=True)
             await self._until_ready(stream, new)
         except (_Failed, NodeError) as exc:
             # the running tshark is fine: keep it, drop the newcomer, try again one budget later
-            await self._stop_segment(stream, new)
-            stream.segments.remove(new)
+            failed = stream.segments[-1] if stream.segments[-1] is not old else None
+            if failed is not None:
+                failed.previous = None  # a canary of it still in flight must not cut old
+                await self._stop_segment(stream, failed)
+                stream.segments.remove(failed)
             _keep_deferred(stream, old)
-            old.handoff_mac, old.budget = None, old.budget + self.restart_after
+            old.handoff_mac, old.cut, old.budget = None, None, old.budget + self.restart_after
             why = f"tshark restart failed ({exc.reason}); the running one goes on"
             stream.emit(StreamStatus(spec, StreamState.CAPTURING, why))
             return old
@@ -306,23 +326,34 @@ class CaptureStreams:
             return old  # closing: the newcomer never counted a packet; _finish stops it
         # old's packets count up to new's canary; then new's held lines continue the stream
         if not old.handed.is_set():
-            # old hands over at its first packet from `cut` on: on a quiet interface, give it one
+            # old hands over at new's canary: on a quiet interface, give it a packet after it too
             self._background(stream, self._nudge(stream, new))
-        handed = asyncio.ensure_future(old.handed.wait())
-        ended = asyncio.ensure_future(old.ended.wait())
-        await asyncio.wait({handed, ended}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED)
-        handed.cancel()
-        ended.cancel()
-        if old.last is None:  # old never got past `cut` (it ended, or no packet came after it)
+        await self._until_handed(stream, old)
+        if old.last is None:  # old never reached `cut` (it ended, or it stalled before)
             await self._stop_segment(stream, old)
             _keep_deferred(stream, old)
-            old.last = old.frames
+            if old.last is None:  # (its reader may have reached the cut meanwhile)
+                old.last = old.frames
+            if old.end_reason:
+                why = f"{old.end_reason} during a restart: packets just before it may be missing"
+                stream.emit(StreamStatus(spec, StreamState.CAPTURING, why))
         else:  # old counts no more: new's held packets go out now, old stops meanwhile
             self._background(stream, self._stop_segment(stream, old))
         stream.next_number += old.last - old.first + 1
         release(new, stream.pending, stream.next_number)
         stream.emit(StreamStatus(spec, StreamState.CAPTURING, ""))
         return new
+
+    async def _until_handed(self, stream: _Stream, old: Run) -> None:
+        """Wait for old to reach the cut, for as long as it keeps reading (a loaded node lags)."""
+        events = (old.handed, old.ended, stream.closing)
+        frames = -1
+        while not any(e.is_set() for e in events) and old.frames != frames:
+            frames = old.frames
+            waits = [asyncio.ensure_future(e.wait()) for e in events]
+            await asyncio.wait(waits, timeout=self.ready_timeout / 4, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waits:
+                waiter.cancel()
 
     async def _start_segment(self, stream: _Stream, index: int, previous: Run | None = None) -> Run:
         spec = stream.spec
@@ -427,14 +458,14 @@ class CaptureStreams:
         stream.emit(PacketBatch(stream.spec, tuple(packets)))
 
     async def _stop_segment(self, stream: _Stream, segment: Run) -> None:
-        if segment.stream is None:
-            return
+        if segment.stream is None or segment.stopping:
+            return  # never started, or being stopped already (a hand-off stops old in the background)
         segment.stopping = True
+        segment.removed = stream.record_dir is None  # its file goes: nothing may read it from now on
         await segment.stream.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(segment.ended.wait(), 10)
-        if stream.record_dir is None:
-            segment.removed = True
+        if segment.removed:
             with contextlib.suppress(NodeError):  # bounded disk: a run nobody records is deleted at once
                 await stream.session.run(
                     self._cmd(stream, ["rm", "-f", "--", segment.path]), timeout=30, check=False
@@ -450,7 +481,7 @@ class CaptureStreams:
                 if run.last is None and not run.holding:
                     run.last = run.frames  # it ran to the end: all it captured counts
             if stream.record_dir is not None and stream.segments:
-                with contextlib.suppress(NodeError, OSError):
+                with contextlib.suppress(NodeError, OSError, ValueError):  # ValueError: bad base64
                     parts = [(s.path, s.first, s.last or 0) for s in stream.segments if not s.holding]
                     self._recordings[stream.spec] = await fetch_recording(
                         stream.session, parts, stream.record_dir, stream.spec, stream.privilege

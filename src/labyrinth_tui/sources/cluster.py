@@ -198,9 +198,9 @@ class ClusterSource:
             return None
         return await self._captures.live_dissection(spec, packet.number)
 
-    async def save_pcapng(self, spec: StreamSpec, target: Path) -> bool:
+    async def save_pcapng(self, spec: StreamSpec, target: Path) -> str | None:
         if self._captures is None or not self._captures.is_live(spec):
-            return False
+            return None
         return await self._captures.save_live(spec, target)
 
     async def close_stream(self, spec: StreamSpec) -> None:

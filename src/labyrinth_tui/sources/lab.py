@@ -127,7 +127,7 @@ class LabSource:
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
         return self.captures.pcapng_path(spec) if self.captures is not None else None
 
-    async def save_pcapng(self, spec: StreamSpec, target: Path) -> bool:
+    async def save_pcapng(self, spec: StreamSpec, target: Path) -> str | None:
         if self.captures is not None and self.captures.is_live(spec):
             return await self.captures.save_live(spec, target)
         return await copy_recording(self.pcapng_path(spec), target)

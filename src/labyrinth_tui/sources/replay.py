@@ -166,7 +166,7 @@ class ReplaySource:
         recorded = bundle.stream(spec) or bundle.stream_for(spec.node, spec.interface)
         return recorded.pcapng_file if recorded is not None else None
 
-    async def save_pcapng(self, spec: StreamSpec, target: Path) -> bool:
+    async def save_pcapng(self, spec: StreamSpec, target: Path) -> str | None:
         return await copy_recording(self.pcapng_path(spec), target)  # whole from the start
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:

@@ -157,7 +157,7 @@ class MainScreen(Screen[None]):
         panes = self.query_one(StreamsArea).panes
         return panes[0] if len(panes) == 1 else None
 
-    async def action_export(self) -> None:
+    def action_export(self) -> None:
         pane = self.focused_pane()
         if pane is None:
             self.notify("Focus a stream first (tab), then press e.", severity="warning")
@@ -165,18 +165,23 @@ class MainScreen(Screen[None]):
         if self.source is None:
             self.notify("no source: nothing is recorded", severity="warning")
             return
-        target = export_name(pane.spec)
         if pane.state is StreamState.CAPTURING:
             self.notify(f"fetching {pane.spec.key}'s packets so far from {pane.spec.node}…")
+        self._export(self.source, pane.spec, export_name(pane.spec))
+
+    @work(group="export", exit_on_error=False)
+    async def _export(self, source: Source, spec: StreamSpec, target: Path) -> None:
+        """Off the key handler: fetching a live stream from its node can take a while."""
         try:
-            saved = await self.source.save_pcapng(pane.spec, target)
+            note = await source.save_pcapng(spec, target)
         except Exception as exc:  # the node's or the disk's words, shown; the stream goes on
-            self.notify(f"could not save {pane.spec.key}: {getattr(exc, 'reason', exc)}", severity="error")
+            self.notify(f"could not save {spec.key}: {getattr(exc, 'reason', exc)}", severity="error")
             return
-        if not saved:
-            self.notify(f"{pane.spec.key} is not recorded as pcapng", severity="warning")
+        if note is None:
+            self.notify(f"{spec.key} is not recorded as pcapng", severity="warning")
             return
-        self.notify(f"saved {target} (open it in Wireshark or `tshark -r`)", title="Exported")
+        said = f"saved {target} (open it in Wireshark or `tshark -r`)" + (f"; {note}" if note else "")
+        self.notify(said, title="Exported", severity="warning" if note else "information")
 
     @on(StreamPane.CloseRequested)
     async def _close(self, event: StreamPane.CloseRequested) -> None:
