@@ -26,6 +26,8 @@ BINARIES: dict[str, tuple[str, str]] = {
     "ip": ("iproute2", "lab: namespaces, veths, VXLAN; discovery"),
     "tshark": ("tshark", "live captures"),
     "dumpcap": ("tshark", "live captures (tshark's capture engine)"),
+    "editcap": ("wireshark-common", "recordings: trimming, pcapng, a live packet's bytes"),
+    "mergecap": ("wireshark-common", "recordings: joining a stream's tshark runs"),
     "sshd": ("openssh-server", "lab: one sshd per node"),
     "ssh-keygen": ("openssh-client", "lab: host and client keys"),
     "dnsmasq": ("dnsmasq-base", "lab: the DNS pod (CoreDNS stand-in)"),
