@@ -126,3 +126,33 @@ def test_down_during_a_live_capture_leaves_no_capture_folder() -> None:
             capture.kill()
             capture.wait()
         labyrinth("lab", "down", "--prefix", prefix, check=False)
+
+
+@needs_root
+def test_down_removes_capture_folders_no_process_names_and_only_those() -> None:
+    """An app killed between ending a capture and removing its folder leaves one that no watcher
+    names: `lab down` removes it — but not a folder a live capture still uses, nor a fresh one."""
+    import secrets
+    import time
+
+    def folder() -> Path:
+        path = Path(f"/tmp/labyrinth-cap-{secrets.token_hex(6)}")
+        path.mkdir(mode=0o700)
+        (path / "run-0000.pcap").write_bytes(b"")
+        return path
+
+    orphan, in_use, fresh = folder(), folder(), folder()
+    old = time.time() - 60
+    for path in (orphan, in_use):
+        os.utime(path, (old, old))
+    user = subprocess.Popen(["sh", "-c", "sleep 30", str(in_use / "run-0000.pcap")])
+    prefix = unique_prefix("o")
+    try:
+        down = labyrinth("lab", "down", "--prefix", prefix)
+        assert not orphan.exists() and "capture_dirs" in down.stdout
+        assert in_use.exists() and fresh.exists()
+    finally:
+        user.kill()
+        user.wait()
+        for path in (orphan, in_use, fresh):
+            shutil.rmtree(path, ignore_errors=True)

@@ -297,6 +297,7 @@ def _down_unlocked(prefix: str) -> dict[str, list[str]]:
             raise LabError(f"could not delete every namespace: {err}")
     for path in found.get("etc_netns", []):
         shutil.rmtree(path, ignore_errors=True)
+    workdirs |= orphan_capture_dirs()
     for workdir in workdirs:
         # a capture's folder on a lab node is on this machine's /tmp; its own watcher was just ended
         shutil.rmtree(workdir, ignore_errors=True)
@@ -309,6 +310,34 @@ def _down_unlocked(prefix: str) -> dict[str, list[str]]:
 
 
 CAPTURE_WORKDIR = re.compile(r"^/tmp/labyrinth-cap-[0-9a-f]{12}$")
+
+
+def orphan_capture_dirs(min_age: float = 10.0, tmp: Path = Path("/tmp")) -> set[str]:
+    """Capture folders in `tmp` that no process on this machine names any more, older than `min_age` s.
+
+    Lab nodes share this machine's /tmp. An app killed between ending a capture and removing its
+    folder leaves one that no watcher names; `down` removes those too. A folder just made (its
+    capture not started yet) is younger than `min_age` and is left alone.
+    """
+    candidates = {str(p) for p in tmp.glob("labyrinth-cap-*") if CAPTURE_WORKDIR.match(str(p))}
+    if not candidates:
+        return set()
+    named: set[str] = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue  # ended meanwhile
+        for arg in args:
+            text = arg.decode(errors="replace")
+            named |= {c for c in candidates if text == c or text.startswith(c + "/")}
+    now = time.time()
+    orphans = set()
+    for path in candidates - named:
+        with contextlib.suppress(OSError):
+            if now - os.lstat(path).st_mtime >= min_age:
+                orphans.add(path)
+    return orphans
 
 
 def _capture_workdirs(pids: list[int]) -> set[str]:
