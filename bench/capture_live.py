@@ -107,7 +107,7 @@ async def ours(state: LabState, node_netns: str, veth: str) -> dict[str, float]:
         if isinstance(event, StreamStatus):
             if event.state is StreamState.CAPTURING and not event.reason:
                 capturing.set()
-            restarts += event.reason.startswith("restarting")
+            restarts += event.reason.startswith("restarted tshark")
             if event.state is StreamState.FAILED:
                 failure = event.reason
                 capturing.set()

@@ -14,6 +14,7 @@ from labyrinth_tui.nodes.commands import UnsafeArgument, shell_line
 from labyrinth_tui.probes.capture import (
     CaptureToolMissing,
     Recording,
+    Relay,
     capture_argv,
     filter_check_argv,
     interpret_filter_check,
@@ -75,11 +76,11 @@ def test_recording_writes_the_stream_as_a_pcapng_ring_while_printing() -> None:
         "files:4",
     ]
     with pytest.raises(ValueError, match="absolute"):
-        capture_argv("ens4", recording=Recording("relative.pcapng"))
+        capture_argv("ens4", recording=Recording("relative.pcapng"), engine="tshark")
     with pytest.raises(ValueError, match="2-1000 files"):
         capture_argv("ens4", recording=Recording("/tmp/r.pcapng", files=1), engine="tshark")
-    with pytest.raises(ValueError, match="tshark engine"):  # tee writes one file
-        capture_argv("ens4", recording=Recording("/tmp/r.pcapng", files=4))
+    with pytest.raises(ValueError, match="Relay"):  # the tcpdump engine records through its relay
+        capture_argv("ens4", recording=Recording("/tmp/r.pcapng"))
     assert merge_recording_argv(["/a_00001.pcapng", "/a_00002.pcapng"], "/out.pcapng")[:6] == [
         "mergecap", "-a", "-F", "pcapng", "-w", "/out.pcapng",
     ]  # fmt: skip
@@ -172,16 +173,20 @@ def test_is_mine_tells_streams_apart() -> None:
 def test_default_engine_pipes_tcpdump_immediate_mode_into_tshark() -> None:
     import shlex
 
-    argv = capture_argv("lxc7dc050ebabd6", "udp port 53", recording=Recording("/tmp/r.pcap"))
+    relay = Relay("/tmp/labyrinth-cap-0a/run", every=1000, keep=False)
+    argv = capture_argv("lxc7dc050ebabd6", "udp port 53", relay=relay)
     assert argv[:2] == ["sh", "-c"] and len(argv) == 3
-    first, recorder, reader = (shlex.split(part) for part in argv[2].split(" | "))
+    words = shlex.split(argv[2])
+    first, relayed = words[: words.index("|")], words[words.index("|") + 1 :]
     assert first[:3] == ["tcpdump", "-i", "lxc7dc050ebabd6"] and "--immediate-mode" in first
     assert first[-3:] == ["-w", "-", "udp port 53"]  # the filter travels as one argument
-    assert recorder == ["tee", "--", "/tmp/r.pcap"]  # written as packets pass: readable while live
+    # python3 -c RELAY prefix every keep tshark…: files as packets pass, tshark swapped now and then
+    assert relayed[:2] == ["python3", "-c"] and relayed[3:6] == ["/tmp/labyrinth-cap-0a/run", "1000", "0"]
+    reader = relayed[6:]
     assert reader[:5] == ["tshark", "-r", "-", "-l", "-n"]
     assert "udp.port==8472,vxlan" in reader and "-w" not in reader
-    unrecorded = capture_argv("lxc7dc050ebabd6")[2].split(" | ")
-    assert len(unrecorded) == 2 and "tee" not in capture_argv("lxc7dc050ebabd6")[2]
+    plain = shlex.split(capture_argv("lxc7dc050ebabd6")[2])
+    assert plain.count("|") == 1 and plain[plain.index("|") + 1] == "tshark"
     with pytest.raises(ValueError, match="tcpdump or tshark"):
         capture_argv("ens4", engine="pcap")
 

@@ -1,144 +1,178 @@
-"""The hand-off between two tshark runs of one stream: every packet once, numbered like the recording."""
+"""The node-side relay (real python3 and tshark, fed a generated pcap) and the stream's view of its runs."""
 
 from __future__ import annotations
 
 import subprocess
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.nodes.commands import UnsafeArgument, ended_with_reader, in_process_group
-from labyrinth_tui.probes.capture_parse import SummaryParser
+from labyrinth_tui.probes.capture import Relay, capture_argv, read_argv
+from labyrinth_tui.probes.capture_parse import LineAssembler, SummaryParser
 from labyrinth_tui.probes.capture_ready import CANARY_DST, Canary
-from labyrinth_tui.sources.capture_runs import Run, release, take
+from labyrinth_tui.probes.capture_swap import MARK, swap_argv
+from labyrinth_tui.sources.capture_runs import Lines, run_path
+from tests.fakes.pcapgen import write_pcap
+
+TSHARK = ["tshark", "-r", "-", "-l", "-n", *read_argv("x")[4:]]  # the reader capture_argv pipes into
 
 
-def line(ts: float, number: int, ip_id: int) -> str:
-    """A datagram as tshark prints it with our columns."""
-    cols = [f"{ts:.9f}", str(number), "60", "10.0.1.15", "4000", "10.0.2.215", "9", "UDP"]
-    return "\t".join([*cols, "", "", "", f"0x{ip_id:04x}", "", "", "", "", "4000 → 9 Len=10"])
+def relay(pcap: Path, prefix: str, every: int, keep: bool = True, tshark: list[str] = TSHARK) -> str:
+    """The relay fed `pcap` at a live-like pace (~50 chunks/s), as tcpdump would: a spare tshark has
+    time to load while packets keep coming."""
+    errors = pcap.with_suffix(".stderr")
+    proc = subprocess.Popen(
+        swap_argv(prefix, every, keep, tshark),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=errors.open("wb"),
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def feed() -> None:
+        assert proc.stdin is not None
+        data = pcap.read_bytes()
+        for i in range(0, len(data), 16_384):
+            proc.stdin.write(data[i : i + 16_384])
+            proc.stdin.flush()
+            time.sleep(0.02)
+        proc.stdin.close()
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    out = proc.stdout.read()  # (communicate() would close stdin under the feeder)
+    feeder.join()
+    assert proc.wait(timeout=60) == 0, errors.read_text()[-500:]
+    return out.decode()
 
 
-def canary_line(ts: float, number: int, canary: Canary) -> str:
-    cols = [f"{ts:.9f}", str(number), "60", canary.src_mac, "", CANARY_DST, "", "0x88b5"]
-    return "\t".join([*cols, "", "", "", "", "", "", "", "", "Ethernet II"])
+def lines_of(prefix: str, keep: bool = True) -> tuple[Lines, list[str]]:
+    notes: list[str] = []
+    return Lines(prefix, keep, Canary.new(), SummaryParser("node-1", "lxc1"), notes.append), notes
 
 
-def run(index: int, previous: Run | None = None) -> Run:
-    r = Run(index, f"/tmp/labyrinth-x/run-{index}.pcapng", Canary.new(), SummaryParser("node-1", "lxc1"))
-    r.ready.set() if previous is None else None
-    r.holding = previous is not None
-    r.previous = previous
-    if previous is None:
-        r.warm.set()
-    else:  # as CaptureStreams starts a hand-off run: a warm-up canary, then the one that cuts
-        r.warmup = Canary.new()
-        r.warm.set()  # the cases below start after the warm-up; see the warm-up test
-    return r
-
-
-def frames(run_lines: list[tuple[float, int | Canary]]) -> list[str]:
-    """Lines numbered 1, 2, … as one tshark run would number them."""
-    return [
-        canary_line(ts, n, what) if isinstance(what, Canary) else line(ts, n, what)
-        for n, (ts, what) in enumerate(run_lines, start=1)
-    ]
-
-
-@pytest.mark.parametrize("old_lags", [False, True])
-def test_every_packet_once_and_numbered_as_in_the_joined_recording(old_lags: bool) -> None:
-    old = run(0)
-    new = run(1, previous=old)
-    old.handoff_mac = new.canary.src_mac
-    # datagrams 1..10 at t=1..10; the new run's canaries at 4.5 (before it captures) and 5.5 (its first)
-    seen_by_old = [*((float(i), i) for i in range(1, 5)), (4.5, new.canary), (5.0, 5), (5.5, new.canary)]
-    seen_by_old += [(float(i), i) for i in range(6, 11)]
-    seen_by_new = [(5.0, 5), (5.5, new.canary), *((float(i), i) for i in range(6, 11))]
-    old_lines, new_lines = frames(seen_by_old), frames(seen_by_new)
+def test_every_packet_reaches_one_tshark_in_order_and_the_runs_files_hold_them(tmp_path: Path) -> None:
+    pcap = tmp_path / "in.pcap"
+    truth = write_pcap(pcap, 12_000)
+    prefix = str(tmp_path / "run")
+    out = relay(pcap, prefix, every=3000)
+    lines, notes = lines_of(prefix)
     pending: list[PacketSummary] = []
-    if old_lags:  # the new run is ready before the old one read anything of the hand-off
-        take(old, pending, old_lines[:3])
-        take(new, pending, new_lines[:4])
-        take(old, pending, old_lines[3:])
-    else:  # the old run already passed the new canaries: it keeps what follows until the cut is known
-        take(old, pending, old_lines[:8])
-        assert old.deferring and [p.ip_id for p in pending] == [1, 2, 3, 4]
-        take(new, pending, new_lines[:4])
-        take(old, pending, old_lines[8:])
-    assert new.ready.is_set() and old.handed.is_set()
-    assert (old.first, old.last, new.first) == (1, 6, 3)  # old keeps frames 1-6, new from frame 3
-    release(new, pending, next_number=old.last - old.first + 1)
-    take(new, pending, new_lines[4:])
-    assert [p.ip_id for p in pending] == list(range(1, 11))
-    # the recording joins old frames 1-6 and new frames 3-: frame N is packet N
-    joined = [*seen_by_old[:6], *seen_by_new[2:]]
-    assert all(joined[p.number - 1][1] == p.ip_id for p in pending)
+    lines.take(pending, LineAssembler().feed(out))
+    # every packet once, in capture order, numbered on across the swaps
+    assert [p.number for p in pending] == list(range(1, 12_001))
+    assert [p.ts for p in pending] == sorted(p.ts for p in pending)
+    assert [p.ip_id for p in pending] == [t.ip_id for t in truth]
+    assert len(lines.runs) >= 2 and len(notes) == len(lines.runs) - 1
+    assert all(n.startswith("restarted tshark after") for n in notes)
+    # each run's file is a pcap of exactly its packets: packet N is frame N - offset of its run
+    for run in lines.runs:
+        assert run.path == run_path(prefix, run.index)
+        ids = subprocess.run(
+            [
+                "tshark",
+                "-r",
+                run.path,
+                "-d",
+                "udp.port==8472,vxlan",
+                "-T",
+                "fields",
+                "-e",
+                "ip.id",
+                "-E",
+                "occurrence=l",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        assert len(ids) == run.frames
+        kept = pending[run.offset : run.offset + run.frames]
+        assert [int(i, 16) for i in ids] == [p.ip_id for p in kept]
+    assert lines.where(1) == (lines.runs[0], 1)
+    last = lines.runs[-1]
+    assert lines.where(12_000) == (last, 12_000 - last.offset)
+    assert lines.where(12_001) is None
 
 
-def test_holes_in_the_new_run_before_it_is_warm_lose_nothing() -> None:
-    """Its tshark reads nothing for ~1 s at first, so its kernel ring may drop: the cut comes after."""
-    old = run(0)
-    new = run(1, previous=old)
-    new.warm.clear()
-    assert new.warmup is not None
-    old.handoff_mac = new.canary.src_mac
-    warm, cut = new.warmup, new.canary
-    seen_by_old = [(float(i), i) for i in range(1, 4)] + [(3.2, warm)]
-    seen_by_old += [(float(i), i) for i in range(4, 7)] + [(6.5, cut)]
-    seen_by_old += [(float(i), i) for i in range(7, 11)]
-    # the new run lost datagrams 4 and 5 (its ring overflowed) after its warm-up canary
-    seen_by_new = [(2.0, 2), (3.0, 3), (3.2, warm), (6.0, 6), (6.5, cut)]
-    seen_by_new += [(float(i), i) for i in range(7, 11)]
-    old_lines, new_lines = frames(seen_by_old), frames(seen_by_new)
+def test_without_keep_only_the_current_runs_file_remains(tmp_path: Path) -> None:
+    pcap = tmp_path / "in.pcap"
+    write_pcap(pcap, 9_000)
+    prefix = str(tmp_path / "run")
+    out = relay(pcap, prefix, every=2000, keep=False)
+    lines, _ = lines_of(prefix, keep=False)
+    lines.take([], LineAssembler().feed(out))
+    assert len(lines.runs) >= 2
+    assert [Path(r.path).exists() for r in lines.runs] == [False] * (len(lines.runs) - 1) + [True]
+    assert lines.where(1) is None  # its run's file is gone from the node
+    assert lines.where(9_000) is not None
+
+
+def test_a_spare_that_dies_before_it_is_ready_leaves_the_running_tshark_going(tmp_path: Path) -> None:
+    """The second tshark the relay starts exits at once: the stream says so and loses nothing."""
+    pcap = tmp_path / "in.pcap"
+    write_pcap(pcap, 6_000)
+    starts = tmp_path / "starts"
+    wrapper = tmp_path / "tshark-once"
+    wrapper.write_text(
+        f'#!/bin/sh\necho x >> {starts}\n[ "$(wc -l < {starts})" -eq 1 ] || exit 3\nexec "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    out = relay(pcap, str(tmp_path / "run"), every=1000, tshark=[str(wrapper), *TSHARK])
+    lines, notes = lines_of(str(tmp_path / "run"))
     pending: list[PacketSummary] = []
-    take(new, pending, new_lines[:3])
-    assert new.warm.is_set() and not new.ready.is_set()  # warm: its tshark reads; no cut yet
-    take(old, pending, old_lines)
-    take(new, pending, new_lines[3:5])
-    assert new.ready.is_set() and old.handed.is_set()
-    release(new, pending, next_number=old.last - old.first + 1)
-    take(new, pending, new_lines[5:])
-    assert [p.ip_id for p in pending] == list(range(1, 11))
+    lines.take(pending, LineAssembler().feed(out))
+    assert [p.number for p in pending] == list(range(1, 6_001))
+    # (it may die before it takes the pcap header: then the relay saw EPIPE, exit 32)
+    assert len(lines.runs) == 1 and notes and notes[0].startswith("a fresh tshark failed to start (exit 3")
 
 
-@pytest.mark.parametrize("old_lags", [False, True])
-def test_packets_stamped_like_the_cut_canary_are_counted_once(old_lags: bool) -> None:
-    """Microsecond stamps tie at 20k packets/s: the canary's own position decides, not its time."""
-    old = run(0)
-    new = run(1, previous=old)
-    old.handoff_mac = new.canary.src_mac
-    # datagram 3 shares the canary's stamp but came before it; datagram 4 shares it and came after
-    both = [(3.0, 3), (3.0, new.canary), (3.0, 4), (4.0, 5), (5.0, 6)]
-    old_lines, new_lines = frames([(1.0, 1), (2.0, 2), *both]), frames(both)
+def test_a_dead_tshark_ends_the_relay_with_its_status(tmp_path: Path) -> None:
+    pcap = tmp_path / "in.pcap"
+    write_pcap(pcap, 50_000)
+    with pcap.open("rb") as stdin:
+        done = subprocess.run(
+            swap_argv("", 10**9, True, ["sh", "-c", "head -c 100 >/dev/null; exit 7"]),
+            stdin=stdin,
+            capture_output=True,
+            timeout=60,
+        )
+    assert done.returncode == 7
+
+
+def test_an_empty_capture_ends_quietly() -> None:
+    done = subprocess.run(swap_argv("", 5, True, TSHARK), input=b"", capture_output=True, timeout=30)
+    assert done.returncode == 0 and done.stdout == b""
+
+
+def test_canaries_make_the_stream_ready_and_are_not_shown(tmp_path: Path) -> None:
+    lines, _ = lines_of(str(tmp_path / "run"))
+    mine = lines.canary
+    canary = "\t".join(["1.0", "1", "60", mine.src_mac, "", CANARY_DST, "", "0x88b5", *[""] * 8, "x"])
+    other = "\t".join(["1.1", "2", "60", "02:00:00:00:00:01", "", CANARY_DST, "", "0x88b5", *[""] * 8, "x"])
     pending: list[PacketSummary] = []
-    if old_lags:
-        take(old, pending, old_lines[:2])
-        take(new, pending, new_lines[:2])
-        take(old, pending, old_lines[2:])
-    else:
-        take(old, pending, old_lines)
-        take(new, pending, new_lines[:2])
-    assert new.ready.is_set() and old.handed.is_set()
-    release(new, pending, next_number=old.last - old.first + 1)
-    take(new, pending, new_lines[2:])
-    assert [p.ip_id for p in pending] == [1, 2, 3, 4, 5, 6]
+    lines.take(pending, [canary, other, ""])
+    assert lines.ready.is_set() and pending == [] and lines.runs[0].frames == 2
 
 
-def test_an_own_canary_before_the_warm_up_does_not_cut() -> None:
-    old = run(0)
-    new = run(1, previous=old)
-    new.warm.clear()
-    pending: list[PacketSummary] = []
-    take(new, pending, frames([(1.0, new.canary), (1.5, 2)]))
-    assert not new.ready.is_set() and old.cut is None and pending == []
+def test_a_malformed_marker_is_ignored(tmp_path: Path) -> None:
+    lines, notes = lines_of(str(tmp_path / "run"))
+    lines.take([], [MARK + "run\tx\ty", MARK + "what", MARK + "failed"])
+    assert len(lines.runs) == 1 and notes == []
 
 
-def test_lines_before_the_new_runs_canary_are_the_old_runs() -> None:
-    old = run(0)
-    new = run(1, previous=old)
-    pending: list[PacketSummary] = []
-    take(new, pending, frames([(5.0, 5), (5.2, 6)]))
-    assert pending == [] and not new.ready.is_set()
+def test_the_relay_refuses_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="absolute"):
+        swap_argv("relative/run", 5, True, TSHARK)
+    with pytest.raises(ValueError, match="positive"):
+        swap_argv("/tmp/x/run", 0, True, TSHARK)
+    with pytest.raises(ValueError, match="tshark's argv"):
+        swap_argv("/tmp/x/run", 5, True, [])
+    with pytest.raises(ValueError, match="tcpdump engine's"):
+        capture_argv("ens4", engine="tshark", relay=Relay("/tmp/x/run"))
 
 
 def test_the_reader_watch_wraps_a_command_and_refuses_foreign_directories() -> None:

@@ -25,6 +25,7 @@ from labyrinth_tui.probes.capture_parse import (
     SummaryParser,
     tcp_flags_text,
 )
+from labyrinth_tui.probes.capture_swap import swap_argv
 
 __all__ = [
     "DEFAULT_FORMAT",
@@ -36,6 +37,7 @@ __all__ = [
     "CaptureToolMissing",
     "FilterCheck",
     "Recording",
+    "Relay",
     "SkipReason",
     "SummaryFormat",
     "SummaryParser",
@@ -75,12 +77,25 @@ def _count(count: int | None) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class Relay:
+    """The tcpdump engine's relay to tshark (probes/capture_swap.py): each packet to `<prefix>-NNNN.pcap`
+    as it passes ("" records nothing), a fresh tshark every `every` packets at a packet boundary;
+    `keep` every run's file, or only the current run's (bounded disk)."""
+
+    prefix: str
+    every: int = 250_000
+    keep: bool = True
+
+    def argv(self, tshark: list[str]) -> list[str]:
+        return swap_argv(self.prefix, self.every, self.keep, tshark)
+
+
+@dataclass(frozen=True, slots=True)
 class Recording:
     """Keep what the stream shows on the node: `path`, or a ring of `files` × `file_kb` files.
 
-    Engine "tcpdump": `tee` writes tcpdump's pcap to `path` as each packet passes (readable while the
-    stream runs: that is how a live stream's packet is dissected); frame N is the stream's packet N.
-    Engine "tshark": tshark's `-w` pcapng (buffered: complete only once tshark ends), or a ring.
+    For engine "tshark" only: its `-w` pcapng (buffered: complete only once tshark ends), or a ring.
+    The tcpdump engine records through its `Relay` instead (each packet on disk as it passes).
 
     With a ring, tshark names the files `<stem>_<5-digit index>_<YYYYmmddHHMMSS><suffix>` and prints
     `File: "<name>"` on stderr as it opens each; only the newest `files` remain on disk. Fetch them in
@@ -101,12 +116,6 @@ class Recording:
         if not self.path.startswith("/") or "\0" in self.path or self.path.endswith("/"):
             raise ValueError(f"a recording needs an absolute file path on the node, not {self.path!r}")
         return self.path
-
-    def tee_argv(self) -> list[str]:
-        """The tcpdump engine's recorder: `tee` into one pcap file (no ring: use engine "tshark")."""
-        if self.files is not None:
-            raise ValueError("a ring of recording files needs the tshark engine")
-        return ["tee", "--", self._checked()]
 
     def argv(self) -> list[str]:
         """tshark's options that record (engine "tshark"): pcapng, or a ring of files."""
@@ -129,12 +138,15 @@ def capture_argv(
     recording: Recording | None = None,
     engine: str = "tcpdump",
     snaplen: int = SNAPLEN,
+    relay: Relay | None = None,
 ) -> list[str]:
     """One `fmt` line per packet on stdout, flushed per packet, from interface IFACE on the node.
 
     engine "tcpdump" (the default): `tcpdump --immediate-mode -w - | tshark -r - -l …`. Measured here at
     5k packets/s: median capture→line 0.6 ms, against ~510 ms for `tshark -i` (dumpcap hands packets over
-    in 250 ms blocks and tshark re-reads its file every 100 ms). engine "tshark": plain `tshark -i`.
+    in 250 ms blocks and tshark re-reads its file every 100 ms). With `relay`, tcpdump's packets go
+    through the node-side relay (recorded, tshark swapped now and then); see `Relay`.
+    engine "tshark": plain `tshark -i`.
 
     `capture_filter` is BPF (check it first with `filter_check_argv`); for a readiness canary pass
     `capture_ready.canary_filter(user_filter)`. `buffer_mb` is the kernel buffer (2 MB drops bursts at
@@ -164,13 +176,13 @@ def capture_argv(
         ]
         capture += [bpf] if bpf else []
         reader = ["tshark", "-r", "-", "-l", "-n", *decode]
-        if recording is None:
-            return pipeline(capture, reader)
-        # tee writes each packet to the file as it passes (tcpdump -U flushes per packet), so the
-        # recording can be read while the stream runs; tshark's own -w buffers for many packets
-        return pipeline(capture, recording.tee_argv(), reader)
+        if recording is not None:
+            raise ValueError("the tcpdump engine records through a Relay (files written as packets pass)")
+        return pipeline(capture, reader if relay is None else relay.argv(reader))
     if engine != "tshark":
         raise ValueError(f"capture engine {engine!r}: tcpdump or tshark")
+    if relay is not None:
+        raise ValueError("the relay is the tcpdump engine's")
     keep = recording.argv() if recording is not None else []
     argv = ["tshark", "-i", iface, "-l", "-n", "-B", str(buffer_mb), *decode, *keep]
     if bpf:

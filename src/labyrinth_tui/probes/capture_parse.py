@@ -158,6 +158,11 @@ class SummaryParser:
         self._last_local = 0
         self.file_starts = [1]  # the stream number each recording file starts at (one file: [1])
 
+    def next_file(self, before: int) -> None:
+        """The lines that follow number their frames from 1 again, after `before` packets of the stream."""
+        self._offset, self._last_local = before, 0
+        self.file_starts.append(before + 1)
+
     @property
     def skipped_total(self) -> int:
         return sum(self.skipped.values())

@@ -1,130 +1,104 @@
-"""One tshark run of a live stream, and the hand-off between consecutive runs (no packet lost or doubled)."""
+"""A live stream's lines, as its node-side relay gives them: packets, and the runs of tshark behind them.
+
+One tcpdump feeds the relay (probes/capture_swap.py), which swaps tshark at a packet boundary every
+`restart_after` packets and says so with a marker line. tshark numbers its frames from 1 again after a
+swap; here the stream's numbers go on, and each run's file on the node is remembered with the stream
+number it starts after, so packet N of the stream is frame N - offset of its run's file.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from labyrinth_tui.model.packets import PacketSummary
-from labyrinth_tui.nodes.session import RemoteStream
 from labyrinth_tui.probes.capture_parse import SummaryParser
 from labyrinth_tui.probes.capture_ready import Canary, is_canary
+from labyrinth_tui.probes.capture_swap import MARK
 from labyrinth_tui.sources.base import StreamSpec
 
 
 @dataclass(eq=False)
-class Run:
-    """One tshark run of a stream. Consecutive runs overlap; the hand-off is the new run's canary.
-
-    The new run counts from just after its first canary (capture time `cut`); the old one keeps every
-    packet captured before `cut` and stops counting at the first one from `cut` on: nothing is lost or
-    counted twice (both read the same interface, so the kernel stamps the same frame alike).
-
-    A new run's own tcpdump captures from its first instant, but its tshark reads nothing for its first
-    ~0.5-1 s (loading dissectors): at 20k packets/s the kernel ring (MTU-sized slots) fills and drops
-    meanwhile. So a hand-off run first waits for its `warmup` canary (tshark is reading), and only the
-    `canary` sent after that marks the cut: the new run has no holes from `cut` on.
-    """
+class RunFile:
+    """One tshark run's pcap on the node: frame k of it is the stream's packet offset + k."""
 
     index: int
-    path: str  # its pcapng on the node
+    path: str
+    offset: int
+    frames: int = 0  # its frames the stream has shown so far (all of them once the run is over)
+    over: bool = False
+    removed: bool = False  # deleted on the node (nothing records the stream)
+
+
+def run_path(prefix: str, index: int) -> str:
+    """The relay's name for run `index`'s file."""
+    return f"{prefix}-{index:04d}.pcap"
+
+
+@dataclass(eq=False)
+class Lines:
+    """Turns the relay's lines into packets; `note` is told of tshark swaps (for the user)."""
+
+    prefix: str  # the runs' files: <prefix>-NNNN.pcap
+    keep: bool  # the relay keeps every run's file (else only the current one)
     canary: Canary
     parser: SummaryParser
-    warmup: Canary | None = None  # a hand-off run's first canary: its tshark is reading
-    warm: asyncio.Event = field(default_factory=asyncio.Event)
-    stream: RemoteStream | None = None
+    note: Callable[[str], None]
+    runs: list[RunFile] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
-    handed: asyncio.Event = field(default_factory=asyncio.Event)  # it reached the next run's `cut`
-    previous: Run | None = None
-    cut: float | None = None  # capture time from which the next run has the packets
-    deferring: bool = False  # the next run's canaries are passing: keep packets until `cut` is known
-    deferred: list[PacketSummary] = field(default_factory=list)
+    end_reason: str = ""  # why the capture ended by itself ("" when we stopped it)
     stopping: bool = False
-    removed: bool = False  # its file was deleted from the node (nothing records the stream)
-    offset: int = 0  # stream number = offset + frame number of its own file
-    frames: int = 0  # its newest frame number so far
-    end_reason: str = ""  # why it ended by itself ("" when we stopped it)
-    first: int = 1  # its first kept frame (frame numbers of its own file)
-    last: int | None = None  # its last kept frame, once the next run took over
-    handoff_mac: str | None = None  # the next run's canary: where this run's packets stop counting
-    held: list[str] = field(default_factory=list)  # lines after its canary, until the previous run ends
-    holding: bool = False
-    budget: int = 0  # packets it may parse beyond the restart threshold (after a failed restart)
 
+    def __post_init__(self) -> None:
+        self.runs.append(RunFile(0, run_path(self.prefix, 0), 0))
 
-def take(segment: Run, pending: list[PacketSummary], lines: list[str]) -> None:
-    """A chunk of the run's lines: packets to `pending`, held, deferred or dropped per the hand-off."""
-    if segment.last is not None:
-        return  # handed over: the next run has these packets
-    if segment.holding and segment.ready.is_set():
-        segment.held += lines
-        return
-    parse, mine, handoff = segment.parser.parse, segment.canary.src_mac, segment.handoff_mac
-    warmup = segment.warmup.src_mac if segment.warmup is not None else None
-    for i, line in enumerate(lines):
-        if not line:
-            continue  # the node's "is anyone reading?" probe
-        packet = parse(line)
-        if packet is None:
-            continue
-        segment.frames = local = packet.number - segment.offset
-        if segment.cut is not None and _past_cut(packet, segment.cut, handoff):
-            _hand_over(segment, local)
-            return
-        if is_canary(packet):
-            if warmup is not None and packet.src == warmup and not segment.warm.is_set():
-                segment.warm.set()
-            elif packet.src == mine and not segment.ready.is_set() and segment.warm.is_set():
-                segment.ready.set()
-                if segment.holding:
-                    segment.first = local + 1
-                    segment.held += lines[i + 1 :]
-                    if segment.previous is not None:
-                        _cut(segment.previous, pending, packet.ts)
-                    return
-            elif handoff is not None and packet.src == handoff and segment.cut is None:
-                segment.deferring = True
-                segment.deferred.append(packet)  # kept as a marker: the cut may fall on it
-            continue
-        if segment.holding:
-            continue  # before its canary: the previous run counts these
-        (segment.deferred if segment.deferring else pending).append(packet)
-
-
-def _past_cut(packet: PacketSummary, cut: float, handoff: str | None) -> bool:
-    """The next run has this packet: it came after `cut`, or it is the canary the cut was taken at.
-
-    Not `ts >= cut`: timestamps are microseconds, and a packet stamped like the canary but ahead of it
-    is the old run's (the new one counts only what follows its canary)."""
-    return packet.ts > cut or (packet.ts == cut and is_canary(packet) and packet.src == handoff)
-
-
-def _cut(old: Run, pending: list[PacketSummary], cut: float) -> None:
-    """The next run has everything from `cut` on: old keeps what it captured before."""
-    old.cut = cut
-    deferred, old.deferred, old.deferring = old.deferred, [], False
-    for packet in deferred:
-        if _past_cut(packet, cut, old.handoff_mac):
-            _hand_over(old, packet.number - old.offset)
-            return
-        if not is_canary(packet):
+    def take(self, pending: list[PacketSummary], lines: list[str]) -> None:
+        """A chunk of lines: packets to `pending` (canaries out), runs noted at each marker."""
+        parse, mine, ready = self.parser.parse, self.canary.src_mac, self.ready
+        run = self.runs[-1]
+        for line in lines:
+            if not line:
+                continue  # the node's "is anyone reading?" probe
+            if line.startswith(MARK):
+                self._marker(line[len(MARK) :])
+                run = self.runs[-1]
+                continue
+            packet = parse(line)
+            if packet is None:
+                continue
+            run.frames = packet.number - run.offset
+            if is_canary(packet):
+                if packet.src == mine and not ready.is_set():
+                    ready.set()
+                continue
             pending.append(packet)
 
+    def _marker(self, text: str) -> None:
+        kind, *values = text.split("\t")
+        try:
+            numbers = [int(v) for v in values]
+        except ValueError:
+            numbers = []
+        if kind == "run" and len(numbers) == 2:
+            index, frames = numbers
+            done = self.runs[-1]
+            done.frames, done.over, done.removed = frames, True, not self.keep
+            offset = done.offset + frames
+            self.runs.append(RunFile(index, run_path(self.prefix, index), offset))
+            self.parser.next_file(offset)
+            self.note(f"restarted tshark after {frames} packets (its memory only grows)")
+        elif kind == "failed" and numbers:
+            self.note(f"a fresh tshark failed to start (exit {numbers[0]}); the running one goes on")
 
-def _hand_over(segment: Run, local: int) -> None:
-    segment.last = local - 1
-    segment.deferred = []
-    segment.handed.set()
-
-
-def release(segment: Run, pending: list[PacketSummary], next_number: int) -> None:
-    """The previous run is over: `segment`'s held lines become packets numbered after it."""
-    # the parser numbers this run's frames 1, 2, …; the stream goes on from next_number
-    segment.offset = segment.parser._offset = next_number - segment.first + 1
-    segment.holding = False
-    held, segment.held = segment.held, []
-    take(segment, pending, held)
+    def where(self, number: int) -> tuple[RunFile, int] | None:
+        """The run file holding the stream's packet `number`, and its frame number there."""
+        for run in self.runs:
+            local = number - run.offset
+            if 1 <= local <= run.frames:
+                return None if run.removed else (run, local)
+        return None
 
 
 def ended_why(spec: StreamSpec, status: int | None, stderr: str) -> str:
