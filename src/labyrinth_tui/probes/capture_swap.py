@@ -14,6 +14,8 @@ ONE tcpdump feeds this relay (python3, which the node already needs for canaries
   and exit, writes a marker line, and feeds the spare from the next packet on.
 
 So every packet reaches exactly one tshark, lines stay in capture order, and nothing runs twice.
+The relay itself costs ~0.75 µs of CPU per packet (200k packets from a file into `cat`: 0.16 s,
+against tshark's ~8 µs per packet).
 The marker, on stdout between the two tsharks' lines (tshark numbers from 1 again after it):
 `MARK + "run\t<index>\t<packets in the previous run>"`, or `MARK + "failed\t<exit status>"` when a
 spare died before it was ready (the current tshark goes on; another try one budget later).
