@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import resource
 import subprocess
 import threading
 import time
@@ -21,7 +23,15 @@ from tests.fakes.pcapgen import write_pcap
 TSHARK = ["tshark", "-r", "-", "-l", "-n", *read_argv("x")[4:]]  # the reader capture_argv pipes into
 
 
-def relay(pcap: Path, prefix: str, every: int, keep: bool = True, tshark: list[str] = TSHARK) -> str:
+def relay(
+    pcap: Path,
+    prefix: str,
+    every: int,
+    keep: bool = True,
+    tshark: list[str] = TSHARK,
+    env: dict[str, str] | None = None,
+    preexec: object = None,
+) -> str:
     """The relay fed `pcap` at a live-like pace (~50 chunks/s), as tcpdump would: a spare tshark has
     time to load while packets keep coming."""
     errors = pcap.with_suffix(".stderr")
@@ -30,6 +40,8 @@ def relay(pcap: Path, prefix: str, every: int, keep: bool = True, tshark: list[s
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=errors.open("wb"),
+        env={**os.environ, **(env or {})},
+        preexec_fn=preexec,  # type: ignore[arg-type]
     )
     assert proc.stdin is not None and proc.stdout is not None
 
@@ -69,6 +81,7 @@ def test_every_packet_reaches_one_tshark_in_order_and_the_runs_files_hold_them(t
     assert [p.ip_id for p in pending] == [t.ip_id for t in truth]
     assert len(lines.runs) >= 2 and len(notes) == len(lines.runs) - 1
     assert all(n.startswith("restarted tshark after") for n in notes)
+    assert lines.parts() == ([(r.path, 1, r.frames) for r in lines.runs], "")
     # each run's file is a pcap of exactly its packets: packet N is frame N - offset of its run
     for run in lines.runs:
         assert run.path == run_path(prefix, run.index)
@@ -127,7 +140,54 @@ def test_a_spare_that_dies_before_it_is_ready_leaves_the_running_tshark_going(tm
     lines.take(pending, LineAssembler().feed(out))
     assert [p.number for p in pending] == list(range(1, 6_001))
     # (it may die before it takes the pcap header: then the relay saw EPIPE, exit 32)
-    assert len(lines.runs) == 1 and notes and notes[0].startswith("a fresh tshark failed to start (exit 3")
+    assert len(lines.runs) == 1 and notes and notes[0].startswith("a fresh tshark failed to start (exited 3")
+
+
+def test_a_spare_that_never_gets_ready_is_given_up_and_nothing_is_lost(tmp_path: Path) -> None:
+    """A second tshark that never reads its pipe (a hung start): killed after the wait, said so."""
+    pcap = tmp_path / "in.pcap"
+    write_pcap(pcap, 8_000)
+    starts = tmp_path / "starts"
+    wrapper = tmp_path / "tshark-hangs"
+    wrapper.write_text(
+        f'#!/bin/sh\necho x >> {starts}\n[ "$(wc -l < {starts})" -eq 1 ] || exec sleep 60\nexec "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    prefix = str(tmp_path / "run")
+    out = relay(
+        pcap, prefix, every=1000, tshark=[str(wrapper), *TSHARK], env={"LABYRINTH_RELAY_SPARE_WAIT": "0.5"}
+    )
+    lines, notes = lines_of(prefix)
+    pending: list[PacketSummary] = []
+    lines.take(pending, LineAssembler().feed(out))
+    assert [p.number for p in pending] == list(range(1, 8_001)) and len(lines.runs) == 1
+    assert "a fresh tshark failed to start (was not ready in 15 s); the running one goes on" in notes
+
+
+def test_a_full_disk_cuts_the_recording_back_to_whole_packets_and_says_so(tmp_path: Path) -> None:
+    """Files may not grow past 40 kB (RLIMIT_FSIZE, as a full disk would refuse): each run's file keeps
+    its whole first packets, the stream goes on, and exports stop where the recording stopped."""
+    pcap = tmp_path / "in.pcap"
+    write_pcap(pcap, 12_000)
+    prefix = str(tmp_path / "run")
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+    out = relay(pcap, prefix, every=3000, preexec=small_files)
+    lines, notes = lines_of(prefix)
+    pending: list[PacketSummary] = []
+    lines.take(pending, LineAssembler().feed(out))
+    assert [p.number for p in pending] == list(range(1, 12_001))  # the stream itself lost nothing
+    first = lines.runs[0]
+    assert first.recorded is not None and 0 < first.recorded < first.frames
+    assert any(n.startswith(f"recording stopped on the node after packet {first.recorded}") for n in notes)
+    frames = subprocess.run(["tshark", "-r", first.path], capture_output=True, text=True)
+    assert frames.returncode == 0 and len(frames.stdout.splitlines()) == first.recorded  # whole packets
+    parts, note = lines.parts()
+    assert parts == [(first.path, 1, first.recorded)] and f"only up to packet #{first.recorded:,}" in note
+    assert lines.where(first.recorded) == (first, first.recorded)
+    assert lines.where(first.recorded + 1) is None  # not in the file: no dissection of it
 
 
 def test_a_dead_tshark_ends_the_relay_with_its_status(tmp_path: Path) -> None:

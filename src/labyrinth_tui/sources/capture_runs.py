@@ -29,6 +29,12 @@ class RunFile:
     frames: int = 0  # its frames the stream has shown so far (all of them once the run is over)
     over: bool = False
     removed: bool = False  # deleted on the node (nothing records the stream)
+    recorded: int | None = None  # the file holds only its first `recorded` frames (a write failed)
+
+    @property
+    def kept(self) -> int:
+        """How many of its frames its file holds, from frame 1."""
+        return self.frames if self.recorded is None else min(self.frames, self.recorded)
 
 
 def run_path(prefix: str, index: int) -> str:
@@ -81,30 +87,57 @@ class Lines:
             numbers = [int(v) for v in values]
         except ValueError:
             numbers = []
-        if kind == "run" and len(numbers) == 2:
-            index, frames = numbers
+        if kind == "run" and len(numbers) == 3:
+            index, frames, status = numbers
             done = self.runs[-1]
             done.frames, done.over, done.removed = frames, True, not self.keep
             offset = done.offset + frames
             self.runs.append(RunFile(index, run_path(self.prefix, index), offset))
             self.parser.next_file(offset)
-            self.note(f"restarted tshark after {frames} packets (its memory only grows)")
+            said = f"restarted tshark after {frames} packets (its memory only grows)"
+            if status:  # it died before its last lines: packets of it may be missing from the view
+                said += f"; the old one exited {status}: some of its last packets may not be shown"
+            self.note(said)
         elif kind == "failed" and numbers:
-            self.note(f"a fresh tshark failed to start (exit {numbers[0]}); the running one goes on")
+            why = "was not ready in 15 s" if numbers[0] == -1 else f"exited {numbers[0]}"
+            self.note(f"a fresh tshark failed to start ({why}); the running one goes on")
+        elif kind == "unrecorded" and len(numbers) == 2:
+            run = next((r for r in self.runs if r.index == numbers[0]), None)
+            if run is not None:
+                run.recorded = numbers[1]
+                self.note(f"recording stopped on the node after packet {run.offset + numbers[1]} (disk?)")
 
     def where(self, number: int) -> tuple[RunFile, int] | None:
         """The run file holding the stream's packet `number`, and its frame number there."""
         for run in self.runs:
             local = number - run.offset
             if 1 <= local <= run.frames:
-                return None if run.removed else (run, local)
+                return None if run.removed or local > run.kept else (run, local)
         return None
+
+    def parts(self) -> tuple[list[tuple[str, int, int]], str]:
+        """The node files that hold the stream as it stands, (path, 1, frames) each, and a note for the
+        user when they are not all of it from packet 1 (earlier runs deleted, a file cut short)."""
+        runs = [r for r in self.runs if not r.removed]
+        note = ""
+        if runs and runs[0].offset > 0:
+            first = runs[0].offset + 1
+            note = f"packets from #{first:,} on only (frame 1 is #{first:,}): earlier runs are not kept"
+        parts: list[tuple[str, int, int]] = []
+        for run in runs:
+            if run.kept > 0:
+                parts.append((run.path, 1, run.kept))
+            if run.kept < run.frames:  # what follows would shift every later frame: stop here
+                last = run.offset + run.kept
+                note = (note + "; " if note else "") + f"only up to packet #{last:,} (recording stopped)"
+                break
+        return parts, note
 
 
 def ended_why(spec: StreamSpec, status: int | None, stderr: str) -> str:
     """tshark's own last words when it ended by itself (the interface vanished, a crash)."""
     if status == 127:
-        return f"tshark is not installed on {spec.node} (e.g. `apt-get install tshark`)"
+        return f"tshark or python3 is not installed on {spec.node} (e.g. `apt-get install tshark python3`)"
     lines = [
         line.strip()
         for line in stderr.splitlines()

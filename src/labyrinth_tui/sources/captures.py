@@ -152,15 +152,7 @@ class CaptureStreams:
         stream = self._streams.get(spec)
         if stream is None or stream.lines is None:
             return None
-        runs = [r for r in stream.lines.runs if not r.removed]
-        note = ""
-        if len(runs) < len(stream.lines.runs) and runs:
-            first = runs[0].offset + 1
-            note = (
-                f"packets from #{first:,} on only (frame 1 is #{first:,}): this stream keeps only "
-                "its current tshark run on the node"
-            )
-        parts = [(r.path, 1, r.frames) for r in runs if r.frames > 0]
+        parts, note = stream.lines.parts()
         if not parts:
             raise OSError(f"{spec.key} has recorded no packet yet")
         partial = target.with_name(target.name + ".part")
@@ -334,7 +326,8 @@ class CaptureStreams:
         try:
             while chunk := await remote.read():
                 lines.take(stream.pending, assembler.feed(chunk))
-            lines.take(stream.pending, assembler.flush())
+            if not lines.stopping:  # when we stop it, the last line may be cut anywhere: drop it
+                lines.take(stream.pending, assembler.flush())
             if not lines.stopping:
                 lines.end_reason = ended_why(stream.spec, remote.exit_status, remote.stderr_tail)
         except NodeError as exc:
@@ -370,8 +363,7 @@ class CaptureStreams:
             await self._stop(stream)
             # the reader has ended with the capture; canary senders end within a round
             await asyncio.gather(*stream.background, return_exceptions=True)
-            runs = stream.lines.runs if stream.lines is not None else []
-            parts = [(r.path, 1, r.frames) for r in runs if r.frames > 0 and not r.removed]
+            parts = stream.lines.parts()[0] if stream.lines is not None else []
             if stream.record_dir is not None and parts:
                 with contextlib.suppress(NodeError, OSError, ValueError):  # ValueError: bad base64
                     self._recordings[stream.spec] = await fetch_recording(
