@@ -57,7 +57,8 @@ async def fetch_recording(
     record_dir.mkdir(parents=True, exist_ok=True)
     name = f"{spec.node}-{spec.interface}-{secrets.token_hex(3)}.pcapng"
     out = record_dir / name
-    with tempfile.TemporaryDirectory(prefix="labyrinth-rec-") as tmp:
+    # scratch inside record_dir: if we are killed mid-fetch, what it leaves goes with that folder
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=record_dir) as tmp:
         trimmed: list[str] = []
         for i, (path, first, last) in enumerate(parts):
             fetched = await session.run(

@@ -157,7 +157,10 @@ class CaptureStreams:
             raise OSError(f"{spec.key} has recorded no packet yet")
         partial = target.with_name(target.name + ".part")
         try:
-            with tempfile.TemporaryDirectory(prefix="labyrinth-save-") as tmp:
+            # in the stream's record_dir when it has one (the lab's state: removed with the lab)
+            if stream.record_dir is not None:
+                stream.record_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix="labyrinth-save-", dir=stream.record_dir) as tmp:
                 fetched = await fetch_recording(stream.session, parts, Path(tmp), spec, stream.privilege)
                 await asyncio.to_thread(shutil.copyfile, fetched, partial)
             os.replace(partial, target)
