@@ -137,6 +137,26 @@ async def send_udp(pod_netns: str, count: int, gap: float = 0.0005) -> None:
     assert await asyncio.wait_for(proc.wait(), WAIT) == 0
 
 
+def frame_ip_ids(path: Path) -> dict[int, int]:
+    """Frame number → IP id of every IP packet in a capture file, as tshark reads it."""
+    read = subprocess.run(
+        ["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number", "-e", "ip.id"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {int(n): int(i, 16) for n, i in (ln.split("\t") for ln in read.stdout.splitlines()) if i}
+
+
+async def until_count(seen: Seen, spec: StreamSpec, count: int, timeout: float = WAIT) -> None:
+    """Until the stream has shown `count` packets."""
+    await until(
+        lambda: len(seen.of(spec)) >= count,
+        lambda: f"{count} packets, have {len(seen.of(spec))}",
+        timeout=timeout,
+    )
+
+
 async def test_a_stream_on_the_client_pods_veth_shows_the_articles_journey(
     lab_prefix: str, state: LabState, captures: CaptureStreams
 ) -> None:
@@ -240,11 +260,7 @@ async def test_restarts_lose_no_packet_and_the_recording_matches_the_numbers(
         task = start(captures, spec, seen, record_dir=tmp_path)
         await until(lambda: seen.state(spec) is StreamState.CAPTURING, "capturing")
         await send_udp(netns, 2000, gap=0.0025)  # ~5 s: time for several restarts
-        await until(
-            lambda: len(seen.of(spec)) >= 2000,
-            lambda: f"2000 datagrams, have {len(seen.of(spec))}",
-            timeout=15,
-        )
+        await until_count(seen, spec, 2000, timeout=15)
         await captures.close(spec)
         await asyncio.wait_for(task, WAIT)
     finally:
@@ -257,13 +273,7 @@ async def test_restarts_lose_no_packet_and_the_recording_matches_the_numbers(
     assert [p.number for p in packets] == sorted({p.number for p in packets})
     recording = captures.pcapng_path(spec)
     assert recording is not None
-    read = subprocess.run(
-        ["tshark", "-r", str(recording), "-T", "fields", "-e", "frame.number", "-e", "ip.id"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    ids = {int(n): int(i, 16) for n, i in (ln.split("\t") for ln in read.stdout.splitlines()) if i}
+    ids = frame_ip_ids(recording)
     assert all(ids.get(p.number) == p.ip_id for p in packets), "packet N of the stream is frame N"
     await no_capture_left(state)
 
@@ -278,7 +288,7 @@ while n < total:
     while n < due:
         s.sendto(b"labyrinth", ("10.0.2.215", 9))
         n += 1
-    time.sleep(0.001)
+    time.sleep(0.001)  # why: the sender paces itself to `rate` in 1 ms steps; nothing to wait on
 """
 
 
@@ -308,11 +318,7 @@ async def test_restarts_under_load_lose_no_packet_while_the_new_tshark_starts(
             "ip", "netns", "exec", netns, "python3", "-c", PACED_SENDER, "5000", str(total)
         )
         assert await asyncio.wait_for(sender.wait(), WAIT) == 0
-        await until(
-            lambda: len(seen.of(spec)) >= total,
-            lambda: f"{total} datagrams, have {len(seen.of(spec))}",
-            timeout=20,
-        )
+        await until_count(seen, spec, total, timeout=20)
         await captures.close(spec)
         await asyncio.wait_for(task, WAIT)
     finally:
@@ -339,7 +345,7 @@ async def test_a_live_streams_packets_are_dissected_and_saved_while_it_runs(
         task = start(captures, spec, seen, record_dir=tmp_path / "kept")
         await until(lambda: seen.state(spec) is StreamState.CAPTURING, "capturing")
         await send_udp(netns, 600, gap=0.004)  # ~2.5 s: at least one restart
-        await until(lambda: len(seen.of(spec)) >= 600, lambda: f"600, have {len(seen.of(spec))}")
+        await until_count(seen, spec, 600)
         assert any(s.reason.startswith("restarted tshark") for s in seen.statuses[spec])
         packets = seen.of(spec)
         for packet in (packets[5], packets[-1]):  # one from the first tshark run, one from the current
@@ -352,14 +358,8 @@ async def test_a_live_streams_packets_are_dissected_and_saved_while_it_runs(
             assert int.from_bytes(found.data[18:20], "big") == packet.ip_id  # and its bytes came back
         target = tmp_path / "so-far.pcapng"
         assert await captures.save_live(spec, target) == ""  # whole: no note
-        read = subprocess.run(
-            ["tshark", "-r", str(target), "-T", "fields", "-e", "frame.number", "-e", "ip.id"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
         assert target.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # pcapng, as promised
-        ids = {int(n): int(i, 16) for n, i in (ln.split("\t") for ln in read.stdout.splitlines()) if i}
+        ids = frame_ip_ids(target)
         assert all(ids.get(p.number) == p.ip_id for p in packets), "packet N of the stream is frame N"
         assert seen.state(spec) is StreamState.CAPTURING  # the stream went on meanwhile
         assert await captures.live_dissection(spec, packets[-1].number + 10_000) is None  # not yet seen
@@ -387,20 +387,14 @@ async def test_an_unrecorded_stream_saves_its_current_run_and_says_so(
         task = start(captures, spec, seen)
         await until(lambda: seen.state(spec) is StreamState.CAPTURING, "capturing")
         await send_udp(netns, 600, gap=0.004)
-        await until(lambda: len(seen.of(spec)) >= 600, lambda: f"600, have {len(seen.of(spec))}")
+        await until_count(seen, spec, 600)
         packets = seen.of(spec)
         assert await captures.live_dissection(spec, packets[0].number) is None  # its run's file is gone
         target = tmp_path / "latest.pcapng"
         note = await captures.save_live(spec, target)
         assert note is not None and note.startswith("packets from #")
         first = int(note.split("#")[1].split()[0].replace(",", ""))
-        read = subprocess.run(
-            ["tshark", "-r", str(target), "-T", "fields", "-e", "frame.number", "-e", "ip.id"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        ids = {int(n): int(i, 16) for n, i in (ln.split("\t") for ln in read.stdout.splitlines()) if i}
+        ids = frame_ip_ids(target)
         later = [p for p in packets if p.number >= first]
         assert later and all(ids.get(p.number - first + 1) == p.ip_id for p in later)
         assert not list(tmp_path.glob("*.part"))

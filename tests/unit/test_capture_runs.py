@@ -51,7 +51,7 @@ def relay(
         for i in range(0, len(data), 16_384):
             proc.stdin.write(data[i : i + 16_384])
             proc.stdin.flush()
-            time.sleep(0.02)
+            time.sleep(0.02)  # why: the pace is the point (a spare tshark loads meanwhile)
         proc.stdin.close()
 
     feeder = threading.Thread(target=feed)
@@ -60,6 +60,16 @@ def relay(
     feeder.join()
     assert proc.wait(timeout=60) == 0, errors.read_text()[-500:]
     return out.decode()
+
+
+def later_starts(folder: Path, then: str) -> list[str]:
+    """tshark's argv behind a wrapper: the first start is tshark, every later one runs `then`."""
+    starts, wrapper = folder / "starts", folder / "tshark-first-only"
+    wrapper.write_text(
+        f'#!/bin/sh\necho x >> {starts}\n[ "$(wc -l < {starts})" -eq 1 ] || {then}\nexec "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return [str(wrapper), *TSHARK]
 
 
 def lines_of(prefix: str, keep: bool = True) -> tuple[Lines, list[str]]:
@@ -128,13 +138,7 @@ def test_a_spare_that_dies_before_it_is_ready_leaves_the_running_tshark_going(tm
     """The second tshark the relay starts exits at once: the stream says so and loses nothing."""
     pcap = tmp_path / "in.pcap"
     write_pcap(pcap, 6_000)
-    starts = tmp_path / "starts"
-    wrapper = tmp_path / "tshark-once"
-    wrapper.write_text(
-        f'#!/bin/sh\necho x >> {starts}\n[ "$(wc -l < {starts})" -eq 1 ] || exit 3\nexec "$@"\n'
-    )
-    wrapper.chmod(0o755)
-    out = relay(pcap, str(tmp_path / "run"), every=1000, tshark=[str(wrapper), *TSHARK])
+    out = relay(pcap, str(tmp_path / "run"), every=1000, tshark=later_starts(tmp_path, "exit 3"))
     lines, notes = lines_of(str(tmp_path / "run"))
     pending: list[PacketSummary] = []
     lines.take(pending, LineAssembler().feed(out))
@@ -147,16 +151,9 @@ def test_a_spare_that_never_gets_ready_is_given_up_and_nothing_is_lost(tmp_path:
     """A second tshark that never reads its pipe (a hung start): killed after the wait, said so."""
     pcap = tmp_path / "in.pcap"
     write_pcap(pcap, 8_000)
-    starts = tmp_path / "starts"
-    wrapper = tmp_path / "tshark-hangs"
-    wrapper.write_text(
-        f'#!/bin/sh\necho x >> {starts}\n[ "$(wc -l < {starts})" -eq 1 ] || exec sleep 60\nexec "$@"\n'
-    )
-    wrapper.chmod(0o755)
     prefix = str(tmp_path / "run")
-    out = relay(
-        pcap, prefix, every=1000, tshark=[str(wrapper), *TSHARK], env={"LABYRINTH_RELAY_SPARE_WAIT": "0.5"}
-    )
+    hangs = later_starts(tmp_path, "exec sleep 60")
+    out = relay(pcap, prefix, every=1000, tshark=hangs, env={"LABYRINTH_RELAY_SPARE_WAIT": "0.5"})
     lines, notes = lines_of(prefix)
     pending: list[PacketSummary] = []
     lines.take(pending, LineAssembler().feed(out))

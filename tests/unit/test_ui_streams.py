@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from textual.app import App
+from textual.pilot import Pilot
 from textual.widgets import Static
 
 from labyrinth_tui.sources import StreamSpec, StreamState
@@ -161,66 +164,65 @@ async def test_u_runs_the_tour_on_the_recording() -> None:
 
 
 class _FullDisk(ReplaySource):
-    async def save_pcapng(self, spec: StreamSpec, target: Path) -> bool:
+    async def save_pcapng(self, spec: StreamSpec, target: Path) -> str | None:
         raise OSError(28, "No space left on device")
 
 
-async def _open_stream(app: object, pilot: object, iface: str = LXC1) -> StreamPane:
-    screen = app.screen  # type: ignore[attr-defined]
-    await app.workers.wait_for_complete()  # type: ignore[attr-defined]
-    await pilot.pause()  # type: ignore[attr-defined]
-    tree = screen.query_one(TopologyTree)
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working folder: where `e` saves."""
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.chdir(out)
+    return out
+
+
+async def _open_stream(app: App[None], pilot: Pilot[None], iface: str = LXC1) -> StreamPane:
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    tree = app.screen.query_one(TopologyTree)
     tree.focus()
     tree.cursor_line = _line_of(tree, "node-1", iface)
-    await pilot.press("enter")  # type: ignore[attr-defined]
-    await app.workers.wait_for_complete()  # type: ignore[attr-defined]
-    await pilot.pause(0.1)  # type: ignore[attr-defined]
-    pane: StreamPane = screen.query_one(StreamPane)
+    await pilot.press("enter")
+    await app.workers.wait_for_complete()
+    await pilot.pause(0.1)
+    pane = app.screen.query_one(StreamPane)
     pane.query_one(PacketList).focus()
     return pane
 
 
-async def test_e_saves_the_focused_stream_as_pcapng_in_the_working_folder(
-    tmp_path: Path, monkeypatch: object
-) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    monkeypatch.chdir(out)  # type: ignore[attr-defined]
+async def _export(app: App[None], pilot: Pilot[None]) -> list[str]:
+    """Press e, let the export's worker finish; what the app said."""
+    await pilot.press("e")
+    await app.workers.wait_for_complete()
+    await pilot.pause(0.1)
+    return [str(n.message) for n in app._notifications]
+
+
+async def test_e_saves_the_focused_stream_as_pcapng_in_the_working_folder(workdir: Path) -> None:
     app = make_app(ReplaySource(ARTICLE_BUNDLE, speed=0))  # the shipped recording has pcapng files
     async with app.run_test(size=(120, 40)) as pilot:
         pane = await _open_stream(app, pilot, "lxc1ba60d50596c")
         recorded = app.screen.source.pcapng_path(pane.spec)  # type: ignore[attr-defined]
-        await pilot.press("e")
-        await app.workers.wait_for_complete()  # the export runs in a worker
-        await pilot.pause(0.1)
-        saved = list(out.glob("labyrinth-node-1-*.pcapng"))
+        said = await _export(app, pilot)
+        saved = list(workdir.glob("labyrinth-node-1-*.pcapng"))
         assert len(saved) == 1 and saved[0].read_bytes() == recorded.read_bytes()
-        assert any(f"saved {saved[0]}" in str(n.message) for n in app._notifications)
+        assert any(f"saved {saved[0]}" in message for message in said)
 
 
-async def test_a_failed_save_says_why_and_leaves_no_file(tmp_path: Path, monkeypatch: object) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    monkeypatch.chdir(out)  # type: ignore[attr-defined]
+async def test_a_failed_save_says_why_and_leaves_no_file(tmp_path: Path, workdir: Path) -> None:
     app = make_app(_FullDisk(write_article_bundle(tmp_path / "b", 30), speed=0))
     async with app.run_test(size=(120, 40)) as pilot:
         await _open_stream(app, pilot)
-        await pilot.press("e")
-        await app.workers.wait_for_complete()  # the export runs in a worker
-        await pilot.pause(0.1)
-        assert not list(out.iterdir())
-        assert any("No space left on device" in str(n.message) for n in app._notifications)
+        said = await _export(app, pilot)
+        assert not list(workdir.iterdir())
+        assert any("No space left on device" in message for message in said)
 
 
-async def test_e_on_a_stream_without_a_recording_says_so(tmp_path: Path, monkeypatch: object) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    monkeypatch.chdir(out)  # type: ignore[attr-defined]
+async def test_e_on_a_stream_without_a_recording_says_so(tmp_path: Path, workdir: Path) -> None:
     app = make_app(ReplaySource(write_article_bundle(tmp_path / "b", 30), speed=0))  # summaries only
     async with app.run_test(size=(120, 40)) as pilot:
         await _open_stream(app, pilot)
-        await pilot.press("e")
-        await app.workers.wait_for_complete()  # the export runs in a worker
-        await pilot.pause(0.1)
-        assert not list(out.iterdir())
-        assert any("is not recorded as pcapng" in str(n.message) for n in app._notifications)
+        said = await _export(app, pilot)
+        assert not list(workdir.iterdir())
+        assert any("is not recorded as pcapng" in message for message in said)

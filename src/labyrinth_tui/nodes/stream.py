@@ -110,25 +110,9 @@ class RemoteStream:
         return self
 
     async def __anext__(self) -> str:
-        if self._proc is None or self._link is None:
-            raise RuntimeError("stream not started: use `async with session.stream(argv)`")
-        if self._ended or self._stopped:
-            raise StopAsyncIteration
-        remaining = None
-        if self._deadline is not None:
-            remaining = max(0.0, self._deadline - asyncio.get_running_loop().time())
-        try:
-            async with asyncio.timeout(remaining):
-                line = await self._proc.stdout.readline()
-        except TimeoutError:
-            await self.stop()
-            raise NodeTimeout(self.session.name, f"{self._what} ran past its {self.timeout:g} s") from None
-        except (asyncssh.Error, OSError) as exc:
-            self._ended = True
-            raise self.session._failure(self._link, exc, self._what) from None
+        line = await self._next(None)
         if line:
             return line.rstrip("\r\n")
-        await self._at_end()
         raise StopAsyncIteration
 
     async def read(self, size: int = 65536) -> str:
@@ -136,6 +120,10 @@ class RemoteStream:
 
         For high-rate readers (one call per chunk, not per line); raises like iteration does.
         """
+        return await self._next(size)
+
+    async def _next(self, size: int | None) -> str:
+        """The next line (size None) or chunk of stdout within the deadline; "" once it ended."""
         if self._proc is None or self._link is None:
             raise RuntimeError("stream not started: use `async with session.stream(argv)`")
         if self._ended or self._stopped:
@@ -143,19 +131,19 @@ class RemoteStream:
         remaining = None
         if self._deadline is not None:
             remaining = max(0.0, self._deadline - asyncio.get_running_loop().time())
+        stdout = self._proc.stdout
         try:
             async with asyncio.timeout(remaining):
-                chunk = await self._proc.stdout.read(size)
+                text = await (stdout.readline() if size is None else stdout.read(size))
         except TimeoutError:
             await self.stop()
             raise NodeTimeout(self.session.name, f"{self._what} ran past its {self.timeout:g} s") from None
         except (asyncssh.Error, OSError) as exc:
             self._ended = True
             raise self.session._failure(self._link, exc, self._what) from None
-        if chunk:
-            return chunk
-        await self._at_end()
-        return ""
+        if not text:
+            await self._at_end()
+        return text
 
     async def _at_end(self) -> None:
         """stdout ended: note the exit status; ConnectionLost if the channel went away instead."""

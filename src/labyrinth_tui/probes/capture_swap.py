@@ -14,8 +14,8 @@ ONE tcpdump feeds this relay (python3, which the node already needs for canaries
   and exit, writes a marker line, and feeds the spare from the next packet on.
 
 So every packet reaches exactly one tshark, lines stay in capture order, and nothing runs twice.
-The relay itself costs ~0.75 µs of CPU per packet (200k packets from a file into `cat`: 0.16 s,
-against tshark's ~8 µs per packet).
+The relay itself costs ~0.9 µs of CPU per packet, recording included (`bench/capture_relay.py`),
+against tshark's ~8 µs per packet.
 Markers, on stdout between tshark's lines (tshark numbers from 1 again after a "run" one):
 - `MARK + "run\t<index>\t<packets in the previous run>\t<its tshark's exit status>"`;
 - `MARK + "failed\t<status>"`: a spare died, or was not ready within 15 s (-1) and was killed; the

@@ -27,7 +27,6 @@ class RunFile:
     path: str
     offset: int
     frames: int = 0  # its frames the stream has shown so far (all of them once the run is over)
-    over: bool = False
     removed: bool = False  # deleted on the node (nothing records the stream)
     recorded: int | None = None  # the file holds only its first `recorded` frames (a write failed)
 
@@ -90,7 +89,7 @@ class Lines:
         if kind == "run" and len(numbers) == 3:
             index, frames, status = numbers
             done = self.runs[-1]
-            done.frames, done.over, done.removed = frames, True, not self.keep
+            done.frames, done.removed = frames, not self.keep
             offset = done.offset + frames
             self.runs.append(RunFile(index, run_path(self.prefix, index), offset))
             self.parser.next_file(offset)

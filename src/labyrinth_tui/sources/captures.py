@@ -6,9 +6,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import os
 import secrets
-import shutil
 import tempfile
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,14 +41,15 @@ from labyrinth_tui.probes.capture_ready import (
 )
 from labyrinth_tui.probes.dissect import DISSECT_TIMEOUT, DissectError, frame_in, pdml_argv, pdml_layers
 from labyrinth_tui.sources.base import Emit, PacketBatch, StreamSpec, StreamState, StreamStatus
-from labyrinth_tui.sources.capture_files import fetch_recording
+from labyrinth_tui.sources.capture_files import copy_recording, fetch_recording
 from labyrinth_tui.sources.capture_runs import Lines, ended_why
 
 FLUSH_EVERY: Final = 0.05  # at most one PacketBatch per stream per 50 ms
 # tshark's memory grows ~0.8 KB per packet even in one pass (LAB-NOTES): after 250k packets (≈ 200 MB)
 # the node-side relay swaps in a fresh tshark at a packet boundary. tshark's own `-M N` (session auto
 # reset) does not bound it, measured reading a pipe: 1M packets 748 MB without; 2M packets 616 MB with
-# -M 50000 and 1.25 GB with -M 20000.
+# -M 50000 and 1.25 GB with -M 20000 (`cat FILE | /usr/bin/time -f %M tshark -r - -M N -T tabs …`,
+# FILE from tests/fakes/pcapgen.write_pcap).
 RESTART_AFTER: Final = 250_000
 # canaries go in rounds of 10, 0.1 s apart: a round ends by itself 1 s later (closing its channel does
 # not stop it), so a stream that is ready never waits long for its sender
@@ -155,17 +154,12 @@ class CaptureStreams:
         parts, note = stream.lines.parts()
         if not parts:
             raise OSError(f"{spec.key} has recorded no packet yet")
-        partial = target.with_name(target.name + ".part")
-        try:
-            # in the stream's record_dir when it has one (the lab's state: removed with the lab)
-            if stream.record_dir is not None:
-                stream.record_dir.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix="labyrinth-save-", dir=stream.record_dir) as tmp:
-                fetched = await fetch_recording(stream.session, parts, Path(tmp), spec, stream.privilege)
-                await asyncio.to_thread(shutil.copyfile, fetched, partial)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
+        scratch = stream.record_dir  # the lab's state when it has one: removed with the lab
+        if scratch is not None:
+            scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="labyrinth-save-", dir=scratch) as tmp:
+            fetched = await fetch_recording(stream.session, parts, Path(tmp), spec, stream.privilege)
+            await copy_recording(fetched, target)  # whole or not at all
         return note
 
     async def open(
