@@ -18,7 +18,7 @@ from typing import Any
 from labyrinth_tui.lab.build import down, up
 from labyrinth_tui.lab.spec import article_spec
 from labyrinth_tui.nodes.session import NodeSession
-from labyrinth_tui.sources.lab import discover_lab, sessions_for
+from labyrinth_tui.sources.lab_nodes import discover_lab, sessions_for
 
 PREFIX = "benchdisc"
 

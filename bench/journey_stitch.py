@@ -15,7 +15,9 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
-from labyrinth_tui.model.journey import ClockOffset, InterfaceRole, Role, StitchResult, stitch
+from labyrinth_tui.journey.clock import ClockOffset
+from labyrinth_tui.journey.roles import InterfaceRole, Role
+from labyrinth_tui.journey.stitch import StitchResult, stitch
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.topology import Service, ServicePort
 

@@ -25,12 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from google.auth.credentials import AnonymousCredentials
 from tests.fakes.gce_server import FakeGce
 
-from labyrinth_tui.cloud.gcp import GcpCluster
-from labyrinth_tui.cloud.gcp_api import GceApi
-from labyrinth_tui.cloud.gcp_prices import load_prices
-from labyrinth_tui.cloud.gcp_resources import body_for
-from labyrinth_tui.cloud.gcp_spec import ClusterSpec
-from labyrinth_tui.cloud.gcp_state import StateDir
+from labyrinth_tui.cloud.gcp.api import GceApi
+from labyrinth_tui.cloud.gcp.cluster import GcpCluster
+from labyrinth_tui.cloud.gcp.prices import load_prices
+from labyrinth_tui.cloud.gcp.resources import body_for
+from labyrinth_tui.cloud.gcp.spec import ClusterSpec
+from labyrinth_tui.cloud.gcp.state import StateDir
 
 GOAL = 1.3
 LEVELS = 3  # network → subnet → instances

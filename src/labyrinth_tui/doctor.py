@@ -98,7 +98,7 @@ def check_binary(name: str, package: str, needed_for: str, *, required: bool = T
 
 def check_gcp_credentials() -> Check:
     """Whether `labyrinth gcp` would find ADC and a project — from files only, no network."""
-    from labyrinth_tui.cloud.gcp_auth import ADC_HELP, PROJECT_HELP, find_adc, find_project
+    from labyrinth_tui.cloud.gcp.auth import ADC_HELP, PROJECT_HELP, find_adc, find_project
 
     adc, project = find_adc(), find_project()
     parts = [f"ADC: {adc.value} ({adc.source})" if adc else "no ADC file"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from labyrinth_tui.journey.report import JourneyReport, PodSeen, StreamReady
+from labyrinth_tui.journey.stitch import stitch
 from labyrinth_tui.model.evidence import NodeEvidence, diff_evidence
-from labyrinth_tui.model.journey import stitch
-from labyrinth_tui.model.journey_report import JourneyReport, PodSeen, StreamReady
 from labyrinth_tui.probes.evidence import parse_iptables_save
 from tests.unit import journey_article as art
 

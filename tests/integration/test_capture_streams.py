@@ -564,7 +564,7 @@ def test_capture_cli_json_count_and_pcapng(lab_prefix: str, state: LabState, tmp
 async def test_a_cluster_source_streams_over_its_node_sessions_and_close_ends_them(
     state: LabState, tmp_path: Path
 ) -> None:
-    from labyrinth_tui.cloud.inventory import Inventory, NodeEntry
+    from labyrinth_tui.cloud.bootstrap.inventory import Inventory, NodeEntry
     from labyrinth_tui.sources.cluster import ClusterSource
 
     inventory = Inventory("lab", tuple(NodeEntry(n.name, user="root") for n in state.nodes))

@@ -7,7 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from labyrinth_tui.cloud.manifests import ASSETS
+from labyrinth_tui.cloud import ASSETS
 from tests.conftest import ROOT
 
 SHIPPED = ("node-ctl.sh", "node-wrk.sh", "1.yaml", "2.yaml")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.sources.base import StreamSpec
+from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE, Bundle, read_packets
 from labyrinth_tui.sources.bundle_writer import write_bundle
-from labyrinth_tui.sources.replay import ARTICLE_BUNDLE, Bundle, read_packets
 
 INVALID_FILTER = "That string isn't a valid capture filter (unknown port 'eighty')."
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from labyrinth_tui.model.journey_tour import tour_steps
+from labyrinth_tui.journey.tour import tour_steps
 from labyrinth_tui.sources.journey_replay import report_from_bundle
 from labyrinth_tui.ui.app import make_app
 from labyrinth_tui.ui.screens.journey import JourneyScreen, TourScreen

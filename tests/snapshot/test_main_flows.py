@@ -8,7 +8,8 @@ from typing import Any
 from textual.pilot import Pilot
 
 from labyrinth_tui.sources import StreamSpec, StreamState
-from labyrinth_tui.sources.replay import ARTICLE_BUNDLE, ReplaySource
+from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE
+from labyrinth_tui.sources.replay import ReplaySource
 from labyrinth_tui.ui.app import make_app
 from labyrinth_tui.ui.screens.main import MainScreen
 from labyrinth_tui.ui.screens.packet_detail import PacketDetailScreen
@@ -135,7 +136,7 @@ class TestPacketDetail:
         source = ReplaySource(ARTICLE_BUNDLE, speed=0)
         stream = article().stream_for("node-1", LXC1)
         assert stream is not None and stream.packets_file is not None
-        from labyrinth_tui.sources.replay import read_packets
+        from labyrinth_tui.sources.bundle import read_packets
 
         syn = next(p for p in read_packets(stream.packets_file) if p.tcp_flags == "SYN")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from labyrinth_tui.cloud.bootstrap import BootstrapNode
+from labyrinth_tui.cloud.bootstrap.run import BootstrapNode
 from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.nodes.connect import TcpConnector
 from labyrinth_tui.nodes.session import NodeSession

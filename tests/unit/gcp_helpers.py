@@ -10,11 +10,11 @@ from typing import Any
 
 from google.auth.credentials import AnonymousCredentials
 
-from labyrinth_tui.cloud.gcp import GcpCluster
-from labyrinth_tui.cloud.gcp_api import GceApi
-from labyrinth_tui.cloud.gcp_prices import load_prices
-from labyrinth_tui.cloud.gcp_spec import ClusterSpec
-from labyrinth_tui.cloud.gcp_state import StateDir
+from labyrinth_tui.cloud.gcp.api import GceApi
+from labyrinth_tui.cloud.gcp.cluster import GcpCluster
+from labyrinth_tui.cloud.gcp.prices import load_prices
+from labyrinth_tui.cloud.gcp.spec import ClusterSpec
+from labyrinth_tui.cloud.gcp.state import StateDir
 from labyrinth_tui.model.progress import Step, StepState
 from tests.fakes.gce_server import FakeGce
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import count
 
-from labyrinth_tui.model.journey import InterfaceRole, Role
+from labyrinth_tui.journey.roles import InterfaceRole, Role
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.topology import Service, ServicePort
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labyrinth_tui.cloud.bootstrap import BootstrapError, BootstrapFailed, bootstrap, script_text
+from labyrinth_tui.cloud.bootstrap.run import BootstrapError, BootstrapFailed, bootstrap, script_text
 from labyrinth_tui.model.progress import Step, StepState
 from tests.unit.cluster_fixtures import Vms, fake_vms, last_states
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from labyrinth_tui.cloud.gcp_spec import NodeAccess
-from labyrinth_tui.cloud.gcp_state import ClusterState, StateDir
-from labyrinth_tui.cloud.inventory import InventoryError, inventory_from_gcp, parse_inventory
+from labyrinth_tui.cloud.bootstrap.inventory import InventoryError, inventory_from_gcp, parse_inventory
+from labyrinth_tui.cloud.gcp.spec import NodeAccess
+from labyrinth_tui.cloud.gcp.state import ClusterState, StateDir
 
 
 def test_the_first_node_is_the_control_plane_and_fields_fall_back(tmp_path: Path) -> None:

@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labyrinth_tui.cloud.kube import KubeClient, load_kubeconfig
-from labyrinth_tui.cloud.kube_errors import (
+from labyrinth_tui.cloud.kube.client import KubeClient, load_kubeconfig
+from labyrinth_tui.cloud.kube.errors import (
     KubeConfigError,
     KubeTimeout,
     KubeUnreachable,
     ManifestError,
     NamespaceMissing,
 )
-from labyrinth_tui.cloud.kube_exec import NC_MESSAGE, nc_exchange
-from labyrinth_tui.cloud.manifests import journey_manifests, parse_manifest
-from labyrinth_tui.cloud.workloads import deploy_journey
+from labyrinth_tui.cloud.kube.exec import NC_MESSAGE, nc_exchange
+from labyrinth_tui.cloud.kube.manifests import journey_manifests, parse_manifest
+from labyrinth_tui.cloud.kube.workloads import deploy_journey
 from labyrinth_tui.model.progress import Step, StepState
 from tests.fakes.kube_api import KubeApiStub
 
@@ -182,7 +182,7 @@ async def test_nc_over_the_older_v4_exec_protocol(tmp_path: Path) -> None:
 
 
 async def test_nc_to_a_name_that_does_not_resolve_says_so(api: KubeApiStub, tmp_path: Path) -> None:
-    from labyrinth_tui.cloud.kube_errors import ExecFailed
+    from labyrinth_tui.cloud.kube.errors import ExecFailed
 
     kube = client(api, tmp_path)
     pods = await deploy_journey(kube, lambda step: None, **FAST)

@@ -7,8 +7,8 @@ import base64
 from hypothesis import given
 from hypothesis import strategies as st
 
-from labyrinth_tui.cloud.masking import Masker, mask_secrets
-from labyrinth_tui.cloud.phases import PhaseTracker
+from labyrinth_tui.cloud.bootstrap.masking import Masker, mask_secrets
+from labyrinth_tui.cloud.bootstrap.phases import PhaseTracker
 from labyrinth_tui.model.progress import Step, StepState
 
 TOKEN = "r61w3k.oom2m7zqt6m8p0fc"

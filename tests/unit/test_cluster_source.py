@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labyrinth_tui.cloud.inventory import Inventory, NodeEntry
-from labyrinth_tui.cloud.kube import KubeClient
-from labyrinth_tui.cloud.kube_errors import KubeUnreachable
-from labyrinth_tui.cloud.workloads import JourneyPods, deploy_journey
+from labyrinth_tui.cloud.bootstrap.inventory import Inventory, NodeEntry
+from labyrinth_tui.cloud.kube.client import KubeClient
+from labyrinth_tui.cloud.kube.errors import KubeUnreachable
+from labyrinth_tui.cloud.kube.workloads import JourneyPods, deploy_journey
 from labyrinth_tui.model.progress import StepState
 from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.sources.base import ProgressEvent, SourceEvent, TopologyEvent

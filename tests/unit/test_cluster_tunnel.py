@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from labyrinth_tui.cloud.bootstrap import bootstrap
-from labyrinth_tui.cloud.kube import KubeClient, load_kubeconfig
-from labyrinth_tui.cloud.kube_errors import KubeTimeout, KubeUnreachable
-from labyrinth_tui.cloud.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
-from labyrinth_tui.cloud.workloads import deploy_journey
+from labyrinth_tui.cloud.bootstrap.run import bootstrap
+from labyrinth_tui.cloud.kube.client import KubeClient, load_kubeconfig
+from labyrinth_tui.cloud.kube.errors import KubeTimeout, KubeUnreachable
+from labyrinth_tui.cloud.kube.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
+from labyrinth_tui.cloud.kube.workloads import deploy_journey
 from labyrinth_tui.nodes.errors import NodeUnreachable
 from tests.fakes.kube_api import KubeApiStub
 from tests.unit.cluster_fixtures import fake_vms

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from labyrinth_tui.cloud.gcp_errors import GcpProvisionError
-from labyrinth_tui.cloud.gcp_plan import Action
-from labyrinth_tui.cloud.gcp_prices import load_prices
+from labyrinth_tui.cloud.gcp.errors import GcpProvisionError
+from labyrinth_tui.cloud.gcp.plan import Action
+from labyrinth_tui.cloud.gcp.prices import load_prices
 from labyrinth_tui.model.progress import StepState
 from tests.fakes.gce_model import Fault
 from tests.fakes.gce_server import FakeGce

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from labyrinth_tui.cloud.gcp_errors import (
+from labyrinth_tui.cloud.gcp.errors import (
     GcpForeignResourceError,
     GcpProvisionError,
     GcpQuotaError,
     GcpTimeoutError,
 )
-from labyrinth_tui.cloud.gcp_plan import Action
+from labyrinth_tui.cloud.gcp.plan import Action
 from labyrinth_tui.model.progress import StepState
 from tests.fakes.gce_model import Fault
 from tests.fakes.gce_server import FakeGce

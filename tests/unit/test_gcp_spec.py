@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from labyrinth_tui.cloud.gcp_auth import find_adc, find_project, load_credentials, resolve_project
-from labyrinth_tui.cloud.gcp_errors import GcpCredentialsError, GcpError, GcpSpecError
-from labyrinth_tui.cloud.gcp_spec import ClusterSpec, parse_source_range
-from labyrinth_tui.cloud.gcp_state import StateDir, config_root
+from labyrinth_tui.cloud.gcp.auth import find_adc, find_project, load_credentials, resolve_project
+from labyrinth_tui.cloud.gcp.errors import GcpCredentialsError, GcpError, GcpSpecError
+from labyrinth_tui.cloud.gcp.spec import ClusterSpec, parse_source_range
+from labyrinth_tui.cloud.gcp.state import StateDir, config_root
 from labyrinth_tui.doctor import check_gcp_credentials, run_checks
 
 PROJECT_VARS = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT")

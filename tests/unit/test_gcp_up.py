@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from labyrinth_tui.cloud.gcp_plan import Action
+from labyrinth_tui.cloud.gcp.plan import Action
 from labyrinth_tui.model.progress import StepState
 from tests.fakes.gce_server import FakeGce
 from tests.unit.gcp_helpers import CALLER_RANGE, Progress, make_cluster

@@ -7,16 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from labyrinth_tui.model.journey import (
-    Change,
-    ChangeKind,
-    ClockMethod,
-    Direction,
-    Role,
-    StitchResult,
-    journey_jsonable,
-    stitch,
-)
+from labyrinth_tui.journey.clock import ClockMethod
+from labyrinth_tui.journey.hops import Change, ChangeKind
+from labyrinth_tui.journey.roles import Direction, Role
+from labyrinth_tui.journey.stitch import StitchResult, journey_jsonable, stitch
 from tests.unit.journey_article import (
     CLIENT_VETH,
     CLUSTER_IP,

@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from labyrinth_tui.cli import main
-from labyrinth_tui.sources.replay import ARTICLE_BUNDLE
+from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE
 
 
 def test_journey_of_the_recording_prints_the_syns_hops() -> None:

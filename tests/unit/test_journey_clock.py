@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from labyrinth_tui.model.journey import ClockMethod, InterfaceRole, Role, roles_from_topology
-from labyrinth_tui.model.journey_clock import ClockSamples
+from labyrinth_tui.journey.clock import ClockMethod, ClockSamples
+from labyrinth_tui.journey.roles import InterfaceRole, Role, roles_from_topology
 from labyrinth_tui.model.topology import Interface, InterfaceKind, Node, Pod, Topology
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 
-from labyrinth_tui.model.journey import Direction, Journey, StitchResult, stitch
+from labyrinth_tui.journey.hops import Journey
+from labyrinth_tui.journey.roles import Direction
+from labyrinth_tui.journey.stitch import StitchResult, stitch
 from labyrinth_tui.model.packets import PacketSummary
 from tests.unit.journey_article import (
     CLIENT_VETH,

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from labyrinth_tui.model import journey_group
-from labyrinth_tui.model.journey import ClockMethod, StitchResult, attribute_reader, stitch
-from labyrinth_tui.model.journey_read import packed_reader
+from labyrinth_tui.journey import group as journey_group
+from labyrinth_tui.journey.clock import ClockMethod
+from labyrinth_tui.journey.read import attribute_reader, packed_reader
+from labyrinth_tui.journey.stitch import StitchResult, stitch
 from labyrinth_tui.model.packets import PacketSummary
 from tests.unit.journey_article import NODE2, ROLES, SERVICES, Capture, tcp
 

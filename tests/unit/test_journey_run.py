@@ -9,8 +9,8 @@ import pytest
 
 from labyrinth_tui.lab.state import LabState, NodeState, PodState, SshInfo
 from labyrinth_tui.nodes.session import NodeSession
-from labyrinth_tui.sources.base import Emit, StreamSpec, StreamState, StreamStatus
-from labyrinth_tui.sources.journey_run import JourneyError, hop_specs, run_journey
+from labyrinth_tui.sources.base import Emit, JourneyError, StreamSpec, StreamState, StreamStatus
+from labyrinth_tui.sources.journey_run import hop_specs, run_journey
 
 
 def _state() -> LabState:

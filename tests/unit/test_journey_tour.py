@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from labyrinth_tui.model.journey_text import journey_lines
-from labyrinth_tui.model.journey_tour import tour_steps
+from labyrinth_tui.journey.text import journey_lines
+from labyrinth_tui.journey.tour import tour_steps
 from tests.fakes.article_journey import article_report
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from labyrinth_tui.model.journey_report import JourneyReport
-from labyrinth_tui.model.journey_tour import TourStep, tour_steps
+from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.journey.tour import TourStep, tour_steps
 from labyrinth_tui.ui.app import LabyrinthApp
 from labyrinth_tui.ui.screens.journey import JourneyScreen, TourScreen
 from labyrinth_tui.ui.widgets.journey_view import HopView, TourStepView

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from labyrinth_tui.cloud.bootstrap import script_text
-from labyrinth_tui.cloud.manifests import ASSETS
+from labyrinth_tui.cloud import ASSETS
+from labyrinth_tui.cloud.bootstrap.run import script_text
 from tests.fakes.node_sandbox import ClusterSandbox
 
 SCRIPTS = ("node-ctl.sh", "node-wrk.sh")

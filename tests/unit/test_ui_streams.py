@@ -10,7 +10,8 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from labyrinth_tui.sources import StreamSpec, StreamState
-from labyrinth_tui.sources.replay import ARTICLE_BUNDLE, ReplaySource
+from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE
+from labyrinth_tui.sources.replay import ReplaySource
 from labyrinth_tui.ui.app import make_app
 from labyrinth_tui.ui.screens.main import MainScreen
 from labyrinth_tui.ui.widgets.packet_list import PacketList
@@ -126,7 +127,7 @@ async def test_tree_shows_nodes_pods_and_details(tmp_path: Path) -> None:
 
 
 async def test_j_follows_the_articles_packet_from_the_shipped_recording() -> None:
-    from labyrinth_tui.sources.replay import ARTICLE_BUNDLE
+    from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE
     from labyrinth_tui.ui.screens.journey import JourneyScreen
 
     app = make_app(ReplaySource(ARTICLE_BUNDLE, speed=0))
@@ -146,7 +147,7 @@ async def test_j_follows_the_articles_packet_from_the_shipped_recording() -> Non
 
 
 async def test_u_runs_the_tour_on_the_recording() -> None:
-    from labyrinth_tui.sources.replay import ARTICLE_BUNDLE
+    from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE
     from labyrinth_tui.ui.screens.journey import TourScreen
 
     app = make_app(ReplaySource(ARTICLE_BUNDLE, speed=0))

@@ -12,8 +12,8 @@ import click
 from labyrinth_tui.model.progress import Step, StepState
 
 if TYPE_CHECKING:
-    from labyrinth_tui.cloud.bootstrap import Versions
-    from labyrinth_tui.cloud.inventory import Inventory
+    from labyrinth_tui.cloud.bootstrap.inventory import Inventory
+    from labyrinth_tui.cloud.bootstrap.run import Versions
     from labyrinth_tui.model.topology import Topology
     from labyrinth_tui.nodes.connect import HostKeyQuestion
     from labyrinth_tui.sources.cluster import ClusterSource
@@ -49,7 +49,7 @@ def cluster() -> None:
 
 
 def _load_inventory(path: Path | None) -> Inventory | None:
-    from labyrinth_tui.cloud.inventory import InventoryError, load_inventory
+    from labyrinth_tui.cloud.bootstrap.inventory import InventoryError, load_inventory
 
     if path is None:
         return None
@@ -102,8 +102,8 @@ def attach(
 
     Nodes are reached at their InternalIP with your ~/.ssh/config unless --ssh-inventory says otherwise.
     """
-    from labyrinth_tui.cloud.kube import context_cluster, load_kubeconfig
-    from labyrinth_tui.cloud.kube_errors import KubeError
+    from labyrinth_tui.cloud.kube.client import context_cluster, load_kubeconfig
+    from labyrinth_tui.cloud.kube.errors import KubeError
     from labyrinth_tui.model.topology import to_jsonable
     from labyrinth_tui.nodes.errors import NodeError
     from labyrinth_tui.sources.cluster import ClusterSource
@@ -192,12 +192,12 @@ def bootstrap(
     parallel, they are labelled nodelabel=node-wrk-N, admin.conf is kept (0600) under the cluster's
     config folder and the API server is reached through an SSH tunnel (6443 stays internal).
     """
-    from labyrinth_tui.cloud.bootstrap import BootstrapError, BootstrapFailed, Versions
-    from labyrinth_tui.cloud.gcp_state import cluster_dir, config_root
-    from labyrinth_tui.cloud.inventory import InventoryError, inventory_from_gcp
-    from labyrinth_tui.cloud.kube_errors import KubeError
-    from labyrinth_tui.cloud.manifests import DEFAULT_IMAGE
-    from labyrinth_tui.cloud.provision import provision
+    from labyrinth_tui.cloud.bootstrap.inventory import InventoryError, inventory_from_gcp
+    from labyrinth_tui.cloud.bootstrap.provision import provision
+    from labyrinth_tui.cloud.bootstrap.run import BootstrapError, BootstrapFailed, Versions
+    from labyrinth_tui.cloud.gcp.state import cluster_dir, config_root
+    from labyrinth_tui.cloud.kube.errors import KubeError
+    from labyrinth_tui.cloud.kube.manifests import DEFAULT_IMAGE
     from labyrinth_tui.nodes.errors import NodeError
 
     if (inventory_path is None) == (gcp_cluster is None):

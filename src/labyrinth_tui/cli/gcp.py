@@ -13,9 +13,9 @@ from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import to_jsonable
 
 if TYPE_CHECKING:
-    from labyrinth_tui.cloud.gcp import GcpCluster
-    from labyrinth_tui.cloud.gcp_plan import Plan
-    from labyrinth_tui.cloud.gcp_spec import ClusterSpec, NodeAccess
+    from labyrinth_tui.cloud.gcp.cluster import GcpCluster
+    from labyrinth_tui.cloud.gcp.plan import Plan
+    from labyrinth_tui.cloud.gcp.spec import ClusterSpec, NodeAccess
 
 T = TypeVar("T")
 GLYPH = {StepState.RUNNING: "…", StepState.DONE: "✓", StepState.FAILED: "✗", StepState.SKIPPED: "–"}
@@ -66,9 +66,9 @@ def _shape(f: Callable[..., Any]) -> Callable[..., Any]:
 def _spec(
     cluster: str, project: str | None, region: str | None, zone: str | None, **shape: Any
 ) -> ClusterSpec:
-    from labyrinth_tui.cloud.gcp_auth import resolve_project
-    from labyrinth_tui.cloud.gcp_spec import ClusterSpec, parse_source_range
-    from labyrinth_tui.cloud.gcp_state import StateDir
+    from labyrinth_tui.cloud.gcp.auth import resolve_project
+    from labyrinth_tui.cloud.gcp.spec import ClusterSpec, parse_source_range
+    from labyrinth_tui.cloud.gcp.state import StateDir
 
     state = StateDir(cluster).load()
     if state is not None:  # a cluster lives where it was made
@@ -89,7 +89,7 @@ def _spec(
 
 
 def _connect(spec: ClusterSpec) -> GcpCluster:
-    from labyrinth_tui.cloud.gcp import GcpCluster
+    from labyrinth_tui.cloud.gcp.cluster import GcpCluster
 
     return GcpCluster.connect(spec)
 
@@ -114,7 +114,7 @@ def _printer(out_err: bool) -> Callable[[Step], None]:
 
 
 def _run(work: Callable[[], Any]) -> Any:
-    from labyrinth_tui.cloud.gcp_errors import GcpError
+    from labyrinth_tui.cloud.gcp.errors import GcpError
 
     try:
         return work()
@@ -171,7 +171,7 @@ def plan(as_json: bool, **options: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the nodes as JSON (progress goes to stderr).")
 def up(yes: bool, as_json: bool, **options: Any) -> None:
     """Create the network, subnet, firewall rules and the three nodes (idempotent)."""
-    from labyrinth_tui.cloud.gcp_plan import Action
+    from labyrinth_tui.cloud.gcp.plan import Action
 
     def work() -> None:
         spec = _spec(**options)

@@ -20,11 +20,12 @@ import click
 )
 def journey(prefix: str, as_json: bool, bundle: Path | None) -> None:
     """Send the article's packet (nc by service name, wrk-1 → wrk-2); show its journey across both nodes."""
+    from labyrinth_tui.journey.text import journey_lines
     from labyrinth_tui.lab.state import LabError
-    from labyrinth_tui.model.journey_text import journey_lines
     from labyrinth_tui.model.serialize import BundleFormatError
+    from labyrinth_tui.sources.base import JourneyError
     from labyrinth_tui.sources.journey_replay import report_from_bundle
-    from labyrinth_tui.sources.journey_run import JourneyError, run_journey
+    from labyrinth_tui.sources.journey_run import run_journey
     from labyrinth_tui.sources.tour import lab_state
 
     try:

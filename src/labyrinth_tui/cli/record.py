@@ -16,7 +16,7 @@ import click
 def record(bundle: Path, prefix: str, title: str) -> None:
     """Record the article's journey in the lab (every hop, pcapng too) for replay without root."""
     from labyrinth_tui.lab.state import LabError
-    from labyrinth_tui.sources.journey_run import JourneyError
+    from labyrinth_tui.sources.base import JourneyError
     from labyrinth_tui.sources.lab import LabSource
     from labyrinth_tui.sources.record import record_journey
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from labyrinth_tui.model.serialize import BundleFormatError, packet_to_json, topology_to_json
-from labyrinth_tui.sources.replay import ARTICLE_BUNDLE, Bundle, ReplaySource, read_packets
+from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE, Bundle, read_packets
+from labyrinth_tui.sources.replay import ReplaySource
 
 
 @click.command()

@@ -91,7 +91,7 @@ def tree_lines(topology: Topology) -> list[str]:
 def topology(prefix: str, as_json: bool) -> None:
     """The node → pod → netns → veth tree, discovered over SSH in one round trip per node."""
     from labyrinth_tui.lab.state import LabError, load_state
-    from labyrinth_tui.sources.lab import discover_lab, sessions_for
+    from labyrinth_tui.sources.lab_nodes import discover_lab, sessions_for
 
     if os.geteuid() != 0:
         raise click.ClickException(

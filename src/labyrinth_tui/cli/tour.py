@@ -14,7 +14,7 @@ import click
 def tour(prefix: str, as_json: bool) -> None:
     """Walk the article: pods, DNS walk, ClusterIP, pod IP, VXLAN, arrival, counters. Exit 0 when all pass."""
     from labyrinth_tui.lab.state import LabError
-    from labyrinth_tui.sources.journey_run import JourneyError
+    from labyrinth_tui.sources.base import JourneyError
     from labyrinth_tui.sources.tour import lab_state, run_tour
 
     try:

@@ -38,7 +38,7 @@ class _PacketFields:
     outer_sport: int | None = None
     outer_dport: int | None = None
     vni: int | None = None
-    # identity of one packet across hops (model/journey.py): tshark dns.id, dns.qry.type name,
+    # identity of one packet across hops (journey/stitch.py): tshark dns.id, dns.qry.type name,
     # dns.flags.rcode (responses only), and a stable hash of the transport payload (e.g. crc32 of udp.payload)
     dns_id: int | None = None
     dns_qtype: str | None = None

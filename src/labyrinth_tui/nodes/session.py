@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
+from labyrinth_tui.nodes.channel import Channel
 from labyrinth_tui.nodes.commands import shell_line
 from labyrinth_tui.nodes.connect import Connector, connect_error
 from labyrinth_tui.nodes.errors import CommandFailed, ConnectionLost, NodeError, NodeTimeout
@@ -297,7 +298,17 @@ class NodeSession:
         `privilege` prefixes the command that ends the group on stop(), e.g. ("sudo", "-n") when argv
         runs under sudo: an unprivileged kill cannot reach root's processes.
         """
-        return RemoteStream(self, tuple(argv), timeout, tuple(privilege))
+        return RemoteStream(self._name, self._channel, self, tuple(argv), timeout, tuple(privilege))
+
+    async def _channel(self, line: str) -> Channel:
+        """A Channel running `line` for a RemoteStream: its failures and its release go through this pool."""
+        link, proc = await self._process(line, input=None)
+        return Channel(
+            proc,
+            lost=lambda: link.lost,
+            failure=lambda exc, what: self._failure(link, exc, what),
+            release=lambda: self._release(link),
+        )
 
 
 if TYPE_CHECKING:  # mypy proves NodeSession is what probes are typed against

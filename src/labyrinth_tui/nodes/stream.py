@@ -3,6 +3,7 @@
 Closing an SSH channel does not stop a remote command started without a pty (LAB-NOTES: tshark keeps
 running, its dumpcap is orphaned). So the command runs in a process group of its own whose id is its
 first output line, and stop() sends `kill -TERM -<pgid>` over a second channel, then KILL if needed.
+The session hands the stream an opener of Channels and a runner for that second command.
 """
 
 from __future__ import annotations
@@ -11,15 +12,13 @@ import asyncio
 import contextlib
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import asyncssh
 
+from labyrinth_tui.nodes.channel import Channel, OpenChannel
 from labyrinth_tui.nodes.commands import end_process_group, in_process_group, shell_line
 from labyrinth_tui.nodes.errors import CommandFailed, ConnectionLost, NodeError, NodeTimeout
-
-if TYPE_CHECKING:
-    from labyrinth_tui.nodes.session import NodeSession, _Link
+from labyrinth_tui.nodes.runner import CommandRunner
 
 START_TIMEOUT = 15.0
 STDERR_KEEP = 8192
@@ -35,12 +34,16 @@ class RemoteStream:
 
     def __init__(
         self,
-        session: NodeSession,
+        node: str,
+        open_channel: OpenChannel,
+        runner: CommandRunner,
         argv: tuple[str, ...],
         timeout: float | None,
         privilege: tuple[str, ...] = (),
     ) -> None:
-        self.session = session
+        self.node = node
+        self._open_channel = open_channel
+        self._runner = runner
         self.argv = argv
         self.timeout = timeout
         self.privilege = (
@@ -50,7 +53,7 @@ class RemoteStream:
         self.exit_status: int | None = None
         self._stderr: deque[str] = deque()
         self._stderr_size = 0
-        self._link: _Link | None = None
+        self._channel: Channel | None = None
         self._proc: asyncssh.SSHClientProcess[str] | None = None
         self._stderr_task: asyncio.Task[None] | None = None
         self._deadline: float | None = None
@@ -78,21 +81,22 @@ class RemoteStream:
     async def start(self) -> None:
         """Start the command; returns once its process group id is known."""
         line = shell_line(in_process_group(self.argv))
-        self._link, self._proc = await self.session._process(line, input=None)
+        self._channel = await self._open_channel(line)
+        self._proc = self._channel.proc
         self._stderr_task = asyncio.create_task(self._drain_stderr(self._proc))
         try:
             first = await asyncio.wait_for(self._proc.stdout.readline(), START_TIMEOUT)
         except TimeoutError:
             await self.stop()
             why = f"{self._what} did not start in {START_TIMEOUT:g} s"
-            raise NodeTimeout(self.session.name, why) from None
+            raise NodeTimeout(self.node, why) from None
         except (asyncssh.Error, OSError) as exc:
             await self.stop()
-            raise self.session._failure(self._link, exc, self._what) from None
+            raise self._channel.failure(exc, self._what) from None
         if not first.strip().isdigit():
             await self.stop()
             status = self.exit_status if self.exit_status is not None else -1
-            raise CommandFailed(self.session.name, self.argv, status, first + self.stderr_tail)
+            raise CommandFailed(self.node, self.argv, status, first + self.stderr_tail)
         self.pgid = int(first)
         if self.timeout is not None:
             self._deadline = asyncio.get_running_loop().time() + self.timeout
@@ -124,7 +128,7 @@ class RemoteStream:
 
     async def _next(self, size: int | None) -> str:
         """The next line (size None) or chunk of stdout within the deadline; "" once it ended."""
-        if self._proc is None or self._link is None:
+        if self._proc is None or self._channel is None:
             raise RuntimeError("stream not started: use `async with session.stream(argv)`")
         if self._ended or self._stopped:
             return ""
@@ -137,24 +141,24 @@ class RemoteStream:
                 text = await (stdout.readline() if size is None else stdout.read(size))
         except TimeoutError:
             await self.stop()
-            raise NodeTimeout(self.session.name, f"{self._what} ran past its {self.timeout:g} s") from None
+            raise NodeTimeout(self.node, f"{self._what} ran past its {self.timeout:g} s") from None
         except (asyncssh.Error, OSError) as exc:
             self._ended = True
-            raise self.session._failure(self._link, exc, self._what) from None
+            raise self._channel.failure(exc, self._what) from None
         if not text:
             await self._at_end()
         return text
 
     async def _at_end(self) -> None:
         """stdout ended: note the exit status; ConnectionLost if the channel went away instead."""
-        assert self._proc is not None and self._link is not None
+        assert self._proc is not None and self._channel is not None
         self._ended = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._proc.wait_closed(), 5.0)
         self.exit_status = self._proc.exit_status
         if self.exit_status is None and self._proc.exit_signal is None and not self._stopped:
-            lost = self._link.lost or "the channel closed without an exit status"
-            raise ConnectionLost(self.session.name, f"{self._what}: connection lost ({lost})")
+            lost = self._channel.lost or "the channel closed without an exit status"
+            raise ConnectionLost(self.node, f"{self._what}: connection lost ({lost})")
 
     async def stop(self, grace: float = 3.0) -> None:
         """End the remote process group (TERM; KILL if any is left after `grace` s); free the channel.
@@ -165,9 +169,9 @@ class RemoteStream:
         if self._stopped:
             return
         self._stopped = True
-        if self._proc is None or self._link is None:
+        if self._proc is None or self._channel is None:
             return
-        proc, link = self._proc, self._link
+        proc, channel = self._proc, self._channel
         try:
             if self.pgid is not None:
                 await self._end_group(self.pgid, grace)
@@ -179,12 +183,12 @@ class RemoteStream:
         finally:
             if self._stderr_task is not None:
                 self._stderr_task.cancel()
-            self.session._release(link)
+            channel.release()
 
     async def _end_group(self, pgid: int, grace: float) -> None:
         argv = [*self.privilege, *end_process_group(pgid, grace)]
         try:
-            ended = await self.session.run(argv, timeout=2 * grace + 15, check=False)
+            ended = await self._runner.run(argv, timeout=2 * grace + 15, check=False)
         except NodeError as exc:  # the node went away: nothing more can be done over SSH
             self.stop_problem = f"could not end process group {pgid}: {exc.reason}"
             return

@@ -8,11 +8,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.model.dissection import Dissection
-from labyrinth_tui.model.journey_report import JourneyReport
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step
 from labyrinth_tui.model.topology import Topology
+
+
+class JourneyError(RuntimeError):
+    """A journey could not be made: which part, and why (for a person)."""
 
 
 @dataclass(frozen=True, slots=True)

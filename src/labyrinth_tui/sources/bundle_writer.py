@@ -13,7 +13,7 @@ from labyrinth_tui.model.progress import Step
 from labyrinth_tui.model.serialize import packet_to_json, topology_to_json
 from labyrinth_tui.model.topology import Topology, to_jsonable
 from labyrinth_tui.sources.base import StreamSpec
-from labyrinth_tui.sources.replay import BUNDLE_FORMAT
+from labyrinth_tui.sources.bundle import BUNDLE_FORMAT
 
 
 def _file_stem(spec: StreamSpec) -> str:

@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from labyrinth_tui.cloud.inventory import Inventory, NodeEntry
-from labyrinth_tui.cloud.kube import KubeClient, NodeInfo, PodInfo, load_kubeconfig
-from labyrinth_tui.cloud.kube_errors import KubeError
-from labyrinth_tui.cloud.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
+from labyrinth_tui.cloud.bootstrap.inventory import Inventory, NodeEntry
+from labyrinth_tui.cloud.kube.client import KubeClient, NodeInfo, PodInfo, load_kubeconfig
+from labyrinth_tui.cloud.kube.errors import KubeError
+from labyrinth_tui.cloud.kube.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
+from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.model.dissection import Dissection
-from labyrinth_tui.model.journey_report import JourneyReport
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Node, Pod, Service, Topology
@@ -24,7 +24,7 @@ from labyrinth_tui.nodes.connect import HostKeyPrompt
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.discovery import discover_node
-from labyrinth_tui.sources.base import Emit, ProgressEvent, StreamSpec, TopologyEvent
+from labyrinth_tui.sources.base import Emit, JourneyError, ProgressEvent, StreamSpec, TopologyEvent
 from labyrinth_tui.sources.captures import CaptureStreams
 
 GROUP = "cluster"
@@ -188,8 +188,6 @@ class ClusterSource:
         return self._captures.pcapng_path(spec) if self._captures is not None else None
 
     async def journey(self, emit: Emit) -> JourneyReport:
-        from labyrinth_tui.sources.journey_run import JourneyError
-
         raise JourneyError("following the article's packet runs on the lab for now (labyrinth journey)")
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labyrinth_tui.model.journey import roles_from_topology, stitch
-from labyrinth_tui.model.journey_report import JourneyReport, PodSeen, StreamReady
+from labyrinth_tui.journey.article import CLIENT_POD, PORT, SERVER_POD, SERVICE
+from labyrinth_tui.journey.report import JourneyReport, PodSeen, StreamReady
+from labyrinth_tui.journey.roles import roles_from_topology
+from labyrinth_tui.journey.stitch import stitch
 from labyrinth_tui.model.topology import Node, Pod, Topology
-from labyrinth_tui.sources.journey_run import CLIENT_POD, PORT, SERVER_POD, SERVICE, JourneyError
-from labyrinth_tui.sources.replay import ARTICLE_BUNDLE, Bundle, read_packets
+from labyrinth_tui.sources.base import JourneyError
+from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE, Bundle, read_packets
 
 NO_EVIDENCE = "a recording holds packets only: no iptables or BPF evidence was taken"
 

@@ -7,22 +7,28 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from labyrinth_tui.journey.article import CLIENT_POD, HOP_FILTER, PAYLOAD, PORT, SERVER_POD, SERVICE
+from labyrinth_tui.journey.report import JourneyReport, PodSeen, StreamReady
+from labyrinth_tui.journey.roles import InterfaceRole, Role
+from labyrinth_tui.journey.stitch import stitch
 from labyrinth_tui.lab.state import LabState, PodState
+from labyrinth_tui.lab.traffic import TrafficError, exchange
 from labyrinth_tui.model.evidence import NodeEvidence, diff_evidence
-from labyrinth_tui.model.journey import InterfaceRole, Role, stitch
-from labyrinth_tui.model.journey_report import JourneyReport, PodSeen, StreamReady
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.evidence import gather_evidence
-from labyrinth_tui.sources.base import Emit, PacketBatch, SourceEvent, StreamSpec, StreamState, StreamStatus
+from labyrinth_tui.sources.base import (
+    Emit,
+    JourneyError,
+    PacketBatch,
+    SourceEvent,
+    StreamSpec,
+    StreamState,
+    StreamStatus,
+)
 from labyrinth_tui.sources.captures import CaptureStreams
-from labyrinth_tui.sources.lab import sessions_for, topology_from_state
-
-CLIENT_POD, SERVER_POD = "node-wrk-1-ubuntu24", "node-wrk-2-ubuntu24"
-SERVICE, PORT = "node-wrk-2-ubuntu24.wrk-2", 9999
-HOP_FILTER = "udp port 53 or tcp port 9999 or udp port 8472"
-PAYLOAD = "asdfasdfasdfasd\n"  # the article's
+from labyrinth_tui.sources.lab_nodes import sessions_for, topology_from_state
 
 
 class Captures(Protocol):
@@ -31,10 +37,6 @@ class Captures(Protocol):
     async def open(self, spec: StreamSpec, emit: Emit) -> None: ...
 
     async def close(self, spec: StreamSpec) -> None: ...
-
-
-class JourneyError(RuntimeError):
-    """The run could not be made: which part, and why (for a person)."""
 
 
 def _pod(state: LabState, name: str) -> PodState:
@@ -109,52 +111,6 @@ async def _pod_has_veth(session: NodeSession, veth: str) -> bool:
     return result.exit_status == 0 and result.stdout.startswith(veth)
 
 
-async def _listening(pod: PodState, port: int) -> bool:
-    proc = await asyncio.create_subprocess_exec(
-        "ip", "netns", "exec", pod.netns, "ss", "-Hltn", f"sport = :{port}",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    out, _ = await proc.communicate()
-    return bool(out.strip())
-
-
-async def _traffic(client: PodState, server: PodState, payload: str, timeout: float) -> str:
-    """nc -l in the server pod (stdin kept open: at EOF ncat would close first), the client by name."""
-    srv = await asyncio.create_subprocess_exec(
-        "ip", "netns", "exec", server.netns, "ncat", "-l", "0.0.0.0", str(PORT),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not await _listening(server, PORT):
-            if srv.returncode is not None or loop.time() > deadline:
-                raise JourneyError(f"ncat -l did not start listening in {server.name}")
-            await asyncio.sleep(0.02)  # polling the pod's sockets: ncat gives no readiness signal
-        cli = await asyncio.create_subprocess_exec(
-            "ip", "netns", "exec", client.netns, "ncat", SERVICE, str(PORT),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            _, err = await asyncio.wait_for(cli.communicate(payload.encode()), timeout)
-        except TimeoutError:
-            cli.kill()
-            await cli.wait()
-            raise JourneyError(f"the client in {client.name} did not finish in {timeout:g} s") from None
-        if cli.returncode != 0:
-            raise JourneyError(f"ncat in {client.name} failed: {err.decode().strip()[-200:]}")
-        assert srv.stdout is not None
-        try:
-            line = await asyncio.wait_for(srv.stdout.readline(), timeout)
-        except TimeoutError:
-            line = b""
-        return line.decode(errors="replace")
-    finally:
-        if srv.returncode is None:
-            srv.kill()  # our own child, by its PID
-        await srv.wait()
-
-
 async def run_journey(
     state: LabState,
     *,
@@ -195,7 +151,14 @@ async def run_journey(
             raise JourneyError("captures not proven before the traffic: " + "; ".join(not_ready))
         proven = dict(collector.states)  # what each stream was when the traffic started
         before = await asyncio.gather(*(gather_evidence(nodes[n]) for n in involved))
-        received = await _traffic(client, server, payload, timeout=10.0)
+        try:
+            received = await exchange(
+                client_netns=client.netns, client_name=client.name,
+                server_netns=server.netns, server_name=server.name,
+                target=SERVICE, port=PORT, payload=payload, timeout=10.0,
+            )  # fmt: skip
+        except TrafficError as exc:
+            raise JourneyError(str(exc)) from None
         if received != payload:
             problems.append(f"the server read {received!r}, not {payload!r}")
         # the last ACK and the FINs are on the wire by now; wait until the streams stop moving

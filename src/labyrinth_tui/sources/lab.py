@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from labyrinth_tui.lab.build import up
+from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.lab.build import down, up
 from labyrinth_tui.lab.spec import LabSpec, article_spec
 from labyrinth_tui.lab.state import LabState
 from labyrinth_tui.model.dissection import Dissection
-from labyrinth_tui.model.journey_report import JourneyReport
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
-from labyrinth_tui.model.topology import Node, Pod, Service, ServicePort, Topology
-from labyrinth_tui.nodes.connect import NetnsConnector
 from labyrinth_tui.nodes.session import NodeSession
-from labyrinth_tui.probes.discovery import discover
 from labyrinth_tui.probes.dissect import dissect
 from labyrinth_tui.sources.base import (
     Emit,
+    JourneyError,
     ProgressEvent,
     StreamSpec,
     StreamState,
@@ -28,54 +26,8 @@ from labyrinth_tui.sources.base import (
 )
 from labyrinth_tui.sources.capture_files import copy_recording
 from labyrinth_tui.sources.captures import CaptureStreams
-
-
-def topology_from_state(state: LabState) -> Topology:
-    """What the lab knows it built (before, or without, asking the nodes over SSH)."""
-    nodes = tuple(
-        Node(
-            name=n.name,
-            address=n.address,
-            role=n.role,
-            pods=tuple(
-                Pod(p.namespace, p.name, p.ip, p.netns, host_veth=p.host_veth, gateway=p.gateway)
-                for p in state.pods
-                if p.node == n.name
-            ),
-        )
-        for n in state.nodes
-    )
-    services = tuple(
-        Service(
-            s.namespace,
-            s.name,
-            s.cluster_ip,
-            tuple(ServicePort(p.name, p.protocol, p.port, p.target_port) for p in s.ports),
-            tuple(s.endpoints),
-        )
-        for s in state.services
-    )
-    return Topology(cluster=f"lab {state.prefix}", nodes=nodes, services=services)
-
-
-def sessions_for(state: LabState) -> dict[str, NodeSession]:
-    """One NodeSession per lab node, reached by a socket opened inside the node's netns, host key pinned."""
-    return {
-        n.name: NodeSession(
-            n.name,
-            NetnsConnector(n.netns, n.address, n.ssh.port, n.ssh.user, n.ssh.client_key, n.ssh.host_key),
-        )
-        for n in state.nodes
-    }
-
-
-async def discover_lab(state: LabState, sessions: dict[str, NodeSession]) -> Topology:
-    """The tree as the nodes tell it over SSH, pods named from the lab's spec (matched by pod IP)."""
-    identities = {p.ip: (p.namespace, p.name) for p in state.pods}
-    roles = {n.name: n.role for n in state.nodes}
-    nodes = await discover(list(sessions.values()), identities)
-    base = topology_from_state(state)
-    return replace(base, nodes=tuple(replace(n, role=roles.get(n.name, n.role)) for n in nodes))
+from labyrinth_tui.sources.journey_run import run_journey
+from labyrinth_tui.sources.lab_nodes import discover_lab, sessions_for, topology_from_state
 
 
 @dataclass
@@ -141,16 +93,12 @@ class LabSource:
         return await dissect(path, packet.number)
 
     async def journey(self, emit: Emit) -> JourneyReport:
-        from labyrinth_tui.sources.journey_run import JourneyError, run_journey
-
         if self.state is None:
             raise JourneyError("the lab is not up yet")
         return await run_journey(self.state, sessions=self.sessions, emit=emit)
 
     async def down(self) -> None:
         """Stop every capture and connection, then remove the lab (everything it made, by prefix)."""
-        from labyrinth_tui.lab.build import down
-
         await self.close()
         self.state = None
         await asyncio.to_thread(down, self.spec.prefix)

@@ -9,6 +9,7 @@ from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step
 from labyrinth_tui.sources.base import (
     Emit,
+    JourneyError,
     PacketBatch,
     ProgressEvent,
     SourceEvent,
@@ -17,7 +18,7 @@ from labyrinth_tui.sources.base import (
 )
 from labyrinth_tui.sources.bundle_writer import write_bundle
 from labyrinth_tui.sources.captures import CaptureStreams
-from labyrinth_tui.sources.journey_run import JourneyError, run_journey
+from labyrinth_tui.sources.journey_run import run_journey
 from labyrinth_tui.sources.lab import LabSource
 
 

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.model.dissection import Dissection
-from labyrinth_tui.model.journey_report import JourneyReport
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.serialize import (
-    BundleFormatError,
-    packet_from_json,
     step_from_json,
-    topology_from_json,
 )
-from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.probes.dissect import dissect
 from labyrinth_tui.sources.base import (
     Emit,
@@ -28,73 +22,11 @@ from labyrinth_tui.sources.base import (
     StreamStatus,
     TopologyEvent,
 )
+from labyrinth_tui.sources.bundle import Bundle, read_packets
 from labyrinth_tui.sources.capture_files import copy_recording
+from labyrinth_tui.sources.journey_replay import report_from_bundle
 
-BUNDLE_FORMAT = 1
-ARTICLE_BUNDLE = Path(__file__).resolve().parent.parent / "assets" / "bundles" / "article"
 BATCH = 2048  # packets per PacketBatch when replaying faster than real time
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedStream:
-    spec: StreamSpec
-    packets_file: Path | None
-    pcapng_file: Path | None
-    failed: str = ""
-
-
-@dataclass
-class Bundle:
-    """A recording on disk: bundle.json names the rest."""
-
-    root: Path
-    topology: Topology
-    steps: list[dict[str, Any]]
-    streams: list[RecordedStream]
-    title: str = ""
-
-    @classmethod
-    def load(cls, root: Path) -> Bundle:
-        try:
-            meta = json.loads((root / "bundle.json").read_text())
-        except FileNotFoundError as exc:
-            raise BundleFormatError(f"{root} is not a recording: no bundle.json") from exc
-        except json.JSONDecodeError as exc:
-            raise BundleFormatError(f"{root / 'bundle.json'}: {exc}") from exc
-        if meta.get("format") != BUNDLE_FORMAT:
-            raise BundleFormatError(
-                f"{root}: format {meta.get('format')!r}, this version reads {BUNDLE_FORMAT}"
-            )
-        topology = topology_from_json(json.loads((root / meta["topology"]).read_text()))
-        streams = [
-            RecordedStream(
-                StreamSpec(s["node"], s["interface"], s.get("filter", "")),
-                (root / s["packets"]) if s.get("packets") else None,
-                (root / s["pcapng"]) if s.get("pcapng") else None,
-                s.get("failed", ""),
-            )
-            for s in meta.get("streams", [])
-        ]
-        return cls(root, topology, meta.get("steps", []), streams, meta.get("title", ""))
-
-    def stream(self, spec: StreamSpec) -> RecordedStream | None:
-        return next((s for s in self.streams if s.spec == spec), None)
-
-    def stream_for(self, node: str, interface: str) -> RecordedStream | None:
-        return next((s for s in self.streams if (s.spec.node, s.spec.interface) == (node, interface)), None)
-
-
-def read_packets(path: Path) -> list[PacketSummary]:
-    packets = []
-    with path.open() as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                packets.append(packet_from_json(json.loads(line)))
-            except (json.JSONDecodeError, BundleFormatError) as exc:
-                raise BundleFormatError(f"{path}:{number}: {exc}") from exc
-    return packets
 
 
 @dataclass
@@ -176,8 +108,6 @@ class ReplaySource:
         return await dissect(path, packet.number)
 
     async def journey(self, emit: Emit) -> JourneyReport:
-        from labyrinth_tui.sources.journey_replay import report_from_bundle
-
         return await asyncio.to_thread(report_from_bundle, self.root)
 
     async def close(self) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.journey.tour import TourStep, tour_steps
 from labyrinth_tui.lab.state import LabState, load_state
-from labyrinth_tui.model.journey_report import JourneyReport
-from labyrinth_tui.model.journey_tour import TourStep, tour_steps
-from labyrinth_tui.sources.journey_run import JourneyError, run_journey
+from labyrinth_tui.sources.base import JourneyError
+from labyrinth_tui.sources.journey_run import run_journey
 
 
 def lab_state(prefix: str) -> LabState:

@@ -12,8 +12,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
-from labyrinth_tui.model.journey_report import JourneyReport
-from labyrinth_tui.model.journey_tour import TourStep
+from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.journey.tour import TourStep
 from labyrinth_tui.ui.widgets.journey_view import HopView, JourneyView, TourStepView
 
 TourRun = Callable[[], Awaitable[tuple[JourneyReport | None, tuple[TourStep, ...]]]]

@@ -13,8 +13,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Tree
 from textual.worker import Worker, WorkerState
 
-from labyrinth_tui.model.journey_report import JourneyReport
-from labyrinth_tui.model.journey_tour import TourStep, tour_steps
+from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.journey.tour import TourStep, tour_steps
 from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.sources import (
     PacketBatch,

@@ -9,10 +9,10 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
-from labyrinth_tui.model.journey import ChangeKind, Hop, Journey
-from labyrinth_tui.model.journey_report import JourneyReport
-from labyrinth_tui.model.journey_text import clock_line, micros
-from labyrinth_tui.model.journey_tour import TourStep
+from labyrinth_tui.journey.hops import ChangeKind, Hop, Journey
+from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.journey.text import clock_line, micros
+from labyrinth_tui.journey.tour import TourStep
 
 _CHANGE_CLASS = {
     ChangeKind.DNAT: "-nat",

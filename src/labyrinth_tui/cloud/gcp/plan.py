@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from labyrinth_tui.cloud.gcp_prices import Estimate, PriceTable
-from labyrinth_tui.cloud.gcp_resources import RUNNING_STATES, Found
-from labyrinth_tui.cloud.gcp_spec import ClusterSpec, Kind, Ref
+from labyrinth_tui.cloud.gcp.prices import Estimate, PriceTable
+from labyrinth_tui.cloud.gcp.resources import RUNNING_STATES, Found
+from labyrinth_tui.cloud.gcp.spec import ClusterSpec, Kind, Ref
 
 
 class Action(StrEnum):

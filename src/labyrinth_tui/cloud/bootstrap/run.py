@@ -21,9 +21,9 @@ from typing import Final
 
 import yaml
 
-from labyrinth_tui.cloud.manifests import ASSETS
-from labyrinth_tui.cloud.masking import Masker
-from labyrinth_tui.cloud.phases import PhaseTracker, Progress
+from labyrinth_tui.cloud import ASSETS
+from labyrinth_tui.cloud.bootstrap.masking import Masker
+from labyrinth_tui.cloud.bootstrap.phases import PhaseTracker, Progress
 from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import asyncssh
 
-from labyrinth_tui.cloud.kube import context_cluster
-from labyrinth_tui.cloud.kube_errors import KubeConfigError
+from labyrinth_tui.cloud.kube.client import context_cluster
+from labyrinth_tui.cloud.kube.errors import KubeConfigError
 from labyrinth_tui.nodes.connect import Connector, connect_error
 from labyrinth_tui.nodes.errors import NodeError, NodeUnreachable
 

@@ -10,15 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from labyrinth_tui.cloud.gcp_auth import ADC_HELP
-from labyrinth_tui.cloud.gcp_errors import (
+from labyrinth_tui.cloud.gcp.auth import ADC_HELP
+from labyrinth_tui.cloud.gcp.errors import (
     GcpCredentialsError,
     GcpError,
     GcpOperationError,
     GcpQuotaError,
     GcpTimeoutError,
 )
-from labyrinth_tui.cloud.gcp_spec import Kind, Ref
+from labyrinth_tui.cloud.gcp.spec import Kind, Ref
 
 QUOTA_HELP = (
     "ask for more quota (console: IAM & Admin → Quotas) or pick a smaller --machine-type or another --region"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labyrinth_tui.cloud.gcp_errors import GcpCredentialsError
+from labyrinth_tui.cloud.gcp.errors import GcpCredentialsError
 
 PROJECT_ENV = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT")
 # A test hook: the REST endpoint of a fake GCE. With it set, credentials are anonymous, so a real token

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from labyrinth_tui.cloud.bootstrap import (
+from labyrinth_tui.cloud.bootstrap.inventory import Inventory, InventoryError
+from labyrinth_tui.cloud.bootstrap.masking import Masker
+from labyrinth_tui.cloud.bootstrap.phases import Progress
+from labyrinth_tui.cloud.bootstrap.run import (
     BootstrapFailed,
     BootstrapNode,
     BootstrapResult,
@@ -15,13 +18,10 @@ from labyrinth_tui.cloud.bootstrap import (
     bootstrap,
     write_private,
 )
-from labyrinth_tui.cloud.inventory import Inventory, InventoryError
-from labyrinth_tui.cloud.kube import KubeClient, load_kubeconfig
-from labyrinth_tui.cloud.manifests import DEFAULT_IMAGE
-from labyrinth_tui.cloud.masking import Masker
-from labyrinth_tui.cloud.phases import Progress
-from labyrinth_tui.cloud.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
-from labyrinth_tui.cloud.workloads import JourneyPods, deploy_journey
+from labyrinth_tui.cloud.kube.client import KubeClient, load_kubeconfig
+from labyrinth_tui.cloud.kube.manifests import DEFAULT_IMAGE
+from labyrinth_tui.cloud.kube.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
+from labyrinth_tui.cloud.kube.workloads import JourneyPods, deploy_journey
 from labyrinth_tui.nodes.connect import HostKeyPrompt
 from labyrinth_tui.nodes.session import NodeSession
 

@@ -9,9 +9,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from labyrinth_tui.cloud.gcp_errors import GcpError
-from labyrinth_tui.cloud.gcp_spec import ClusterSpec
-from labyrinth_tui.cloud.gcp_state import config_root
+from labyrinth_tui.cloud.gcp.errors import GcpError
+from labyrinth_tui.cloud.gcp.spec import ClusterSpec
+from labyrinth_tui.cloud.gcp.state import config_root
 
 OVERRIDE_NAME = "prices.json"
 STALE_AFTER_DAYS = 180

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labyrinth_tui.cloud.gcp_errors import GcpError
-from labyrinth_tui.cloud.gcp_spec import NodeAccess
+from labyrinth_tui.cloud.gcp.errors import GcpError
+from labyrinth_tui.cloud.gcp.spec import NodeAccess
 
 CONFIG_ENV = "LABYRINTH_CONFIG_DIR"
 KEY_NAME = "id_ed25519"

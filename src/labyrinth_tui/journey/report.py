@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from labyrinth_tui.journey.hops import ChangeKind, Hop, Journey
+from labyrinth_tui.journey.phases import DnsPhase, Handshake
+from labyrinth_tui.journey.stitch import StitchResult, journey_jsonable
 from labyrinth_tui.model.evidence import EvidenceDiff
-from labyrinth_tui.model.journey import DnsPhase, Handshake, Hop, StitchResult, journey_jsonable
-from labyrinth_tui.model.journey_hops import ChangeKind, Journey
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from labyrinth_tui.model.journey import Hop, Journey
-from labyrinth_tui.model.journey_report import JourneyReport
+from labyrinth_tui.journey.hops import Hop, Journey
+from labyrinth_tui.journey.report import JourneyReport
 
 
 def micros(seconds: float | None) -> str:

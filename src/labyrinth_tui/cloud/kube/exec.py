@@ -11,8 +11,8 @@ from typing import Any, Final
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream as ws_stream
 
-from labyrinth_tui.cloud.kube import KubeClient
-from labyrinth_tui.cloud.kube_errors import ExecFailed, KubeUnreachable
+from labyrinth_tui.cloud.kube.client import KubeClient
+from labyrinth_tui.cloud.kube.errors import ExecFailed, KubeUnreachable
 
 STDOUT: Final = 1
 STDERR: Final = 2

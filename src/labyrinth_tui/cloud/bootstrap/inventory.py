@@ -26,7 +26,7 @@ import yaml
 from labyrinth_tui.nodes.connect import HostKeyPrompt, TcpConnector
 
 if TYPE_CHECKING:
-    from labyrinth_tui.cloud.gcp_spec import NodeAccess
+    from labyrinth_tui.cloud.gcp.spec import NodeAccess
 
 ROLES: Final = ("control-plane", "worker")
 _NODE_KEYS: Final = {"name", "address", "internal_ip", "user", "key", "port", "role"}
@@ -219,7 +219,7 @@ def inventory_from_nodes(cluster: str, nodes: Sequence[NodeAccess], known_hosts:
 
 def inventory_from_gcp(cluster: str, root: Path | None = None) -> Inventory:
     """The nodes of the last `labyrinth gcp up --cluster CLUSTER` (its state.json; no network)."""
-    from labyrinth_tui.cloud.gcp_state import StateDir
+    from labyrinth_tui.cloud.gcp.state import StateDir
 
     state_dir = StateDir(cluster, root)
     state = state_dir.load()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from labyrinth_tui.model.journey import Hop, Journey
-from labyrinth_tui.model.journey_report import JourneyReport
+from labyrinth_tui.journey.hops import Hop, Journey
+from labyrinth_tui.journey.report import JourneyReport
 
 VXLAN_PORT = 8472
 

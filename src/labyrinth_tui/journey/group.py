@@ -6,10 +6,10 @@ from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
-from labyrinth_tui.model.journey_clock import ClockSamples
-from labyrinth_tui.model.journey_nat import Flow, NatTable
-from labyrinth_tui.model.journey_phases import dns_id_of
-from labyrinth_tui.model.journey_read import (
+from labyrinth_tui.journey.clock import ClockSamples
+from labyrinth_tui.journey.nat import Flow, NatTable
+from labyrinth_tui.journey.phases import dns_id_of
+from labyrinth_tui.journey.read import (
     DPORT,
     FLOW_DST,
     FLOW_FLAGS,
@@ -20,7 +20,7 @@ from labyrinth_tui.model.journey_read import (
     TS,
     PacketReader,
 )
-from labyrinth_tui.model.journey_roles import PathMap, StreamKey
+from labyrinth_tui.journey.roles import PathMap, StreamKey
 from labyrinth_tui.model.packets import PacketSummary
 
 Entry = tuple[float, str, str, PacketSummary]  # (captured ts, node, interface, the observation)

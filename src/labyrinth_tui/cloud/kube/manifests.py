@@ -9,9 +9,9 @@ from typing import Any, Final
 
 import yaml
 
-from labyrinth_tui.cloud.kube_errors import ManifestError
+from labyrinth_tui.cloud import ASSETS
+from labyrinth_tui.cloud.kube.errors import ManifestError
 
-ASSETS: Final = Path(__file__).resolve().parent / "assets"
 DEFAULT_IMAGE: Final = "docker.io/seantywork/ubuntu24"
 # what apply() knows how to create or update
 KINDS: Final = {("v1", "Service"), ("apps/v1", "Deployment"), ("v1", "Namespace")}

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from labyrinth_tui.model.journey_hops import Journey
-from labyrinth_tui.model.journey_nat import Flow, endpoint_text
+from labyrinth_tui.journey.hops import Journey
+from labyrinth_tui.journey.nat import Flow, endpoint_text
 from labyrinth_tui.model.packets import PacketSummary
 
 DNS_PORT = 53

@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import kube_config
 from kubernetes.config.config_exception import ConfigException
 
-from labyrinth_tui.cloud.kube_errors import (
+from labyrinth_tui.cloud.kube.errors import (
     KubeApiError,
     KubeConfigError,
     KubeTimeout,
@@ -25,7 +25,7 @@ from labyrinth_tui.cloud.kube_errors import (
     ManifestError,
     NamespaceMissing,
 )
-from labyrinth_tui.cloud.manifests import Manifest
+from labyrinth_tui.cloud.kube.manifests import Manifest
 from labyrinth_tui.model.topology import Service, ServicePort
 
 REQUEST_TIMEOUT: Final = 30.0

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from labyrinth_tui.cloud.gcp_errors import GcpSpecError
+from labyrinth_tui.cloud.gcp.errors import GcpSpecError
 
 LABEL_KEY = "labyrinth"
 # The node scripts of the article pin these addresses (node-ctl.sh: IP="10.168.0.2").

@@ -8,7 +8,7 @@ How the same packet is recognised on every hop:
   encapsulated), so it keys like the same packet on cilium_vxlan and lxc;
 - what stays the same on every hop: IP id, TCP raw seq/ack and flags, DNS id, payload hash;
 - across nodes: per-node clock offsets are estimated NTP-style from packets crossing in both directions
-  (see journey_clock) and every hop is placed on the reference node's clock.
+  (see journey/clock.py) and every hop is placed on the reference node's clock.
 A key seen twice on one interface is a retransmission: a second Journey with `transmission` = 1; so
 is the same segment or DNS query sent again with a new IP id (duplicate ACKs are not retransmissions).
 """
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
-from labyrinth_tui.model.journey_clock import ClockMethod, ClockOffset
-from labyrinth_tui.model.journey_group import (
+from labyrinth_tui.journey.clock import ClockOffset
+from labyrinth_tui.journey.group import (
     ENTRY_STREAM,
     EndsFinder,
     Entry,
@@ -34,60 +34,26 @@ from labyrinth_tui.model.journey_group import (
     run_of,
     runs_of,
 )
-from labyrinth_tui.model.journey_hops import (
-    Change,
-    ChangeKind,
-    Hop,
+from labyrinth_tui.journey.hops import (
     Journey,
     StitchContext,
     tcp_flag_set,
 )
-from labyrinth_tui.model.journey_nat import Flow, NatTable
-from labyrinth_tui.model.journey_phases import (
-    DnsExchange,
+from labyrinth_tui.journey.nat import Flow, NatTable
+from labyrinth_tui.journey.phases import (
     DnsPhase,
     Handshake,
     dns_phase,
     handshakes,
 )
-from labyrinth_tui.model.journey_read import PacketReader, attribute_reader, default_reader
-from labyrinth_tui.model.journey_roles import (
-    Direction,
-    InterfaceRole,
+from labyrinth_tui.journey.read import PacketReader, default_reader
+from labyrinth_tui.journey.roles import (
     PathMap,
-    Role,
     RolesInput,
     StreamKey,
-    infer_role,
-    roles_from_topology,
 )
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.topology import Service
-
-__all__ = [
-    "Change",
-    "ChangeKind",
-    "ClockMethod",
-    "ClockOffset",
-    "Direction",
-    "DnsExchange",
-    "DnsPhase",
-    "Flow",
-    "Handshake",
-    "Hop",
-    "InterfaceRole",
-    "Journey",
-    "PacketReader",
-    "Role",
-    "StitchResult",
-    "attribute_reader",
-    "dns_phase",
-    "handshakes",
-    "infer_role",
-    "journey_jsonable",
-    "roles_from_topology",
-    "stitch",
-]
 
 DEFAULT_HOP_WINDOW = 0.1  # s: hops of one packet are µs–ms apart; a TCP retransmission comes ≥ 200 ms later
 

@@ -15,14 +15,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from labyrinth_tui.cloud.gcp_api import AlreadyExistsError, GceApi
-from labyrinth_tui.cloud.gcp_auth import endpoint_override, load_credentials
-from labyrinth_tui.cloud.gcp_errors import GcpError, GcpForeignResourceError, GcpProvisionError
-from labyrinth_tui.cloud.gcp_plan import Action, Plan, Status, build_status, plan_down, plan_up
-from labyrinth_tui.cloud.gcp_prices import PriceTable, estimate, load_prices
-from labyrinth_tui.cloud.gcp_resources import Found, body_for, is_ours, relevant, ssh_keys_value, to_found
-from labyrinth_tui.cloud.gcp_spec import CREATE_AFTER, DELETE_AFTER, ClusterSpec, Kind, NodeAccess, Ref
-from labyrinth_tui.cloud.gcp_state import ClusterState, StateDir
+from labyrinth_tui.cloud.gcp.api import AlreadyExistsError, GceApi
+from labyrinth_tui.cloud.gcp.auth import endpoint_override, load_credentials
+from labyrinth_tui.cloud.gcp.errors import GcpError, GcpForeignResourceError, GcpProvisionError
+from labyrinth_tui.cloud.gcp.plan import Action, Plan, Status, build_status, plan_down, plan_up
+from labyrinth_tui.cloud.gcp.prices import PriceTable, estimate, load_prices
+from labyrinth_tui.cloud.gcp.resources import Found, body_for, is_ours, relevant, ssh_keys_value, to_found
+from labyrinth_tui.cloud.gcp.spec import CREATE_AFTER, DELETE_AFTER, ClusterSpec, Kind, NodeAccess, Ref
+from labyrinth_tui.cloud.gcp.state import ClusterState, StateDir
 from labyrinth_tui.model.progress import Step, StepState
 
 ProgressFn = Callable[[Step], None]

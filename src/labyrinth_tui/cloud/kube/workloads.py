@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from labyrinth_tui.cloud.kube import KubeClient, PodInfo
-from labyrinth_tui.cloud.kube_errors import KubeError
-from labyrinth_tui.cloud.manifests import DEFAULT_IMAGE, JOURNEY, Manifest, journey_manifests
+from labyrinth_tui.cloud.kube.client import KubeClient, PodInfo
+from labyrinth_tui.cloud.kube.errors import KubeError
+from labyrinth_tui.cloud.kube.manifests import DEFAULT_IMAGE, JOURNEY, Manifest, journey_manifests
 from labyrinth_tui.model.progress import Step, StepState
 
 Progress = Callable[[Step], None]

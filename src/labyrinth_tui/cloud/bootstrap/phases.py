@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
-from labyrinth_tui.cloud.masking import Masker
+from labyrinth_tui.cloud.bootstrap.masking import Masker
 from labyrinth_tui.model.progress import Step, StepState
 
 Progress = Callable[[Step], None]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from labyrinth_tui.cloud.gcp_spec import LABEL_KEY, ClusterSpec, Kind, Ref, owns_description, owns_labels
+from labyrinth_tui.cloud.gcp.spec import LABEL_KEY, ClusterSpec, Kind, Ref, owns_description, owns_labels
 
 SSH_KEYS = "ssh-keys"  # the metadata key GCE's guest agent turns into users and authorized_keys
 RUNNING_STATES = {"PROVISIONING", "STAGING", "RUNNING"}

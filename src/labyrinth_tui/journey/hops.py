@@ -7,8 +7,8 @@ from enum import StrEnum
 from operator import attrgetter
 from typing import NamedTuple
 
-from labyrinth_tui.model.journey_nat import Flow, NatTable, endpoint_text
-from labyrinth_tui.model.journey_roles import Direction, PathMap, Role, StreamKey
+from labyrinth_tui.journey.nat import Flow, NatTable, endpoint_text
+from labyrinth_tui.journey.roles import Direction, PathMap, Role, StreamKey
 from labyrinth_tui.model.packets import PacketSummary
 
 

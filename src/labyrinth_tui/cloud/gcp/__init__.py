@@ -1,0 +1,1 @@
+"""Google Compute Engine: the article's three VMs, network and firewall — plan, up, status, down."""

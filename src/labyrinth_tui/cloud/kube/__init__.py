@@ -1,0 +1,1 @@
+"""The Kubernetes API through the kubernetes client: nodes, pods, services, exec, the article's workloads."""

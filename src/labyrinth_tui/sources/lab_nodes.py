@@ -1,0 +1,59 @@
+"""What the lab knows of itself as a Topology, and one SSH session per lab node (its discovery helpers)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from labyrinth_tui.lab.state import LabState
+from labyrinth_tui.model.topology import Node, Pod, Service, ServicePort, Topology
+from labyrinth_tui.nodes.connect import NetnsConnector
+from labyrinth_tui.nodes.session import NodeSession
+from labyrinth_tui.probes.discovery import discover
+
+
+def topology_from_state(state: LabState) -> Topology:
+    """What the lab knows it built (before, or without, asking the nodes over SSH)."""
+    nodes = tuple(
+        Node(
+            name=n.name,
+            address=n.address,
+            role=n.role,
+            pods=tuple(
+                Pod(p.namespace, p.name, p.ip, p.netns, host_veth=p.host_veth, gateway=p.gateway)
+                for p in state.pods
+                if p.node == n.name
+            ),
+        )
+        for n in state.nodes
+    )
+    services = tuple(
+        Service(
+            s.namespace,
+            s.name,
+            s.cluster_ip,
+            tuple(ServicePort(p.name, p.protocol, p.port, p.target_port) for p in s.ports),
+            tuple(s.endpoints),
+        )
+        for s in state.services
+    )
+    return Topology(cluster=f"lab {state.prefix}", nodes=nodes, services=services)
+
+
+def sessions_for(state: LabState) -> dict[str, NodeSession]:
+    """One NodeSession per lab node, reached by a socket opened inside the node's netns, host key pinned."""
+    return {
+        n.name: NodeSession(
+            n.name,
+            NetnsConnector(n.netns, n.address, n.ssh.port, n.ssh.user, n.ssh.client_key, n.ssh.host_key),
+        )
+        for n in state.nodes
+    }
+
+
+async def discover_lab(state: LabState, sessions: dict[str, NodeSession]) -> Topology:
+    """The tree as the nodes tell it over SSH, pods named from the lab's spec (matched by pod IP)."""
+    identities = {p.ip: (p.namespace, p.name) for p in state.pods}
+    roles = {n.name: n.role for n in state.nodes}
+    nodes = await discover(list(sessions.values()), identities)
+    base = topology_from_state(state)
+    return replace(base, nodes=tuple(replace(n, role=roles.get(n.name, n.role)) for n in nodes))
