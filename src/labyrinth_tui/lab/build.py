@@ -192,14 +192,10 @@ def _build(spec: LabSpec, steps: _Steps) -> LabState:
                     for n in spec.nodes
                 ]
             _wait_all(procs)
+        # the eBPF datapath is built while the rest comes up: tcx attaches are slow and serialised
+        bpf = pool.submit(datapath.start, spec, _maybe_crash) if ebpf else None
         with steps.step("kube-proxy", log="iptables nat: KUBE-SERVICES → KUBE-SVC → KUBE-SEP → DNAT"):
             apply_kube_proxy(spec)
-        started = datapath.Started("iptables", "", "")
-        if ebpf:
-            with steps.step("ebpf", log="tc programs on every Cilium device, service map, conntrack"):
-                started = datapath.start(spec, _maybe_crash, pool)
-            if started.note:
-                steps.progress(Step("lab", "datapath", StepState.DONE, 1, 1, 0.0, started.note))
         dns_pod = next(p for p in spec.pods if p.app == "kube-dns")
         dns_ip = next(s.cluster_ip for s in spec.services if s.name == "kube-dns")
         with steps.step("dns", group=dns_pod.node, log=f"dnsmasq as CoreDNS on {dns_pod.ip}"):
@@ -225,6 +221,11 @@ def _build(spec: LabSpec, steps: _Steps) -> LabState:
         for node in spec.nodes:
             wait_listening(spec.node_netns(node.name), node.address, 22, sshds[node.name], timeout=5.0)
         wait_listening(spec.pod_netns(dns_pod), dns_pod.ip, 53, dns, timeout=5.0)
+        started = datapath.Started("iptables", "", "")
+        if bpf is not None:
+            # the step's time is what `up` waited for it beyond the rest
+            with steps.step("ebpf", log="tc programs on every Cilium device, service map, conntrack"):
+                started = bpf.result()
         state = _state(
             spec,
             run_dir,

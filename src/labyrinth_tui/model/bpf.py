@@ -66,11 +66,16 @@ class NodeBpf:
     error: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for link, raw in zip(self.links, data["links"], strict=True):
+            raw["direction"] = link.direction
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> NodeBpf:
-        links = tuple(BpfLink(**link) for link in data.get("links", ()))
+        links = tuple(
+            BpfLink(**{k: v for k, v in link.items() if k != "direction"}) for link in data.get("links", ())
+        )
         services = tuple(
             LbService(**{**s, "backends": tuple(LbBackend(**b) for b in s["backends"])})
             for s in data.get("services", ())

@@ -27,6 +27,9 @@ LOG_TAIL_LINES = 12
 class BpfError(OSError):
     """A libbpf call failed; `str()` is one line for a person (plus the verifier's tail when relevant)."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 class BpfUnavailable(BpfError):
     """libbpf itself cannot be found or loaded on this machine."""
@@ -120,6 +123,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "bpf_map_get_next_key": (ctypes.c_int, [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]),
     "bpf_map_get_fd_by_id": (ctypes.c_int, [ctypes.c_uint32]),
     "bpf_prog_get_fd_by_id": (ctypes.c_int, [ctypes.c_uint32]),
+    "bpf_link_get_fd_by_id": (ctypes.c_int, [ctypes.c_uint32]),
     "bpf_prog_test_run_opts": (ctypes.c_int, [ctypes.c_int, ctypes.POINTER(TestRunOpts)]),
     "bpf_tc_hook_create": (ctypes.c_int, [ctypes.POINTER(TcHook)]),
     "bpf_tc_attach": (ctypes.c_int, [ctypes.POINTER(TcHook), ctypes.POINTER(TcOpts)]),
@@ -286,6 +290,16 @@ def map_items(fd: int, key_size: int, value_size: int) -> Iterator[tuple[bytes, 
 
 def prog_fd_by_id(prog_id: int) -> int:
     return check(f"program {prog_id}", lib().bpf_prog_get_fd_by_id(prog_id))
+
+
+def exists(kind: str, ident: int) -> bool:
+    """Whether the kernel still holds the map or link with this id (freed objects go asynchronously)."""
+    opener = lib().bpf_map_get_fd_by_id if kind == "map" else lib().bpf_link_get_fd_by_id
+    fd = opener(ident)
+    if fd < 0:
+        return False
+    os.close(fd)
+    return True
 
 
 def map_fd_by_id(map_id: int) -> int:

@@ -17,7 +17,7 @@
 
 #define MAX_SERVICES 4096
 #define MAX_BACKENDS 65536
-#define CT_ENTRIES 65536
+#define CT_ENTRIES 16384
 #define COUNTER_ENTRIES 4096
 
 /* which program counted a packet: the key of cil_counters is (ifindex, hook) */
@@ -80,6 +80,7 @@ struct counter {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* filled once at lab up: no need to pay for all entries */
 	__uint(max_entries, MAX_SERVICES * 8);
 	__type(key, struct lb4_key);
 	__type(value, struct lb4_service);
@@ -87,6 +88,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* filled once at lab up: no need to pay for all entries */
 	__uint(max_entries, MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct lb4_backend);
@@ -101,6 +103,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* filled once at lab up: no need to pay for all entries */
 	__uint(max_entries, COUNTER_ENTRIES);
 	__type(key, struct counter_key);
 	__type(value, struct counter);
