@@ -225,3 +225,37 @@ def test_classic_tc_filters_carry_the_journey_when_forced() -> None:
         assert traces(prefix) == {}
     finally:
         labyrinth("lab", "down", "--prefix", prefix, check=False)
+
+
+@needs_root
+def test_without_clang_or_cached_objects_the_lab_falls_back_to_iptables_and_says_so(tmp_path: Path) -> None:
+    prefix = unique_prefix("f")
+    # /bin is /usr/bin on Debian: a PATH of /usr/sbin and the lab's own tools, clang left out
+    env = {**os.environ, "PATH": f"/usr/sbin:{tmp_path / 'bin'}"}
+    (tmp_path / "bin").mkdir()
+    for tool in (
+        "ip",
+        "bridge",
+        "iptables-restore",
+        "iptables-save",
+        "dnsmasq",
+        "ncat",
+        "sshd",
+        "ssh-keygen",
+    ):
+        found = subprocess.run(["which", tool], capture_output=True, text=True, check=False).stdout.strip()
+        if found.startswith("/usr/bin/"):
+            (tmp_path / "bin" / tool).symlink_to(found)
+    env["LABYRINTH_BPF_CACHE"] = str(tmp_path / "empty-cache")
+    try:
+        up = subprocess.run(
+            [*LABYRINTH, "lab", "up", "--prefix", prefix], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert up.returncode == 0, up.stderr
+        assert "note: eBPF cannot be loaded here: clang is not installed" in up.stderr
+        assert "Traceback" not in up.stderr
+        state = status(prefix)
+        assert (state["datapath"], state["bpf_attach"]) == ("iptables", "")
+        assert "make setup" in state["datapath_note"]
+    finally:
+        labyrinth("lab", "down", "--prefix", prefix, check=False)
