@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 CAP_NET_ADMIN = 12
 CAP_SYS_ADMIN = 21  # setns() into a node's netns
@@ -36,6 +37,7 @@ BINARIES: dict[str, tuple[str, str]] = {
     "iptables": ("iptables", "lab: kube-proxy rules"),
     "iptables-save": ("iptables", "evidence: kube-proxy counters"),
     "iptables-restore": ("iptables", "lab: kube-proxy rules"),
+    "clang": ("clang llvm libbpf-dev", "lab: compiling the eBPF datapath (once per source hash)"),
 }
 OPTIONAL_BINARIES: dict[str, tuple[str, str]] = {
     "bpftool": ("bpftool", "evidence: eBPF attachments (optional)"),
@@ -114,9 +116,23 @@ def check_gcp_credentials() -> Check:
     )
 
 
+def check_libbpf() -> Check:
+    """libbpf.so.1 (loads the lab's programs, through ctypes) and libbpf-dev's headers (compiles them)."""
+    from labyrinth_tui.lab.bpf.libbpf import library_path
+
+    path = library_path()
+    headers = Path("/usr/include/bpf/bpf_helpers.h")
+    missing = [pkg for pkg, ok in (("libbpf1", path is not None), ("libbpf-dev", headers.exists())) if not ok]
+    if missing:
+        what = "libbpf.so.1 not found" if path is None else f"{headers} not found"
+        return Check("libbpf", False, what, _apt_fix(" ".join(missing)), needed_for="lab: the eBPF datapath")
+    return Check("libbpf", True, f"{path}; {headers.parent}", needed_for="lab: the eBPF datapath")
+
+
 def run_checks() -> list[Check]:
     checks = [check_privilege()]
     checks += [check_binary(n, pkg, why) for n, (pkg, why) in BINARIES.items()]
+    checks.append(check_libbpf())
     checks += [check_binary(n, pkg, why, required=False) for n, (pkg, why) in OPTIONAL_BINARIES.items()]
     checks.append(check_gcp_credentials())
     return checks

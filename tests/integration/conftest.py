@@ -27,17 +27,21 @@ def labyrinth(*args: str, check: bool = True, **kwargs: object) -> subprocess.Co
 
 
 def unique_prefix(tag: str) -> str:
-    return f"t{tag}{os.getpid() % 100000}"
+    # LABYRINTH_TEST_PREFIX: a machine shared by several people gives each one a prefix of their own
+    return f"{os.environ.get('LABYRINTH_TEST_PREFIX', 't')}{tag}{os.getpid() % 100000}"
 
 
 @pytest.fixture(scope="module")
 def lab_prefix() -> Iterator[str]:
-    """A lab built by the real CLI for this module, removed afterwards even if a test fails."""
+    """A lab built by the real CLI for this module, removed afterwards even if a test fails.
+
+    Its datapath is kube-proxy's iptables: these tests watch kube-proxy's counters move (the ebpf
+    datapath, the default, has its own tests in test_lab_ebpf.py)."""
     if not IS_ROOT:
         pytest.skip("NEEDS ROOT: the lab builds network namespaces. CI runs as root; run `sudo make test`.")
     prefix = unique_prefix("m")
     try:
-        labyrinth("lab", "up", "--prefix", prefix)
+        labyrinth("lab", "up", "--prefix", prefix, "--datapath", "iptables")
         yield prefix
     finally:
         labyrinth("lab", "down", "--prefix", prefix, check=False)

@@ -205,7 +205,7 @@ def test_each_sshd_accepts_the_lab_key_and_refuses_others(
 
 
 def test_up_again_changes_nothing(lab_prefix: str, lab_state: dict[str, Any]) -> None:
-    again = labyrinth("lab", "up", "--prefix", lab_prefix, "--json")
+    again = labyrinth("lab", "up", "--prefix", lab_prefix, "--datapath", "iptables", "--json")
     assert "already up" in again.stderr
     import json
 

@@ -26,7 +26,7 @@ async def test_lab_down_and_up_from_the_app() -> None:
             await app.workers.wait_for_complete()
             screen = app.screen
             assert isinstance(screen, MainScreen)
-            assert len(_netns(prefix)) == 7
+            assert len(_netns(prefix)) == 10  # VPC, 3 nodes, 3 pods, 3 lxc_health endpoints (ebpf)
             screen.action_lab_down()
             await app.workers.wait_for_complete()
             await pilot.pause()
@@ -35,7 +35,7 @@ async def test_lab_down_and_up_from_the_app() -> None:
             screen.action_lab_up()
             await app.workers.wait_for_complete()
             await pilot.pause()
-            assert len(_netns(prefix)) == 7
+            assert len(_netns(prefix)) == 10  # VPC, 3 nodes, 3 pods, 3 lxc_health endpoints (ebpf)
             assert f"lab {prefix}" in str(screen.query_one(TopologyTree).root.label)
             await pilot.press("q")
     finally:

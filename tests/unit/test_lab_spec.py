@@ -61,7 +61,8 @@ def test_scale_pods_get_unique_addresses_in_their_node_cidr() -> None:
     [
         ({"prefix": "Bad Prefix"}, "prefix"),
         ({"prefix": "x" * 17}, "prefix"),
-        ({"datapath": "ebpf"}, "not built yet"),
+        ({"datapath": "cilium"}, "the lab has ebpf, iptables"),
+        ({"bpf_attach": "xdp"}, "auto, tcx, tc"),
         ({"pods_per_node": 500}, "0 to 200"),
     ],
 )

@@ -11,11 +11,11 @@ import click
 from labyrinth_tui.model.progress import Step, StepState
 
 
-def _spec(prefix: str, pods_per_node: int = 0, datapath: str = "iptables"):  # type: ignore[no-untyped-def]
+def _spec(prefix: str, pods_per_node: int = 0, datapath: str = "ebpf", bpf_attach: str = "auto"):  # type: ignore[no-untyped-def]
     from labyrinth_tui.lab.spec import article_spec
 
     try:
-        return article_spec(prefix=prefix, pods_per_node=pods_per_node, datapath=datapath)
+        return article_spec(prefix, pods_per_node, datapath, bpf_attach)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 
@@ -48,26 +48,36 @@ def lab() -> None:
 @click.option("--pods-per-node", default=0, show_default=True, help="Extra pods per node, for scale.")
 @click.option(
     "--datapath",
-    type=click.Choice(["iptables"]),
-    default="iptables",
+    type=click.Choice(["ebpf", "iptables"]),
+    default="ebpf",
     show_default=True,
-    help="How services are implemented (ebpf: not yet).",
+    help="How services are implemented: tc programs as Cilium's (ebpf), or kube-proxy's iptables.",
+)
+@click.option(
+    "--bpf-attach",
+    type=click.Choice(["auto", "tcx", "tc"]),
+    default="auto",
+    show_default=True,
+    help="ebpf: tcx links (kernel ≥ 6.6) or classic tc clsact filters; auto picks by kernel.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the lab's status as JSON when it is up.")
-def up(prefix: str, pods_per_node: int, datapath: str, as_json: bool) -> None:
+def up(prefix: str, pods_per_node: int, datapath: str, bpf_attach: str, as_json: bool) -> None:
     """Bring the lab up (idempotent): VPC, 3 nodes with sshd, pods, DNS, kube-proxy rules, VXLAN."""
     from labyrinth_tui.lab.build import up as lab_up
     from labyrinth_tui.lab.state import LabError
 
     try:
-        state = lab_up(_spec(prefix, pods_per_node, datapath), progress=_print_step)
+        state = lab_up(_spec(prefix, pods_per_node, datapath, bpf_attach), progress=_print_step)
     except LabError as exc:
         raise click.ClickException(str(exc)) from exc
+    if state.datapath_note:
+        click.echo(f"note: {state.datapath_note}", err=True)
     if as_json:
         click.echo(json.dumps(state.to_json(), indent=2))
     else:
         counts = f"{len(state.nodes)} nodes, {len(state.pods)} pods"
-        click.echo(f"lab {prefix!r} is up ({counts}) in {state.up_seconds:.2f}s")
+        how = f"ebpf, {state.bpf_attach}" if state.datapath == "ebpf" else state.datapath
+        click.echo(f"lab {prefix!r} is up ({counts}, datapath {how}) in {state.up_seconds:.2f}s")
 
 
 @lab.command()
@@ -113,6 +123,8 @@ def status(prefix: str, as_json: bool) -> None:
         click.echo(f"lab {prefix!r} is down" + (detail if found else ""))
         sys.exit(1)
     click.echo(f"lab {prefix!r} is up, built in {state.up_seconds:.2f}s; state in {state.state_dir}")
+    how = f"ebpf ({state.bpf_attach})" if state.datapath == "ebpf" else state.datapath
+    click.echo(f"  datapath {how}" + (f" — {state.datapath_note}" if state.datapath_note else ""))
     for node in state.nodes:
         click.echo(f"  {node.name:<7} {node.address:<12} {node.role:<14} netns {node.netns}  ssh :22")
     for pod in state.pods[:20]:
@@ -145,7 +157,7 @@ def exec(prefix: str, pod: str, command: tuple[str, ...]) -> None:
         raise click.ClickException(str(exc)) from exc
     if state is None:
         raise click.ClickException(f"lab {prefix!r} is not up: run `labyrinth lab up` first")
-    spec = _spec(prefix, state.pods_per_node, state.datapath)
+    spec = _spec(prefix, state.pods_per_node, state.datapath, state.bpf_attach or "auto")
     try:
         target = spec.find_pod(pod)
     except KeyError as exc:
@@ -153,3 +165,35 @@ def exec(prefix: str, pod: str, command: tuple[str, ...]) -> None:
     # exec: the command becomes this process, inside the pod's netns; `lab down` ends whatever runs there
     own_hostname(target.name)
     os.execvp("ip", ["ip", "netns", "exec", spec.pod_netns(target), *command])
+
+
+@lab.command()
+@prefix_option
+@click.option("--json", "as_json", is_flag=True, help="Links, counters and service map as JSON.")
+def bpf(prefix: str, as_json: bool) -> None:
+    """Per node: each tc/tcx program on each device (as `bpftool link` prints it), its counters, the
+    service map (as `cilium bpf lb list`). Read from the kernel, not from bpftool."""
+    from labyrinth_tui.lab.bpf.inspect import lab_bpf
+    from labyrinth_tui.lab.build import require_root
+    from labyrinth_tui.lab.state import LabError, load_state
+    from labyrinth_tui.model.bpf import node_lines
+
+    try:
+        require_root()
+        state = load_state(prefix)
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if state is None:
+        raise click.ClickException(
+            f"lab {prefix!r} is not up: run `labyrinth lab up --prefix {prefix}` first"
+        )
+    found = lab_bpf(state)
+    if as_json:
+        click.echo(json.dumps(found.to_json(), indent=2))
+    elif state.datapath != "ebpf":
+        click.echo(f"lab {prefix!r} runs the iptables datapath: no BPF programs (lab up --datapath ebpf)")
+    else:
+        for node in found.nodes:
+            click.echo("\n".join(node_lines(node)))
+    if any(n.error for n in found.nodes):
+        sys.exit(1)

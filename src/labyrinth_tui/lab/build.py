@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from labyrinth_tui.lab import links
+from labyrinth_tui.lab.bpf import datapath, health
 from labyrinth_tui.lab.netns import list_netns, pids_in, write_sysctls
 from labyrinth_tui.lab.services import (
     apply_kube_proxy,
@@ -25,7 +26,7 @@ from labyrinth_tui.lab.services import (
     write_key,
     write_resolv_conf,
 )
-from labyrinth_tui.lab.spec import LabSpec
+from labyrinth_tui.lab.spec import LabSpec, NodeSpec
 from labyrinth_tui.lab.state import (
     ETC_NETNS,
     RUN_DIR,
@@ -117,7 +118,9 @@ def is_up(spec: LabSpec, state: LabState) -> bool:
     present = set(list_netns())
     wanted = {spec.vpc_netns, *(n.netns for n in state.nodes), *(p.netns for p in state.pods)}
     alive = all(_alive(pid) for pid in [state.dns_pid, *(n.sshd_pid for n in state.nodes)])
-    return wanted <= present and alive and len(state.pods) == len(spec.pods)
+    # another datapath asked for: down and up again, never a half-switched lab (a fallback counts as asked)
+    same_datapath = state.datapath == spec.datapath or bool(state.datapath_note)
+    return wanted <= present and alive and len(state.pods) == len(spec.pods) and same_datapath
 
 
 def _alive(pid: int) -> bool:
@@ -138,17 +141,28 @@ def up(spec: LabSpec, progress: Progress | None = None) -> LabState:
             return existing
         if leftovers(spec.prefix):
             _down_unlocked(spec.prefix)
-        return _build(spec, _Steps(progress))
+        try:
+            return _build(spec, _Steps(progress))
+        except Exception:
+            _down_unlocked(spec.prefix)  # a failed `up` leaves nothing (a verifier rejection, a dead sshd)
+            raise
+
+
+def _node_lines(spec: LabSpec, node: NodeSpec) -> list[str]:
+    extra = health.node_side(spec, node) if spec.datapath == "ebpf" else []
+    return links.node_batch(spec, node) + extra
 
 
 def _build(spec: LabSpec, steps: _Steps) -> LabState:
-    started = time.monotonic()
+    t0 = time.monotonic()
     run_dir = state_dir(spec.prefix)
     run_dir.mkdir(parents=True, exist_ok=True)
     pool = ThreadPoolExecutor(max_workers=8)
     try:
         with steps.step("namespaces", log=f"{3 + len(spec.nodes) + len(spec.pods)} netns"):
-            _wait_all([("netns", _ip_batch(links.netns_batch(spec)))])
+            ebpf = spec.datapath == "ebpf"
+            health_ns = [f"netns add {health.health_netns(spec, n)}" for n in spec.nodes] if ebpf else []
+            _wait_all([("netns", _ip_batch(links.netns_batch(spec) + health_ns))])
             names = [spec.vpc_netns, *(spec.node_netns(n.name) for n in spec.nodes)]
             sysctls = [(name, NODE_SYSCTLS) for name in names]
             sysctls += [(spec.pod_netns(p), QUIET_SYSCTLS) for p in spec.pods]
@@ -156,10 +170,7 @@ def _build(spec: LabSpec, steps: _Steps) -> LabState:
         with steps.step("links", log="VPC bridge, ens4, cilium_host/net, cilium_vxlan, lxc veths"):
             _wait_all([("vpc", _ip_batch(links.vpc_batch(spec), netns=spec.vpc_netns))])
             _wait_all(
-                [
-                    (n.name, _ip_batch(links.node_batch(spec, n), netns=spec.node_netns(n.name)))
-                    for n in spec.nodes
-                ]
+                [(n.name, _ip_batch(_node_lines(spec, n), netns=spec.node_netns(n.name))) for n in spec.nodes]
             )
             procs = [
                 (
@@ -172,7 +183,17 @@ def _build(spec: LabSpec, steps: _Steps) -> LabState:
                 (p.qualified_name, _ip_batch(links.pod_batch(spec, p), netns=spec.pod_netns(p)))
                 for p in spec.pods
             ]
+            if ebpf:
+                procs += [
+                    (
+                        f"{n.name} lxc_health",
+                        _ip_batch(health.endpoint_side(spec, n), netns=health.health_netns(spec, n)),
+                    )
+                    for n in spec.nodes
+                ]
             _wait_all(procs)
+        # the eBPF datapath is built while the rest comes up: tcx attaches are slow and serialised
+        bpf = pool.submit(datapath.start, spec, _maybe_crash) if ebpf else None
         with steps.step("kube-proxy", log="iptables nat: KUBE-SERVICES → KUBE-SVC → KUBE-SEP → DNAT"):
             apply_kube_proxy(spec)
         dns_pod = next(p for p in spec.pods if p.app == "kube-dns")
@@ -200,13 +221,19 @@ def _build(spec: LabSpec, steps: _Steps) -> LabState:
         for node in spec.nodes:
             wait_listening(spec.node_netns(node.name), node.address, 22, sshds[node.name], timeout=5.0)
         wait_listening(spec.pod_netns(dns_pod), dns_pod.ip, 53, dns, timeout=5.0)
+        started = datapath.Started("iptables", "", "")
+        if bpf is not None:
+            # the step's time is what `up` waited for it beyond the rest
+            with steps.step("ebpf", log="tc programs on every Cilium device, service map, conntrack"):
+                started = bpf.result()
         state = _state(
             spec,
             run_dir,
             host_keys,
             {n: p.pid for n, p in sshds.items()},
             dns.pid,
-            time.monotonic() - started,
+            time.monotonic() - t0,
+            started,
         )
         save_state(state)
         steps.progress(Step("lab", "ready", StepState.DONE, 1, 1, state.up_seconds))
@@ -222,12 +249,15 @@ def _state(
     sshd_pids: dict[str, int],
     dns_pid: int,
     seconds: float,
+    started: datapath.Started,
 ) -> LabState:
     extra = len(spec.pods_on("node-0"))
     return LabState(
         prefix=spec.prefix,
         state_dir=str(run_dir),
-        datapath=spec.datapath,
+        datapath=started.datapath,
+        bpf_attach=started.attach,
+        datapath_note=started.note,
         pods_per_node=extra,
         up_seconds=round(seconds, 3),
         nodes=[
@@ -269,6 +299,7 @@ def leftovers(prefix: str) -> dict[str, list[str]]:
     found = {
         "netns": [n for n in list_netns() if n.startswith(owned)],
         "etc_netns": [str(p) for p in ETC_NETNS.glob(f"{owned}*")] if ETC_NETNS.exists() else [],
+        "bpffs": datapath.leftovers(prefix),
         "state": [str(state_dir(prefix))] if state_dir(prefix).exists() else [],
     }
     found["processes"] = [str(pid) for pids in pids_in(found["netns"]).values() for pid in pids]
@@ -295,6 +326,8 @@ def _down_unlocked(prefix: str) -> dict[str, list[str]]:
         err = proc.stderr.read().decode().strip()
         if proc.wait() != 0 and any(n in list_netns() for n in netns):
             raise LabError(f"could not delete every namespace: {err}")
+    # after the namespaces: with the pins gone the kernel frees the lab's links, programs and maps
+    datapath.down(prefix)
     for path in found.get("etc_netns", []):
         shutil.rmtree(path, ignore_errors=True)
     workdirs |= orphan_capture_dirs()

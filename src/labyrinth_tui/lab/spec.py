@@ -71,7 +71,8 @@ class LabSpec:
     node_mtu: int = 1460  # GCP's
     pod_mtu: int = 1460
     pod_route_mtu: int = 1410  # node MTU less VXLAN's 50 bytes, on the pod's routes as in the article
-    datapath: str = "iptables"
+    datapath: str = "ebpf"  # ebpf: services in tc programs, as Cilium; iptables: kube-proxy's rules do it
+    bpf_attach: str = "auto"  # ebpf only: tcx links, classic tc (clsact) filters, or auto (tcx on ≥ 6.6)
     nodes: tuple[NodeSpec, ...] = ()
     pods: tuple[PodSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = field(default=())
@@ -117,12 +118,21 @@ class LabSpec:
         return [p for p in self.pods if p.node == node]
 
 
-def article_spec(prefix: str = "labyrinth", pods_per_node: int = 0, datapath: str = "iptables") -> LabSpec:
+DATAPATHS = ("ebpf", "iptables")
+BPF_ATTACH = ("auto", "tcx", "tc")
+SCALE_SERVICE_IP = "10.96.200.200"
+
+
+def article_spec(
+    prefix: str = "labyrinth", pods_per_node: int = 0, datapath: str = "ebpf", bpf_attach: str = "auto"
+) -> LabSpec:
     """The cluster of the article: node-0 (control plane), node-1 and node-2, the two nc pods, CoreDNS."""
     if not PREFIX_RE.match(prefix):
         raise ValueError(f"prefix {prefix!r}: use 1-16 of a-z, 0-9 and '-', starting with a letter")
-    if datapath != "iptables":
-        raise ValueError(f"datapath {datapath!r} is not built yet; the lab has: iptables")
+    if datapath not in DATAPATHS:
+        raise ValueError(f"datapath {datapath!r}: the lab has {', '.join(DATAPATHS)}")
+    if bpf_attach not in BPF_ATTACH:
+        raise ValueError(f"bpf attach {bpf_attach!r}: use one of {', '.join(BPF_ATTACH)}")
     if not 0 <= pods_per_node <= 200:
         raise ValueError("--pods-per-node takes 0 to 200")
     nodes = (
@@ -140,7 +150,7 @@ def article_spec(prefix: str = "labyrinth", pods_per_node: int = 0, datapath: st
         PodSpec("kube-system", "coredns-674b8bbfcf-qwkfz", "node-2", "10.0.2.17", "kube-dns"),
     ]
     pods += _extra_pods(nodes, {p.ip for p in pods}, pods_per_node)
-    services = (
+    services: tuple[ServiceSpec, ...] = (
         ServiceSpec(
             "kube-system",
             "kube-dns",
@@ -163,7 +173,18 @@ def article_spec(prefix: str = "labyrinth", pods_per_node: int = 0, datapath: st
             (PortSpec("tcp-9999", "TCP", 9999, 9999), PortSpec("udp-9999", "UDP", 9999, 9999)),
         ),
     )
-    return LabSpec(prefix=prefix, nodes=nodes, pods=tuple(pods), services=services, datapath=datapath)
+    if pods_per_node:
+        # one service over every extra pod of every node: several backends, spread by flow
+        scale_port = (PortSpec("tcp-8080", "TCP", 8080, 8080),)
+        services += (ServiceSpec("scale", "extra", SCALE_SERVICE_IP, "extra", scale_port),)
+    return LabSpec(
+        prefix=prefix,
+        nodes=nodes,
+        pods=tuple(pods),
+        services=services,
+        datapath=datapath,
+        bpf_attach=bpf_attach,
+    )
 
 
 def _extra_pods(nodes: tuple[NodeSpec, ...], taken: set[str], per_node: int) -> list[PodSpec]:
@@ -173,7 +194,7 @@ def _extra_pods(nodes: tuple[NodeSpec, ...], taken: set[str], per_node: int) -> 
         free = (h for h in hosts if h not in taken and h != node.gateway)
         for i in range(per_node):
             ip = next(free)
-            extra.append(PodSpec("scale", f"extra-{node.name}-{i:03d}", node.name, ip, f"extra-{node.name}"))
+            extra.append(PodSpec("scale", f"extra-{node.name}-{i:03d}", node.name, ip, "extra"))
     return extra
 
 

@@ -75,6 +75,8 @@ class LabState:
     pods: list[PodState] = field(default_factory=list)
     services: list[ServiceState] = field(default_factory=list)
     dns_pid: int = 0
+    bpf_attach: str = ""  # ebpf: "tcx" or "tc" (classic clsact filters); "" with iptables
+    datapath_note: str = ""  # why the lab is not on the datapath asked for (BPF cannot load here)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -184,7 +184,8 @@ def _pair_and_pods(
         pairs.append(VethPair(host.name, host.ifindex, name, peer.name, peer.ifindex, host.link_netnsid))
         # a pod's host side carries no address of its own; a node's uplink (ens4 → the VPC) does
         pod_ips = _ips(peer)
-        if _ips(host) or not pod_ips or name in pods:
+        # Cilium's health endpoint (`lxc_health`) is wired as a pod is, but it is not one
+        if _ips(host) or not pod_ips or name in pods or host.name == "lxc_health":
             continue
         ip = pod_ips[0]
         namespace, pod_name = identities.get(ip, ("", name))

@@ -1,0 +1,1 @@
+"""The lab's eBPF datapath: Cilium-named tc programs, compiled once, loaded through libbpf, pinned per lab."""
