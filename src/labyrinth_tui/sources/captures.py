@@ -80,6 +80,7 @@ class _Stream:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     state: StreamState = StreamState.STARTING
     dropped: int = 0  # packets never emitted because one flush carried more than ring_capacity
+    keep_recording: bool = True  # False once nobody will read it (the app quits, the lab goes down)
     background: set[asyncio.Task[None]] = field(default_factory=set)  # the reader, canary senders
 
 
@@ -214,6 +215,9 @@ class CaptureStreams:
         await stream.done.wait()
 
     async def close_all(self) -> None:
+        """Stop every stream without fetching recordings: this ends the app or the lab, nobody reads them."""
+        for stream in self._streams.values():
+            stream.keep_recording = False
         await asyncio.gather(*(self.close(spec) for spec in list(self._streams)), return_exceptions=True)
 
     # --- one stream -----------------------------------------------------------------------------
@@ -361,7 +365,7 @@ class CaptureStreams:
             # the reader has ended with the capture; canary senders end within a round
             await asyncio.gather(*stream.background, return_exceptions=True)
             parts = stream.lines.parts()[0] if stream.lines is not None else []
-            if stream.record_dir is not None and parts:
+            if stream.record_dir is not None and parts and stream.keep_recording:
                 with contextlib.suppress(NodeError, OSError, ValueError):  # ValueError: bad base64
                     self._recordings[stream.spec] = await fetch_recording(
                         stream.session, parts, stream.record_dir, stream.spec, stream.privilege

@@ -45,13 +45,11 @@ class JourneyScreen(Screen[None]):
 
     def action_expand_all(self) -> None:
         for hop in self.query(HopView):
-            if not hop.expanded:
-                hop.action_toggle_detail()
+            hop.expanded = True
 
     def action_collapse_all(self) -> None:
         for hop in self.query(HopView):
-            if hop.expanded:
-                hop.action_toggle_detail()
+            hop.expanded = False
 
 
 class TourScreen(Screen[None]):

@@ -56,6 +56,7 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.source = source
         self.topology_ready = False
+        self._closing_streams: dict[StreamSpec, Worker[None]] = {}  # streams whose close still runs
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -138,11 +139,18 @@ class MainScreen(Screen[None]):
             )
             return
         self.run_worker(
-            self.source.open_stream(spec, self.emit),
+            self._capture(self.source, spec),
             name=f"stream:{spec.key}",
             group="streams",
             exit_on_error=False,
         )
+
+    async def _capture(self, source: Source, spec: StreamSpec) -> None:
+        """The stream's capture; a close of the same spec still under way ends first (one per spec)."""
+        closing = self._closing_streams.get(spec)
+        if closing is not None:
+            await closing.wait()
+        await source.open_stream(spec, self.emit)
 
     @on(StreamPane.PacketChosen)
     def _packet_chosen(self, event: StreamPane.PacketChosen) -> None:
@@ -185,10 +193,20 @@ class MainScreen(Screen[None]):
 
     @on(StreamPane.CloseRequested)
     async def _close(self, event: StreamPane.CloseRequested) -> None:
-        if self.source is not None:
-            await self.source.close_stream(event.pane.spec)
+        """The pane goes at once; stopping tshark, fetching the recording and cleaning up the node run
+        in a worker, off this handler (they take seconds on a busy node)."""
+        spec = event.pane.spec
         await self.query_one(StreamsArea).close(event.pane)
         self.query_one(TopologyTree).focus()
+        if self.source is not None:
+            self._closing_streams[spec] = self._close_stream(self.source, spec)
+
+    @work(group="close", exit_on_error=False)
+    async def _close_stream(self, source: Source, spec: StreamSpec) -> None:
+        try:
+            await source.close_stream(spec)
+        finally:
+            self._closing_streams.pop(spec, None)
 
     def action_journey(self) -> None:
         if self.source is None:
