@@ -111,7 +111,8 @@ class TestMainScreen:
         )
 
     def test_invalid_capture_filter(self, snap_compare: Any, tmp_path: Path) -> None:
-        """A capture filter tshark refuses: the stream fails at once with tshark's own message."""
+        """A capture filter tshark refuses: the stream fails at once with the reason its source recorded,
+        dumpcap's own words (bundles.INVALID_FILTER, checked against the real dumpcap in the unit tests)."""
 
         async def run_before(pilot: Pilot[None]) -> None:
             await _open(pilot, StreamSpec("node-1", "ens4", "port eighty"))

@@ -56,6 +56,7 @@ async def test_the_article_flow_in_order_with_its_parameters(vms: Vms) -> None:
     node0 = [e.argv[:3] for e in vms["node-0"].execs if e.argv[0] not in STREAM_CLEANUP]
     assert node0 == [
         ("install", "-d", "-m"),
+        ("dd", "of=/usr/local/lib/labyrinth/node-lib.sh", "status=none"),
         ("dd", "of=/usr/local/lib/labyrinth/node-ctl.sh", "status=none"),
         ("bash", "/usr/local/lib/labyrinth/node-ctl.sh"),
         ("kubeadm", "token", "create"),
@@ -72,7 +73,8 @@ async def test_the_article_flow_in_order_with_its_parameters(vms: Vms) -> None:
         "1.17.4",
         "10.10.0.0/16",
     )
-    uploaded = vms["node-0"].execs[1].stdin
+    assert vms["node-0"].execs[1].stdin == script_text("node-lib.sh")
+    uploaded = vms["node-0"].execs[2].stdin
     assert (
         uploaded
         == script_text("node-ctl.sh")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from labyrinth_tui.sources import StreamSpec
+from labyrinth_tui.sources import PacketBatch, StreamSpec
 from labyrinth_tui.sources.replay import ReplaySource
 from labyrinth_tui.ui.app import make_app
 from labyrinth_tui.ui.screens.help import HelpScreen
@@ -86,3 +86,19 @@ def test_pane_ids_are_stable_and_two_filters_never_share_one() -> None:
     filters = [f"port {n}" for n in range(20_000)]
     ids = {pane_id(StreamSpec("node-1", "ens4", f)) for f in filters}
     assert len(ids) == len(filters)
+
+
+async def test_packets_the_source_could_not_ship_show_in_the_stream_header(tmp_path: Path) -> None:
+    app = make_app(ReplaySource(write_article_bundle(tmp_path / "b", 5), speed=0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        pane = await _stream(screen, StreamSpec("node-1", LXC1))
+        await app.workers.wait_for_complete()
+        packets = tuple(pane.packets.ring)
+        counts = pane.query_one(".stream-counts", Static)
+        assert "not delivered" not in plain(counts.render())
+        # what CaptureStreams sends after a flush that carried more than the ring holds
+        screen.emit(PacketBatch(pane.spec, packets, dropped=1234))
+        await settle(pilot, lambda: "1234 not delivered" in plain(counts.render()), "the header to say it")

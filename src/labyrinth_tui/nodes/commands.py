@@ -108,11 +108,6 @@ def in_netns(netns: str, argv: Sequence[str]) -> list[str]:
     return ["ip", "netns", "exec", validate_netns(netns), *argv]
 
 
-def ip_in_netns(netns: str, *args: str) -> list[str]:
-    """An `ip` command against netns `netns` without a fork (`ip -n NS …`)."""
-    return ["ip", "-n", validate_netns(netns), *args]
-
-
 # Why setsid: sshd already makes each session a process group, but the login shell may or may not
 # fork before our command; setsid makes `$$` the leader of a fresh group for certain, so
 # `kill -TERM -<pgid>` reaches the command and every child it starts (tshark's dumpcap).

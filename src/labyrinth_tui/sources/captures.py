@@ -107,10 +107,6 @@ class CaptureStreams:
         """The stream's recording (after it closed, when opened with record_dir): frame N = packet N."""
         return self._recordings.get(spec)
 
-    @property
-    def open_specs(self) -> list[StreamSpec]:
-        return list(self._streams)
-
     def is_live(self, spec: StreamSpec) -> bool:
         return spec in self._streams
 
@@ -348,7 +344,7 @@ class CaptureStreams:
         if len(packets) > stream.ring_capacity:  # a ring would evict them at once: do not ship them
             stream.dropped += len(packets) - stream.ring_capacity
             packets = packets[-stream.ring_capacity :]
-        stream.emit(PacketBatch(stream.spec, tuple(packets)))
+        stream.emit(PacketBatch(stream.spec, tuple(packets), stream.dropped))
 
     async def _stop(self, stream: _Stream) -> None:
         if stream.remote is None or stream.lines is None or stream.lines.stopping:
