@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import stat
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import yaml
 
 from labyrinth_tui.cloud.bootstrap.run import BootstrapError, BootstrapFailed, bootstrap, script_text
 from labyrinth_tui.model.progress import Step, StepState
-from tests.unit.cluster_fixtures import Vms, fake_vms, last_states
+from tests.fakes.cluster_vms import Vms, last_states
 
 CTL_PHASES = [
     "hostname",
@@ -29,12 +27,6 @@ CTL_PHASES = [
 ]
 WRK_PHASES = ["hostname", "kernel", "repos", "packages", "crio", "kubelet", "join"]
 STREAM_CLEANUP = ("kill", "sh")  # NodeSession.stream makes sure nothing of a script is left running
-
-
-@pytest.fixture
-async def vms(tmp_path: Path) -> AsyncIterator[Vms]:
-    async with fake_vms(tmp_path) as cluster:
-        yield cluster
 
 
 async def run(vms: Vms, steps: list[Step]) -> object:

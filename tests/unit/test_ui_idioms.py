@@ -14,7 +14,7 @@ from labyrinth_tui.ui.screens.main import MainScreen
 from labyrinth_tui.ui.widgets.packet_list import PacketList
 from labyrinth_tui.ui.widgets.stream_pane import StreamPane, pane_id
 from tests.fakes.article_bundle import LXC1, write_article_bundle
-from tests.helpers import plain, settle
+from tests.fakes.waiting import plain, settle
 
 
 async def _stream(app: MainScreen, spec: StreamSpec) -> StreamPane:

@@ -19,7 +19,7 @@ from labyrinth_tui.ui.widgets.stream_pane import StreamPane
 from labyrinth_tui.ui.widgets.streams_area import StreamsArea
 from labyrinth_tui.ui.widgets.topology_tree import TopologyTree
 from tests.fakes.article_bundle import LXC1, write_article_bundle
-from tests.helpers import plain
+from tests.fakes.waiting import plain
 
 
 def _line_of(tree: TopologyTree, node_name: str, iface: str) -> int:
