@@ -250,7 +250,7 @@ def batch_script(marker: str, items: Sequence[Section | ForEachNetns]) -> str:
 # --- a command that ends when nobody reads it any more --------------------------------------------
 
 # Why: when the SSH client dies (app killed, connection dropped), sshd closes the command's pipes but
-# signals nothing; tshark waiting for packets never notices and its dumpcap lives on (LAB-NOTES). So a
+# signals nothing; tshark waiting for packets never notices and its dumpcap lives on (docs/lab-facts.md). So a
 # watcher in the same group writes an empty line every $1 s; once that write fails (EPIPE: SIGPIPE is
 # ignored in the watcher only), it ends the whole group, removes $2 (the capture's files) if given, and
 # KILLs what is left. It stops by itself when the command ends, so the channel closes with it.

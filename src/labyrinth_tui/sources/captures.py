@@ -45,7 +45,7 @@ from labyrinth_tui.sources.capture_files import copy_recording, fetch_recording
 from labyrinth_tui.sources.capture_runs import Lines, ended_why
 
 FLUSH_EVERY: Final = 0.05  # at most one PacketBatch per stream per 50 ms
-# tshark's memory grows ~0.8 KB per packet even in one pass (LAB-NOTES): after 250k packets (≈ 200 MB)
+# tshark's memory grows ~0.8 KB per packet even in one pass (docs/lab-facts.md): after 250k packets (≈ 200 MB)
 # the node-side relay swaps in a fresh tshark at a packet boundary. tshark's own `-M N` (session auto
 # reset) does not bound it, measured reading a pipe: 1M packets 748 MB without; 2M packets 616 MB with
 # -M 50000 and 1.25 GB with -M 20000 (`cat FILE | /usr/bin/time -f %M tshark -r - -M N -T tabs …`,
