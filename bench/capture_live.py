@@ -159,7 +159,7 @@ async def anchor(state: LabState, node_netns: str, veth: str) -> dict[str, float
     assert proc.stderr is not None
     while b"Capturing on" not in await proc.stderr.readline():
         pass
-    await asyncio.sleep(1.0)  # "Capturing on" comes before capture really starts (LAB-NOTES)
+    await asyncio.sleep(1.0)  # "Capturing on" comes before capture really starts (docs/lab-facts.md)
     idle = tshark_rss(node_netns)
     stop, peak = asyncio.Event(), [0]
     sampler = asyncio.create_task(sample_peak(node_netns, stop, peak))

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from labyrinth_tui.journey.report import JourneyReport, PodSeen, StreamReady
 from labyrinth_tui.journey.stitch import stitch
 from labyrinth_tui.model.evidence import NodeEvidence, diff_evidence
 from labyrinth_tui.probes.evidence import parse_iptables_save
-from tests.unit import journey_article as art
-
-DATA = Path(__file__).resolve().parent.parent / "unit" / "data"
+from tests.fakes import DATA
+from tests.fakes import journey_article as art
 
 
 def article_report(

@@ -27,7 +27,7 @@ import asyncssh
 from tests.fakes.node_sandbox import AS_NOBODY, NOBODY, ClusterSandbox
 from tests.fakes.ssh_server import FakeNode, _Server
 
-DISCOVERY_MARKER = "=LABYRINTH-0123456789abcdef="  # the marker of tests/unit/data/discovery_node2.txt
+DISCOVERY_MARKER = "=LABYRINTH-0123456789abcdef="  # the marker of tests/fakes/data/discovery_node2.txt
 
 
 @dataclass(frozen=True)

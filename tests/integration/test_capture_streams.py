@@ -21,7 +21,7 @@ from labyrinth_tui.nodes.connect import NetnsConnector
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.sources.base import PacketBatch, SourceEvent, StreamSpec, StreamState, StreamStatus
 from labyrinth_tui.sources.captures import CaptureStreams
-from tests.helpers import listening, wait_until
+from tests.fakes.waiting import listening, wait_until
 from tests.integration.conftest import LABYRINTH
 
 pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed (make setup)")
@@ -168,7 +168,7 @@ async def test_a_stream_on_the_client_pods_veth_shows_the_articles_journey(
     assert [s.state for s in seen.statuses[spec]] == [StreamState.STARTING, StreamState.CAPTURING]
     server = subprocess.Popen(
         [*LABYRINTH, "lab", "exec", "--prefix", lab_prefix, WRK2, "--", "ncat", "-l", "0.0.0.0", "9999"],
-        stdin=subprocess.PIPE,  # kept open: ncat -l would send FIN at EOF (LAB-NOTES)
+        stdin=subprocess.PIPE,  # kept open: ncat -l would send FIN at EOF (docs/lab-facts.md)
         stdout=subprocess.PIPE,
         text=True,
     )

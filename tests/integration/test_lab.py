@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import in_netns, listening, wait_until
+from tests.fakes.waiting import in_netns, listening, wait_until
 from tests.integration.conftest import LABYRINTH, labyrinth, state_dir
 
 WRK1 = "node-wrk-1-ubuntu24"
@@ -81,7 +81,7 @@ def test_tcp_by_service_name_dns_walk_and_counters(lab_prefix: str, lab_state: d
     before = _iptables_counter(node1["netns"], svc_rule)
     server = subprocess.Popen(
         [*LABYRINTH, "lab", "exec", "--prefix", lab_prefix, WRK2, "--", "ncat", "-l", "0.0.0.0", "9999"],
-        stdin=subprocess.PIPE,  # stdin kept open: ncat -l would send FIN at EOF (LAB-NOTES)
+        stdin=subprocess.PIPE,  # stdin kept open: ncat -l would send FIN at EOF (docs/lab-facts.md)
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -104,7 +104,7 @@ def test_without_root_a_clear_error_and_no_traceback() -> None:
 
 @needs_root
 def test_down_during_a_live_capture_leaves_no_capture_folder() -> None:
-    from tests.helpers import wait_until
+    from tests.fakes.waiting import wait_until
 
     prefix = unique_prefix("w")
     before = set(Path("/tmp").glob("labyrinth-cap-*"))

@@ -8,7 +8,7 @@ import signal
 from typing import Any
 
 from tests.conftest import needs_root
-from tests.helpers import wait_until
+from tests.fakes.waiting import wait_until
 from tests.integration.conftest import labyrinth, unique_prefix
 
 

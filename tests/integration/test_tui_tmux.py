@@ -13,7 +13,7 @@ import pytest
 
 from labyrinth_tui.lab.netns import pids_in
 from tests.conftest import ROOT, needs_root
-from tests.helpers import wait_until
+from tests.fakes.waiting import wait_until
 from tests.integration.conftest import LABYRINTH, labyrinth, unique_prefix
 
 WRK2 = "node-wrk-2-ubuntu24"

@@ -10,7 +10,7 @@ from pathlib import Path
 from labyrinth_tui.cloud import ASSETS
 from tests.conftest import ROOT
 
-SHIPPED = ("node-ctl.sh", "node-wrk.sh", "1.yaml", "2.yaml")
+SHIPPED = ("node-ctl.sh", "node-wrk.sh", "node-lib.sh", "1.yaml", "2.yaml")
 
 
 def test_wheel_ships_the_node_scripts_and_manifests(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ from labyrinth_tui.sources.base import StreamSpec
 from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE, Bundle, read_packets
 from labyrinth_tui.sources.bundle_writer import write_bundle
 
+# tshark's (dumpcap's) own words for the filter "port eighty", kept as text so the snapshot does not depend
+# on the installed version; tests/unit/test_capture_argv.py checks that today's dumpcap still says them
 INVALID_FILTER = "That string isn't a valid capture filter (unknown port 'eighty')."
 
 

@@ -1,4 +1,9 @@
-"""Snapshot SVGs live under the top-level snapshots/<test module>/, not tests/__snapshots__."""
+"""Snapshot SVGs live under the top-level snapshots/<test module>/, not tests/__snapshots__.
+
+Why a patch of the extension's dirname: pytest-textual-snapshot's only option is --snapshot-report, and its
+snap_compare fixture hard-codes SVGImageExtension (`snapshot.use_extension(SVGImageExtension)`), so
+neither an option nor a subclass can move the files (read .venv/…/pytest_textual_snapshot.py).
+"""
 
 from __future__ import annotations
 

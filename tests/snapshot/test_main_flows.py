@@ -15,6 +15,7 @@ from labyrinth_tui.ui.screens.main import MainScreen
 from labyrinth_tui.ui.screens.packet_detail import PacketDetailScreen
 from labyrinth_tui.ui.widgets.stream_pane import StreamPane
 from labyrinth_tui.ui.widgets.topology_tree import TopologyTree
+from tests.fakes.waiting import settle
 from tests.snapshot.bundles import article, variant
 
 LXC1 = next(
@@ -38,14 +39,14 @@ async def _open(pilot: Pilot[None], *specs: StreamSpec) -> MainScreen:
         await screen.open_stream(spec)
     await pilot.app.workers.wait_for_complete()
     panes = list(screen.query(StreamPane))
-    for _ in range(100):  # wait (bounded) until every pane has taken and shown all its packets
-        settled = all(
+    await settle(
+        pilot,
+        lambda: all(
             p.state is not StreamState.STARTING and p.packets.virtual_size.height == len(p.packets.ring)
             for p in panes
-        )
-        if settled:
-            break
-        await pilot.pause(0.05)
+        ),
+        "every pane to take and show all its packets",
+    )
     await pilot.pause()
     return screen
 
@@ -104,14 +105,16 @@ class TestMainScreen:
             pane.packets.focus()
             await pilot.press("space", "home")
             pane.add(tuple(pane.packets.ring))
-            await pilot.pause(0.3)
+            counts = pane.query_one(".stream-counts")
+            await settle(pilot, lambda: "+16 new" in str(counts.render()), "the header to count +16 new")
 
         assert snap_compare(
             make_app(ReplaySource(ARTICLE_BUNDLE, speed=0)), terminal_size=(140, 36), run_before=run_before
         )
 
     def test_invalid_capture_filter(self, snap_compare: Any, tmp_path: Path) -> None:
-        """A capture filter tshark refuses: the stream fails at once with tshark's own message."""
+        """A capture filter tshark refuses: the stream fails at once with the reason its source recorded,
+        dumpcap's own words (bundles.INVALID_FILTER, checked against the real dumpcap in the unit tests)."""
 
         async def run_before(pilot: Pilot[None]) -> None:
             await _open(pilot, StreamSpec("node-1", "ens4", "port eighty"))
@@ -144,6 +147,6 @@ class TestPacketDetail:
             await _ready(pilot)
             await pilot.app.push_screen(PacketDetailScreen(source, stream.spec, syn))
             await pilot.app.workers.wait_for_complete()
-            await pilot.pause(0.2)
+            await pilot.pause()
 
         assert snap_compare(make_app(source), terminal_size=(140, 44), run_before=run_before)

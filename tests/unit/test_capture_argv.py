@@ -12,6 +12,7 @@ import pytest
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.nodes.commands import UnsafeArgument, shell_line
 from labyrinth_tui.probes.capture import (
+    CaptureFilterInvalid,
     CaptureToolMissing,
     Recording,
     Relay,
@@ -30,7 +31,9 @@ from labyrinth_tui.probes.capture_ready import (
     canary_filter,
     interpret_canary_send,
 )
+from tests.conftest import needs_root
 from tests.fakes.pcapgen import write_frames
+from tests.snapshot.bundles import INVALID_FILTER
 
 
 def test_capture_argv_streams_one_line_per_packet_decoding_vxlan() -> None:
@@ -202,3 +205,13 @@ def test_tcpdump_keeps_2_kb_of_each_packet_so_its_kernel_ring_has_room() -> None
     for bad in (0, 63, 262_145, True):
         with pytest.raises(ValueError, match="snapshot length"):
             capture_argv("ens4", snaplen=bad)
+
+
+@needs_root
+def test_the_snapshots_invalid_filter_text_is_what_dumpcap_really_says() -> None:
+    # in a network namespace of its own (`unshare -n`; its lo is down, "any" opens): none of ours is touched
+    argv = ["unshare", "-n", *filter_check_argv("any", "port eighty")]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+    with pytest.raises(CaptureFilterInvalid) as refused:
+        interpret_filter_check("any", "port eighty", done.returncode, done.stdout, done.stderr)
+    assert INVALID_FILTER in refused.value.reason

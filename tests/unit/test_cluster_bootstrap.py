@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import stat
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import yaml
 
 from labyrinth_tui.cloud.bootstrap.run import BootstrapError, BootstrapFailed, bootstrap, script_text
 from labyrinth_tui.model.progress import Step, StepState
-from tests.unit.cluster_fixtures import Vms, fake_vms, last_states
+from tests.fakes.cluster_vms import Vms, last_states
 
 CTL_PHASES = [
     "hostname",
@@ -29,12 +27,6 @@ CTL_PHASES = [
 ]
 WRK_PHASES = ["hostname", "kernel", "repos", "packages", "crio", "kubelet", "join"]
 STREAM_CLEANUP = ("kill", "sh")  # NodeSession.stream makes sure nothing of a script is left running
-
-
-@pytest.fixture
-async def vms(tmp_path: Path) -> AsyncIterator[Vms]:
-    async with fake_vms(tmp_path) as cluster:
-        yield cluster
 
 
 async def run(vms: Vms, steps: list[Step]) -> object:
@@ -56,6 +48,7 @@ async def test_the_article_flow_in_order_with_its_parameters(vms: Vms) -> None:
     node0 = [e.argv[:3] for e in vms["node-0"].execs if e.argv[0] not in STREAM_CLEANUP]
     assert node0 == [
         ("install", "-d", "-m"),
+        ("dd", "of=/usr/local/lib/labyrinth/node-lib.sh", "status=none"),
         ("dd", "of=/usr/local/lib/labyrinth/node-ctl.sh", "status=none"),
         ("bash", "/usr/local/lib/labyrinth/node-ctl.sh"),
         ("kubeadm", "token", "create"),
@@ -72,7 +65,8 @@ async def test_the_article_flow_in_order_with_its_parameters(vms: Vms) -> None:
         "1.17.4",
         "10.10.0.0/16",
     )
-    uploaded = vms["node-0"].execs[1].stdin
+    assert vms["node-0"].execs[1].stdin == script_text("node-lib.sh")
+    uploaded = vms["node-0"].execs[2].stdin
     assert (
         uploaded
         == script_text("node-ctl.sh")

@@ -12,10 +12,11 @@ import yaml
 from click.testing import CliRunner, Result
 
 from labyrinth_tui.cli import main
+from tests.fakes import DATA
+from tests.fakes.cluster_vms import BackgroundLoop, Vms, fake_vms
 from tests.fakes.kube_api import KubeApiStub
-from tests.unit.cluster_fixtures import BackgroundLoop, Vms, fake_vms
 
-NODE2 = (Path(__file__).parent / "data" / "discovery_node2.txt").read_text()
+NODE2 = (DATA / "discovery_node2.txt").read_text()
 
 
 def labyrinth(*args: str, config: Path, stdin: str | None = None) -> Result:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,12 +23,6 @@ from labyrinth_tui.model.progress import Step, StepState
 from tests.fakes.kube_api import KubeApiStub
 
 FAST = {"timeout": 3.0}
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[KubeApiStub]:
-    async with KubeApiStub(tmp_path / "pki") as stub:
-        yield stub
 
 
 def client(api: KubeApiStub, tmp_path: Path) -> KubeClient:

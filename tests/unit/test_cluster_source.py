@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,11 @@ from labyrinth_tui.model.progress import StepState
 from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.sources.base import ProgressEvent, SourceEvent, TopologyEvent
 from labyrinth_tui.sources.cluster import ClusterSource
+from tests.fakes import DATA
+from tests.fakes.cluster_vms import Vms, fake_vms
 from tests.fakes.kube_api import KubeApiStub
-from tests.unit.cluster_fixtures import Vms, fake_vms
 
-NODE2 = (Path(__file__).parent / "data" / "discovery_node2.txt").read_text()
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[KubeApiStub]:
-    async with KubeApiStub(tmp_path / "pki") as stub:
-        yield stub
+NODE2 = (DATA / "discovery_node2.txt").read_text()
 
 
 async def journey(api: KubeApiStub, tmp_path: Path) -> JourneyPods:

@@ -13,8 +13,8 @@ from labyrinth_tui.cloud.kube.errors import KubeTimeout, KubeUnreachable
 from labyrinth_tui.cloud.kube.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
 from labyrinth_tui.cloud.kube.workloads import deploy_journey
 from labyrinth_tui.nodes.errors import NodeUnreachable
+from tests.fakes.cluster_vms import fake_vms
 from tests.fakes.kube_api import KubeApiStub
-from tests.unit.cluster_fixtures import fake_vms
 
 
 async def test_bootstrap_then_the_journey_through_the_api_tunnel(tmp_path: Path) -> None:

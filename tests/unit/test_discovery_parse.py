@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +19,11 @@ from labyrinth_tui.nodes.errors import NodeUnreachable
 from labyrinth_tui.nodes.runner import CommandResult
 from labyrinth_tui.probes.discovery import discover, discover_node, parse_discovery
 from labyrinth_tui.probes.iproute import DiscoveryError, parse_interfaces
+from tests.fakes import DATA
 
-DATA = Path(__file__).parent / "data" / "discovery_node2.txt"
+NODE2_FILE = DATA / "discovery_node2.txt"
 MARKER = "=LABYRINTH-0123456789abcdef="
-REAL = DATA.read_text()
+REAL = NODE2_FILE.read_text()
 IDENTITIES = {
     "10.0.2.215": ("wrk-2", "node-wrk-2-ubuntu24-85748464f7-mwmrt"),
     "10.0.2.17": ("kube-system", "coredns-674b8bbfcf-qwkfz"),

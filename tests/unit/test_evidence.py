@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
@@ -21,8 +20,8 @@ from labyrinth_tui.probes.evidence import (
     parse_bpftool_net,
     parse_iptables_save,
 )
+from tests.fakes import DATA
 
-DATA = Path(__file__).parent / "data"
 BEFORE = (DATA / "iptables_save_nat_before.txt").read_text()
 AFTER = (DATA / "iptables_save_nat_after.txt").read_text()
 SVC = "wrk-2/node-wrk-2-ubuntu24:tcp-9999"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,6 @@ from tests.fakes.gce_server import FakeGce
 
 PROJECT = ["--project", "test-project"]
 SSH = ["--ssh-source-range", "198.51.100.7"]
-
-
-@pytest.fixture
-def gce() -> Iterator[FakeGce]:
-    with FakeGce() as server:
-        yield server
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from labyrinth_tui.cloud.gcp.prices import load_prices
 from labyrinth_tui.model.progress import StepState
 from tests.fakes.gce_model import Fault
 from tests.fakes.gce_server import FakeGce
-from tests.unit.gcp_helpers import Progress, make_cluster
+from tests.fakes.gcp_cluster import Progress, make_cluster
 
 FOREIGN_INSTANCE = {
     "name": "web-1",
@@ -32,12 +31,6 @@ FOREIGN_FIREWALL = {
     "description": "the console's",
     "network": "global/networks/default",
 }
-
-
-@pytest.fixture
-def gce() -> Iterator[FakeGce]:
-    with FakeGce() as server:
-        yield server
 
 
 async def test_plan_prices_the_cluster_from_the_dated_table(gce: FakeGce, tmp_path: Path) -> None:

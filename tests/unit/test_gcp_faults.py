@@ -3,7 +3,6 @@ quota — each ends in a clear error or converges, and a re-run finishes the job
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +17,9 @@ from labyrinth_tui.cloud.gcp.plan import Action
 from labyrinth_tui.model.progress import StepState
 from tests.fakes.gce_model import Fault
 from tests.fakes.gce_server import FakeGce
-from tests.unit.gcp_helpers import Progress, make_cluster
+from tests.fakes.gcp_cluster import Progress, make_cluster
 
 NODES = ["node-0", "node-1", "node-2"]
-
-
-@pytest.fixture
-def gce() -> Iterator[FakeGce]:
-    with FakeGce() as server:
-        yield server
 
 
 def _request_ids(gce: FakeGce, collection: str, name: str) -> list[str]:

@@ -8,28 +8,20 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncssh
-import pytest
 
 from labyrinth_tui.cloud.gcp.plan import Action
 from labyrinth_tui.model.progress import StepState
 from tests.fakes.gce_server import FakeGce
-from tests.unit.gcp_helpers import CALLER_RANGE, Progress, make_cluster
+from tests.fakes.gcp_cluster import CALLER_RANGE, Progress, make_cluster
 
 DESCRIPTION = (
     "labyrinth=labyrinth · {}, made by labyrinth-tui; remove with `labyrinth gcp down --cluster labyrinth`"
 )
 NETWORK = "projects/test-project/global/networks/labyrinth"
 SUBNET = "projects/test-project/regions/us-east4/subnetworks/labyrinth-us-east4"
-
-
-@pytest.fixture
-def gce() -> Iterator[FakeGce]:
-    with FakeGce() as server:
-        yield server
 
 
 def _bodies(gce: FakeGce, collection: str) -> dict[str, dict[str, object]]:

@@ -11,7 +11,7 @@ from labyrinth_tui.journey.clock import ClockMethod
 from labyrinth_tui.journey.hops import Change, ChangeKind
 from labyrinth_tui.journey.roles import Direction, Role
 from labyrinth_tui.journey.stitch import StitchResult, journey_jsonable, stitch
-from tests.unit.journey_article import (
+from tests.fakes.journey_article import (
     CLIENT_VETH,
     CLUSTER_IP,
     NODE1,

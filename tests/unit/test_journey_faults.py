@@ -8,7 +8,7 @@ from labyrinth_tui.journey.hops import Journey
 from labyrinth_tui.journey.roles import Direction
 from labyrinth_tui.journey.stitch import StitchResult, stitch
 from labyrinth_tui.model.packets import PacketSummary
-from tests.unit.journey_article import (
+from tests.fakes.journey_article import (
     CLIENT_VETH,
     NODE1,
     NODE2,

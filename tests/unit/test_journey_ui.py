@@ -8,7 +8,7 @@ from labyrinth_tui.ui.app import LabyrinthApp
 from labyrinth_tui.ui.screens.journey import JourneyScreen, TourScreen
 from labyrinth_tui.ui.widgets.journey_view import HopView, TourStepView
 from tests.fakes.article_journey import article_report
-from tests.helpers import plain
+from tests.fakes.waiting import plain
 
 
 class RecordingApp(LabyrinthApp):

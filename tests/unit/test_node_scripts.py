@@ -9,37 +9,37 @@ from collections.abc import AsyncIterator
 import pytest
 
 from labyrinth_tui.cloud import ASSETS
-from labyrinth_tui.cloud.bootstrap.run import script_text
+from labyrinth_tui.cloud.bootstrap.run import NODE_LIB, script_text
 from tests.fakes.node_sandbox import ClusterSandbox
 
 SCRIPTS = ("node-ctl.sh", "node-wrk.sh")
-SHARED_BEGIN = "# --- shared with node-"
-SHARED_END = "# --- end of the shared part"
+SHIPPED = (*SCRIPTS, NODE_LIB)
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("script", SHIPPED)
 def test_bash_parses_the_script(script: str) -> None:
     done = subprocess.run(["bash", "-n", str(ASSETS / script)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("script", SHIPPED)
 def test_shellcheck_is_clean(script: str) -> None:
     shellcheck = shutil.which("shellcheck")
     assert shellcheck is not None, "shellcheck is missing: `make setup` installs it (APT_PACKAGES)"
-    done = subprocess.run([shellcheck, str(ASSETS / script)], capture_output=True, text=True, check=False)
+    # -x: each script is checked with node-lib.sh, the library it sources, followed
+    done = subprocess.run(
+        [shellcheck, "-x", str(ASSETS / script)], capture_output=True, text=True, check=False, cwd=ASSETS
+    )
     assert done.returncode == 0, done.stdout
 
 
-def _shared(text: str) -> str:
-    start = text.index(SHARED_BEGIN)
-    return text[text.index("\n", start) + 1 : text.index(SHARED_END)]
-
-
-def test_the_common_phases_are_the_same_code_in_both_scripts() -> None:
-    ctl, wrk = (script_text(s) for s in SCRIPTS)
-    assert "run_packages()" in _shared(ctl)
-    assert _shared(ctl) == _shared(wrk)
+def test_both_scripts_source_the_one_library_of_common_phases() -> None:
+    lib = script_text(NODE_LIB)
+    assert "run_packages()" in lib and "phase()" in lib
+    for script in SCRIPTS:
+        text = script_text(script)
+        assert '. "${BASH_SOURCE[0]%/*}/node-lib.sh"' in text
+        assert "run_packages()" not in text and "phase()" not in text  # one copy, in the library
 
 
 @pytest.fixture
@@ -57,6 +57,7 @@ async def run_script(
     path = box.script_path(node, script)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(script_text(script))
+    box.script_path(node, NODE_LIB).write_text(script_text(NODE_LIB))  # uploaded beside it, as bootstrap does
     status, out, _ = await box.run(node, ["bash", str(path)], env)
     return status, out.splitlines()
 

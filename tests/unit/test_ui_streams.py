@@ -19,7 +19,7 @@ from labyrinth_tui.ui.widgets.stream_pane import StreamPane
 from labyrinth_tui.ui.widgets.streams_area import StreamsArea
 from labyrinth_tui.ui.widgets.topology_tree import TopologyTree
 from tests.fakes.article_bundle import LXC1, write_article_bundle
-from tests.helpers import plain
+from tests.fakes.waiting import plain, settle
 
 
 def _line_of(tree: TopologyTree, node_name: str, iface: str) -> int:
@@ -45,7 +45,7 @@ async def test_enter_on_a_pod_veth_opens_its_stream_with_packets(tmp_path: Path)
         tree.cursor_line = _line_of(tree, "node-1", LXC1)
         await pilot.press("enter")
         await app.workers.wait_for_complete()
-        await pilot.pause(0.1)
+        await settle(pilot, lambda: screen.query(StreamPane).first().packets.row_count == 30, "30 rows")
         pane = screen.query_one(StreamPane)
         assert pane.spec == StreamSpec("node-1", LXC1)
         assert pane.state is StreamState.STOPPED and pane.reason == "end of recording"
@@ -57,7 +57,8 @@ async def test_enter_on_a_pod_veth_opens_its_stream_with_packets(tmp_path: Path)
         await pilot.press("space")
         assert not plist.following
         plist.add(tuple(list(plist.ring)[:5]))
-        await pilot.pause(0.1)
+        counts = pane.query_one(".stream-counts")
+        await settle(pilot, lambda: "+5 new" in str(counts.render()), "the header to count +5 new")
         assert plist.new_count == 5
         assert "+5 new" in str(pane.query_one(".stream-counts").render())
         await pilot.press("space")
@@ -67,7 +68,7 @@ async def test_enter_on_a_pod_veth_opens_its_stream_with_packets(tmp_path: Path)
         await pilot.press("slash")
         await pilot.press(*"SYN,", "space", *"ACK]")
         await pilot.press("enter")
-        await pilot.pause(0.1)
+        await settle(pilot, lambda: plist.row_count == 12, "the filtered rows")
         assert plist.row_count == 12  # 10 of the first 30 packets, 2 of the 5 added again
         shown = [plist.packet_at(row) for row in range(plist.row_count)]
         assert all(p is not None and p.tcp_flags == "SYN,ACK" for p in shown)
@@ -94,7 +95,7 @@ async def test_four_streams_reflow_into_a_grid_and_tabs(tmp_path: Path) -> None:
         ]:
             await screen.open_stream(StreamSpec(node, iface))
         await app.workers.wait_for_complete()
-        await pilot.pause(0.1)
+        await pilot.pause()
         area = screen.query_one(StreamsArea)
         assert len(area.panes) == 4
         grid = screen.query_one("#stream-grid")
@@ -186,7 +187,9 @@ async def _open_stream(app: App[None], pilot: Pilot[None], iface: str = LXC1) ->
     tree.cursor_line = _line_of(tree, "node-1", iface)
     await pilot.press("enter")
     await app.workers.wait_for_complete()
-    await pilot.pause(0.1)
+    await settle(
+        pilot, lambda: app.screen.query(StreamPane).first().state is not StreamState.STARTING, "the stream"
+    )
     pane = app.screen.query_one(StreamPane)
     pane.query_one(PacketList).focus()
     return pane
@@ -196,7 +199,7 @@ async def _export(app: App[None], pilot: Pilot[None]) -> list[str]:
     """Press e, let the export's worker finish; what the app said."""
     await pilot.press("e")
     await app.workers.wait_for_complete()
-    await pilot.pause(0.1)
+    await pilot.pause()
     return [str(n.message) for n in app._notifications]
 
 

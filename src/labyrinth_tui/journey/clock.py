@@ -58,9 +58,6 @@ class ClockSamples:
         """Some packets crossed, and every pair of nodes that exchanged packets did so both ways."""
         return bool(self._min) and all((b, a) in self._min for a, b in self._min)
 
-    def min_delay(self, sender: str, receiver: str) -> float | None:
-        return self._min.get((sender, receiver))
-
     def _edge(self, a: str, b: str) -> _Edge | None:
         ab = self._min.get((a, b))
         ba = self._min.get((b, a))

@@ -6,7 +6,7 @@ import hashlib
 import ipaddress
 import re
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 NS_UUID = uuid.UUID("6f1c3a52-8d1e-4b8e-9f6a-1a2b3c4d5e6f")  # namespace for stable pod netns names
@@ -88,10 +88,6 @@ class LabSpec:
     def pod_netns(self, pod: PodSpec) -> str:
         """A UUID like the article's pod netns, stable per pod, behind the lab's prefix."""
         return f"{self.prefix}.{uuid.uuid5(NS_UUID, pod.qualified_name)}"
-
-    @property
-    def owned_prefix(self) -> str:
-        return f"{self.prefix}."
 
     def node(self, name: str) -> NodeSpec:
         for node in self.nodes:
@@ -196,7 +192,3 @@ def _extra_pods(nodes: tuple[NodeSpec, ...], taken: set[str], per_node: int) -> 
             ip = next(free)
             extra.append(PodSpec("scale", f"extra-{node.name}-{i:03d}", node.name, ip, "extra"))
     return extra
-
-
-def with_prefix(spec: LabSpec, prefix: str) -> LabSpec:
-    return replace(spec, prefix=prefix)

@@ -108,11 +108,6 @@ def in_netns(netns: str, argv: Sequence[str]) -> list[str]:
     return ["ip", "netns", "exec", validate_netns(netns), *argv]
 
 
-def ip_in_netns(netns: str, *args: str) -> list[str]:
-    """An `ip` command against netns `netns` without a fork (`ip -n NS …`)."""
-    return ["ip", "-n", validate_netns(netns), *args]
-
-
 # Why setsid: sshd already makes each session a process group, but the login shell may or may not
 # fork before our command; setsid makes `$$` the leader of a fresh group for certain, so
 # `kill -TERM -<pgid>` reaches the command and every child it starts (tshark's dumpcap).
@@ -255,7 +250,7 @@ def batch_script(marker: str, items: Sequence[Section | ForEachNetns]) -> str:
 # --- a command that ends when nobody reads it any more --------------------------------------------
 
 # Why: when the SSH client dies (app killed, connection dropped), sshd closes the command's pipes but
-# signals nothing; tshark waiting for packets never notices and its dumpcap lives on (LAB-NOTES). So a
+# signals nothing; tshark waiting for packets never notices and its dumpcap lives on (docs/lab-facts.md). So a
 # watcher in the same group writes an empty line every $1 s; once that write fails (EPIPE: SIGPIPE is
 # ignored in the watcher only), it ends the whole group, removes $2 (the capture's files) if given, and
 # KILLs what is left. It stops by itself when the command ends, so the channel closes with it.

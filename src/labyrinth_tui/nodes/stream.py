@@ -1,6 +1,6 @@
 """RemoteStream: a long-running remote command's stdout as lines, and a stop that leaves nothing behind.
 
-Closing an SSH channel does not stop a remote command started without a pty (LAB-NOTES: tshark keeps
+Closing an SSH channel does not stop a remote command started without a pty (docs/lab-facts.md: tshark keeps
 running, its dumpcap is orphaned). So the command runs in a process group of its own whose id is its
 first output line, and stop() sends `kill -TERM -<pgid>` over a second channel, then KILL if needed.
 The session hands the stream an opener of Channels and a runner for that second command.

@@ -1,6 +1,6 @@
 """Readiness: a stream counts as capturing only once its own canary frame has come back through tshark.
 
-tshark says "Capturing on …" before packets are really captured (LAB-NOTES: the first ~1 ms–1 s can
+tshark says "Capturing on …" before packets are really captured (docs/lab-facts.md: the first ~1 ms–1 s can
 be missed), so that line proves nothing. Instead, once tshark runs, the session sends a canary frame
 onto the very interface being captured and waits until the parsed stream contains it:
 

@@ -1,6 +1,6 @@
 """The node-side relay between tcpdump and tshark: records each packet, and swaps tshark at a packet boundary.
 
-tshark's memory grows ~0.8 KB per packet for as long as it runs (LAB-NOTES; its own `-M` session reset
+tshark's memory grows ~0.8 KB per packet for as long as it runs (docs/lab-facts.md; its own `-M` session reset
 does not bound it), so a long stream needs a fresh tshark now and then. Two overlapping captures handed
 over at a canary (the first design) doubled the CPU for seconds and needed a timestamp cut. Instead,
 ONE tcpdump feeds this relay (python3, which the node already needs for canaries), which:

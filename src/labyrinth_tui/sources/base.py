@@ -59,6 +59,7 @@ class StreamStatus:
 class PacketBatch:
     spec: StreamSpec
     packets: tuple[PacketSummary, ...]
+    dropped: int = 0  # so far on this stream: packets the source could not ship (a burst over the ring)
 
 
 SourceEvent = ProgressEvent | TopologyEvent | StreamStatus | PacketBatch

@@ -26,6 +26,10 @@ async def _local(argv: Sequence[str]) -> None:
         raise OSError(f"{argv[0]} exited {proc.returncode}: {err.decode(errors='replace').strip()[-300:]}")
 
 
+def _write_base64(path: Path, text: str) -> None:
+    path.write_bytes(base64.b64decode(text))
+
+
 async def copy_recording(path: Path | None, target: Path) -> str | None:
     """A finished recording copied to `target` (off the loop, whole or not at all): "" when done,
     None when there is none."""
@@ -67,7 +71,8 @@ async def fetch_recording(
             if fetched.exit_status != 0:
                 raise NodeError(session.name, f"could not read {path}: {fetched.stderr.strip()[-200:]}")
             raw = Path(tmp) / f"raw-{i}.pcap"
-            raw.write_bytes(base64.b64decode(fetched.stdout))
+            # tens of MB for a long stream: decoded and written off the event loop
+            await asyncio.to_thread(_write_base64, raw, fetched.stdout)
             kept = Path(tmp) / f"kept-{i}.pcapng"
             if len(parts) == 1 and first == 1:
                 # one run: the whole file is the stream (frames past `last` too); as pcapng
@@ -79,7 +84,7 @@ async def fetch_recording(
             await _local(["editcap", "-F", "pcapng", "-r", str(raw), str(kept), f"{first}-{last}"])
             trimmed.append(str(kept))
         if len(trimmed) == 1:
-            shutil.move(trimmed[0], out)
+            await asyncio.to_thread(shutil.move, trimmed[0], out)
         else:
             await _local(merge_recording_argv(trimmed, str(out)))
     return out

@@ -45,7 +45,7 @@ from labyrinth_tui.sources.capture_files import copy_recording, fetch_recording
 from labyrinth_tui.sources.capture_runs import Lines, ended_why
 
 FLUSH_EVERY: Final = 0.05  # at most one PacketBatch per stream per 50 ms
-# tshark's memory grows ~0.8 KB per packet even in one pass (LAB-NOTES): after 250k packets (≈ 200 MB)
+# tshark's memory grows ~0.8 KB per packet even in one pass (docs/lab-facts.md): after 250k packets (≈ 200 MB)
 # the node-side relay swaps in a fresh tshark at a packet boundary. tshark's own `-M N` (session auto
 # reset) does not bound it, measured reading a pipe: 1M packets 748 MB without; 2M packets 616 MB with
 # -M 50000 and 1.25 GB with -M 20000 (`cat FILE | /usr/bin/time -f %M tshark -r - -M N -T tabs …`,
@@ -80,6 +80,7 @@ class _Stream:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     state: StreamState = StreamState.STARTING
     dropped: int = 0  # packets never emitted because one flush carried more than ring_capacity
+    keep_recording: bool = True  # False once nobody will read it (the app quits, the lab goes down)
     background: set[asyncio.Task[None]] = field(default_factory=set)  # the reader, canary senders
 
 
@@ -105,10 +106,6 @@ class CaptureStreams:
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
         """The stream's recording (after it closed, when opened with record_dir): frame N = packet N."""
         return self._recordings.get(spec)
-
-    @property
-    def open_specs(self) -> list[StreamSpec]:
-        return list(self._streams)
 
     def is_live(self, spec: StreamSpec) -> bool:
         return spec in self._streams
@@ -214,6 +211,9 @@ class CaptureStreams:
         await stream.done.wait()
 
     async def close_all(self) -> None:
+        """Stop every stream without fetching recordings: this ends the app or the lab, nobody reads them."""
+        for stream in self._streams.values():
+            stream.keep_recording = False
         await asyncio.gather(*(self.close(spec) for spec in list(self._streams)), return_exceptions=True)
 
     # --- one stream -----------------------------------------------------------------------------
@@ -344,7 +344,7 @@ class CaptureStreams:
         if len(packets) > stream.ring_capacity:  # a ring would evict them at once: do not ship them
             stream.dropped += len(packets) - stream.ring_capacity
             packets = packets[-stream.ring_capacity :]
-        stream.emit(PacketBatch(stream.spec, tuple(packets)))
+        stream.emit(PacketBatch(stream.spec, tuple(packets), stream.dropped))
 
     async def _stop(self, stream: _Stream) -> None:
         if stream.remote is None or stream.lines is None or stream.lines.stopping:
@@ -361,7 +361,7 @@ class CaptureStreams:
             # the reader has ended with the capture; canary senders end within a round
             await asyncio.gather(*stream.background, return_exceptions=True)
             parts = stream.lines.parts()[0] if stream.lines is not None else []
-            if stream.record_dir is not None and parts:
+            if stream.record_dir is not None and parts and stream.keep_recording:
                 with contextlib.suppress(NodeError, OSError, ValueError):  # ValueError: bad base64
                     self._recordings[stream.spec] = await fetch_recording(
                         stream.session, parts, stream.record_dir, stream.spec, stream.privilege

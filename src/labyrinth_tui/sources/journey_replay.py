@@ -30,10 +30,6 @@ def _has(node: Node, interface: str | None) -> bool:
     return interface is not None and any(i.name == interface for i in node.interfaces)
 
 
-def _stream(node: str, interface: str, failed: str, count: int) -> StreamReady:
-    return StreamReady(node, interface, "failed" if failed else "recorded", failed, count)
-
-
 def report_from_bundle(root: Path = ARTICLE_BUNDLE) -> JourneyReport:
     """The recorded streams stitched like a live run; evidence is absent (and said to be)."""
     bundle = Bundle.load(root)

@@ -1,4 +1,4 @@
-"""The tour: run the article's journey on the lab and check each of its observations (reused by the TUI)."""
+"""The tour: run the article's journey and check each of its observations (the CLI and the TUI share it)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,17 @@ from labyrinth_tui.lab.state import LabState, load_state
 from labyrinth_tui.sources.base import JourneyError
 from labyrinth_tui.sources.journey_run import run_journey
 
+TourResult = tuple[JourneyReport | None, tuple[TourStep, ...]]
+TourRun = Callable[[], Awaitable[TourResult]]
+
+# the step a tour shows when its journey could not be made at all
+RUN_STEP = "the article's traffic, captured on every hop"
+
+
+def run_failed(reason: str) -> TourResult:
+    """A tour whose run could not be made: one ✗ step saying why."""
+    return None, (TourStep(RUN_STEP, False, reason),)
+
 
 def lab_state(prefix: str) -> LabState:
     """The running lab, or a JourneyError saying how to start it."""
@@ -19,24 +30,24 @@ def lab_state(prefix: str) -> LabState:
     return state
 
 
-async def run_tour(state: LabState) -> tuple[JourneyReport | None, tuple[TourStep, ...]]:
+async def run_tour(state: LabState) -> TourResult:
     """Every step, ✓ or ✗; a run that could not be made is one failed step saying why."""
     try:
         report = await run_journey(state)
     except JourneyError as exc:
-        return None, (TourStep("the article's traffic, captured on every hop", False, str(exc)),)
+        return run_failed(str(exc))
     return report, tour_steps(report)
 
 
-def tour_runner(prefix: str) -> Callable[[], Awaitable[tuple[JourneyReport | None, tuple[TourStep, ...]]]]:
-    """What TourScreen(run=…) calls from its worker: load the lab `prefix`, run the tour (a lab that is not
-    up is one ✗ step saying how to start it)."""
+def tour_runner(journey: Callable[[], Awaitable[JourneyReport]]) -> TourRun:
+    """What TourScreen(run=…) calls from its worker: make the journey (any source's), check each step.
+    Whatever stops the journey becomes one ✗ step with its reason: the app goes on."""
 
-    async def run() -> tuple[JourneyReport | None, tuple[TourStep, ...]]:
+    async def run() -> TourResult:
         try:
-            state = lab_state(prefix)
-        except JourneyError as exc:
-            return None, (TourStep("the lab is up", False, str(exc)),)
-        return await run_tour(state)
+            report = await journey()
+        except Exception as exc:  # shown as the failed step's reason, never a traceback
+            return run_failed(str(exc))
+        return report, tour_steps(report)
 
     return run

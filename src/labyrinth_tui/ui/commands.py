@@ -5,21 +5,21 @@ from __future__ import annotations
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.types import IgnoreReturnCallbackType
 
 from labyrinth_tui.sources import StreamSpec
+from labyrinth_tui.ui.screens.main import MainScreen
+from labyrinth_tui.ui.widgets.topology_tree import TopologyTree
 
 
 class LabyrinthCommands(Provider):
     """Everything the keys do, findable by name, plus one command per interface of the tree."""
 
-    def _commands(self) -> list[tuple[str, str, object]]:
-        from labyrinth_tui.ui.screens.main import MainScreen
-        from labyrinth_tui.ui.widgets.topology_tree import TopologyTree
-
+    def _commands(self) -> list[tuple[str, str, IgnoreReturnCallbackType]]:
         screen = self.screen  # the screen the palette was opened over (app.screen is the palette)
         if not isinstance(screen, MainScreen):
             return []
-        found: list[tuple[str, str, object]] = [
+        found: list[tuple[str, str, IgnoreReturnCallbackType]] = [
             ("Layout: grid / tabs", "show every stream, or one at a time", screen.action_toggle_layout),
             ("Export stream as pcapng", "the focused stream, into the current folder", screen.action_export),
             ("Provisioning: show / hide", "the provisioning pane", screen.action_toggle_provision),
@@ -57,11 +57,11 @@ class LabyrinthCommands(Provider):
 
     async def discover(self) -> Hits:
         for name, help_text, callback in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)  # type: ignore[arg-type]
+            yield DiscoveryHit(name, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, help_text, callback in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)  # type: ignore[arg-type]
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)

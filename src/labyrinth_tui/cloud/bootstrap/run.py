@@ -157,9 +157,12 @@ class BootstrapResult:
     failed: dict[str, str] = field(default_factory=dict)
 
 
+NODE_LIB = "node-lib.sh"  # sourced by both node scripts from their own folder
+
+
 def script_text(name: str) -> str:
-    """A node script shipped with the package (node-ctl.sh, node-wrk.sh)."""
-    if name not in ("node-ctl.sh", "node-wrk.sh"):
+    """A node script shipped with the package (node-ctl.sh, node-wrk.sh, and the node-lib.sh they source)."""
+    if name not in ("node-ctl.sh", "node-wrk.sh", NODE_LIB):
         raise ValueError(f"no node script named {name!r}")
     return (ASSETS / name).read_text(encoding="utf-8")
 
@@ -199,11 +202,16 @@ class _Run:
         return log
 
     async def upload(self, node: BootstrapNode, script: str) -> None:
+        """The script and the library it sources, side by side in REMOTE_DIR."""
+
         async def work() -> str:
-            text = script_text(script)
             await node.session.run(node.argv("install", "-d", "-m", "0755", REMOTE_DIR))
-            await node.session.run(node.argv("dd", f"of={REMOTE_DIR}/{script}", "status=none"), input=text)
-            return f"{REMOTE_DIR}/{script} ({len(text)} bytes)"
+            sent = []
+            for name in (NODE_LIB, script):
+                text = script_text(name)
+                await node.session.run(node.argv("dd", f"of={REMOTE_DIR}/{name}", "status=none"), input=text)
+                sent.append(f"{REMOTE_DIR}/{name} ({len(text)} bytes)")
+            return ", ".join(sent)
 
         await self.step(node.name, "upload", work)
 

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from pathlib import Path
 from typing import Any, TypeVar
 
 from labyrinth_tui.cloud.gcp.api import AlreadyExistsError, GceApi
@@ -43,12 +42,6 @@ class _Reporter:
         elapsed = 0.0 if start is None else time.monotonic() - start
         if self._progress is not None:
             self._progress(Step(key[0], key[1], state, done, TOTAL, elapsed, log))
-
-
-def saved_nodes(cluster: str, root: Path | None = None) -> list[NodeAccess]:
-    """The nodes the last `up` of this cluster returned, from its state.json (no network)."""
-    state = StateDir(cluster, root).load()
-    return [] if state is None else list(state.nodes)
 
 
 class GcpCluster:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from textual import work
 from textual.app import ComposeResult
@@ -14,9 +14,8 @@ from textual.worker import Worker, WorkerState
 
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.tour import TourStep
+from labyrinth_tui.sources.tour import TourRun, run_failed
 from labyrinth_tui.ui.widgets.journey_view import HopView, JourneyView, TourStepView
-
-TourRun = Callable[[], Awaitable[tuple[JourneyReport | None, tuple[TourStep, ...]]]]
 
 
 class JourneyScreen(Screen[None]):
@@ -45,13 +44,11 @@ class JourneyScreen(Screen[None]):
 
     def action_expand_all(self) -> None:
         for hop in self.query(HopView):
-            if not hop.expanded:
-                hop.action_toggle_detail()
+            hop.expanded = True
 
     def action_collapse_all(self) -> None:
         for hop in self.query(HopView):
-            if hop.expanded:
-                hop.action_toggle_detail()
+            hop.expanded = False
 
 
 class TourScreen(Screen[None]):
@@ -116,8 +113,7 @@ class TourScreen(Screen[None]):
             self.report, self.steps = event.worker.result
             await self._show(self.steps)
         elif event.state is WorkerState.ERROR:
-            failed = TourStep("the article's traffic, captured on every hop", False, str(event.worker.error))
-            self.steps = (failed,)
+            _, self.steps = run_failed(str(event.worker.error))
             await self._show(self.steps)
 
     def action_open_journey(self) -> None:

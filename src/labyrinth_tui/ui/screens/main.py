@@ -13,8 +13,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Tree
 from textual.worker import Worker, WorkerState
 
-from labyrinth_tui.journey.report import JourneyReport
-from labyrinth_tui.journey.tour import TourStep, tour_steps
 from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.sources import (
     PacketBatch,
@@ -26,6 +24,7 @@ from labyrinth_tui.sources import (
     StreamStatus,
     TopologyEvent,
 )
+from labyrinth_tui.sources.tour import tour_runner
 from labyrinth_tui.ui.messages import SourceEventMessage
 from labyrinth_tui.ui.screens.journey import JourneyScreen, TourScreen
 from labyrinth_tui.ui.screens.packet_detail import PacketDetailScreen
@@ -55,7 +54,7 @@ class MainScreen(Screen[None]):
     def __init__(self, source: Source | None) -> None:
         super().__init__()
         self.source = source
-        self.topology_ready = False
+        self._closing_streams: dict[StreamSpec, Worker[None]] = {}  # streams whose close still runs
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -101,7 +100,7 @@ class MainScreen(Screen[None]):
         if isinstance(event, PacketBatch):
             pane = self.query_one(StreamsArea).pane_for_key(event.spec.key)
             if pane is not None:
-                pane.add(event.packets)
+                pane.add(event.packets, event.dropped)
         elif isinstance(event, StreamStatus):
             pane = self.query_one(StreamsArea).pane_for_key(event.spec.key)
             if pane is not None:
@@ -109,7 +108,6 @@ class MainScreen(Screen[None]):
         elif isinstance(event, ProgressEvent):
             self.query_one(ProvisionPane).update_step(event.step)
         elif isinstance(event, TopologyEvent):
-            self.topology_ready = True
             self.query_one(TopologyTree).show_topology(event.topology)
 
     @on(Tree.NodeHighlighted)
@@ -138,11 +136,18 @@ class MainScreen(Screen[None]):
             )
             return
         self.run_worker(
-            self.source.open_stream(spec, self.emit),
+            self._capture(self.source, spec),
             name=f"stream:{spec.key}",
             group="streams",
             exit_on_error=False,
         )
+
+    async def _capture(self, source: Source, spec: StreamSpec) -> None:
+        """The stream's capture; a close of the same spec still under way ends first (one per spec)."""
+        closing = self._closing_streams.get(spec)
+        if closing is not None:
+            await closing.wait()
+        await source.open_stream(spec, self.emit)
 
     @on(StreamPane.PacketChosen)
     def _packet_chosen(self, event: StreamPane.PacketChosen) -> None:
@@ -185,10 +190,20 @@ class MainScreen(Screen[None]):
 
     @on(StreamPane.CloseRequested)
     async def _close(self, event: StreamPane.CloseRequested) -> None:
-        if self.source is not None:
-            await self.source.close_stream(event.pane.spec)
+        """The pane goes at once; stopping tshark, fetching the recording and cleaning up the node run
+        in a worker, off this handler (they take seconds on a busy node)."""
+        spec = event.pane.spec
         await self.query_one(StreamsArea).close(event.pane)
         self.query_one(TopologyTree).focus()
+        if self.source is not None:
+            self._closing_streams[spec] = self._close_stream(self.source, spec)
+
+    @work(group="close", exit_on_error=False)
+    async def _close_stream(self, source: Source, spec: StreamSpec) -> None:
+        try:
+            await source.close_stream(spec)
+        finally:
+            self._closing_streams.pop(spec, None)
 
     def action_journey(self) -> None:
         if self.source is None:
@@ -213,15 +228,7 @@ class MainScreen(Screen[None]):
             self.notify("no source: the tour needs the lab or a recording", severity="warning")
             return
         source = self.source
-
-        async def run() -> tuple[JourneyReport | None, tuple[TourStep, ...]]:
-            try:
-                report = await source.journey(self.emit)
-            except Exception as exc:  # one ✗ step saying why the run could not be made
-                return None, (TourStep("the article's traffic, captured on every hop", False, str(exc)),)
-            return report, tour_steps(report)
-
-        self.app.push_screen(TourScreen(run=run))
+        self.app.push_screen(TourScreen(run=tour_runner(lambda: source.journey(self.emit))))
 
     def action_lab_up(self) -> None:
         """Bring the source up again (the lab's `up` is idempotent) and rediscover the tree."""

@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -60,11 +61,12 @@ class HopView(Widget, can_focus=True):
             self.hop_view = hop_view
             self.expanded = expanded
 
+    expanded: reactive[bool] = reactive(False, init=False)
+
     def __init__(self, hop: Hop, evidence: tuple[str, ...], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.hop = hop
         self.evidence = evidence
-        self.expanded = False
 
     def compose(self) -> ComposeResult:
         hop = self.hop
@@ -85,10 +87,12 @@ class HopView(Widget, can_focus=True):
             yield Static("\n".join(self.evidence), classes="hop-evidence", markup=False)
         yield Static(packet_detail(hop), classes="hop-detail", markup=False)
 
+    def watch_expanded(self, expanded: bool) -> None:
+        self.set_class(expanded, "-expanded")  # journey.tcss shows .hop-detail under -expanded
+        self.post_message(self.Toggled(self, expanded))
+
     def action_toggle_detail(self) -> None:
         self.expanded = not self.expanded
-        self.set_class(self.expanded, "-expanded")
-        self.post_message(self.Toggled(self, self.expanded))
 
 
 class JourneyTimeline(Vertical):

@@ -9,6 +9,7 @@ from typing import ClassVar
 from rich.segment import Segment
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -18,6 +19,8 @@ from textual.strip import Strip
 from labyrinth_tui.model.packets import PacketRing, PacketSummary
 
 FLUSH_SECONDS = 0.05  # the UI takes new packets at most every 50 ms, in one go
+# rendered rows kept: a few screens' worth, so scrolling back and forth does not re-render
+RENDER_CACHE_ROWS = 1024
 
 
 def row_text(packet: PacketSummary, t0: float) -> str:
@@ -102,11 +105,16 @@ class PacketList(ScrollView, can_focus=True):
         self._t0: float | None = None
         self._dirty = False
         self._seen_dropped = 0
-        self._cache: dict[int, Strip] = {}
+        self._cache: LRUCache[int, Strip] = LRUCache(RENDER_CACHE_ROWS)
         self._cache_width = 0
 
     def on_mount(self) -> None:
         self.set_interval(FLUSH_SECONDS, self._flush)
+
+    def notify_style_update(self) -> None:
+        """A theme or CSS change: rows rendered with the old colours must be rendered again."""
+        super().notify_style_update()
+        self._cache.clear()
 
     # ---- data in
     def add(self, packets: tuple[PacketSummary, ...] | list[PacketSummary]) -> None:
@@ -216,9 +224,7 @@ class PacketList(ScrollView, can_focus=True):
         strip = self._cache.get(row)
         if strip is None:
             strip = self._render_row(row, width, cursor=False)
-            if len(self._cache) > 512:
-                self._cache.clear()
-            self._cache[row] = strip
+            self._cache.set(row, strip)
         return strip
 
     def _render_row(self, row: int, width: int, *, cursor: bool) -> Strip:
@@ -260,7 +266,7 @@ class PacketList(ScrollView, can_focus=True):
             self.scroll_to(y=row, animate=False, immediate=True)
         elif row >= top + self._visible_rows():
             self.scroll_to(y=row - self._visible_rows() + 1, animate=False, immediate=True)
-        self._cache.pop(row, None)
+        self._cache.discard(row)
         self.refresh()
 
     def _current_row(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from dataclasses import dataclass
 from typing import ClassVar
@@ -12,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import Input, Sparkline, Static
 
 from labyrinth_tui.model.packets import PacketSummary
@@ -28,12 +30,19 @@ RATE_WINDOW = 30  # seconds of pkt/s history in the sparkline
 
 
 def pane_id(spec: StreamSpec) -> str:
-    raw = f"{spec.node}-{spec.interface}-{abs(hash(spec.capture_filter)) % 10_000}"
-    return "stream-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in raw)
+    """A widget id for the stream, the same in every run: readable node/interface, then a digest of
+    the whole spec (two filters on one interface never share an id)."""
+    digest = hashlib.blake2b(spec.key.encode(), digest_size=6).hexdigest()
+    readable = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{spec.node}-{spec.interface}")
+    return f"stream-{readable}-{digest}"
 
 
 class StreamPane(Vertical, can_focus_children=True):
-    """A stream's header, its packet list and (on `/`) its display filter."""
+    """A stream's header, its packet list and (on `/`) its display filter.
+
+    The header follows events (a batch, a state change, pause, filter, clear), coalesced to one update
+    per frame; the state is also a CSS class (`-starting`, `-capturing`, `-stopped`, `-failed`).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_pause", "Pause"),
@@ -50,12 +59,16 @@ class StreamPane(Vertical, can_focus_children=True):
         def control(self) -> StreamPane:
             return self.pane
 
+    state: reactive[StreamState] = reactive(StreamState.STARTING)
+    reason: reactive[str] = reactive("")
+    # packets the source never delivered: one flush carried more than the ring holds (the source counts)
+    source_dropped: reactive[int] = reactive(0)
+
     def __init__(self, spec: StreamSpec, capacity: int = 100_000) -> None:
         super().__init__(id=pane_id(spec), classes="stream-pane")
         self.spec = spec
-        self.state = StreamState.STARTING
-        self.reason = ""
         self.capacity = capacity
+        self._header_pending = False
         # packets per second of the packets' own clock: live it is the wire rate, replayed it is the
         # recorded one, and a snapshot of it does not depend on when a timer fired
         self._rates: deque[float] = deque([0.0] * RATE_WINDOW, maxlen=RATE_WINDOW)
@@ -74,18 +87,29 @@ class StreamPane(Vertical, can_focus_children=True):
 
     def on_mount(self) -> None:
         self.query_one(".stream-filter", Input).display = False
-        self.set_interval(0.25, self._update_header)
-        # "+N new" and paused/following show at once, not at the next tick
-        self.watch(self.packets, "new_count", lambda _: self._update_header(), init=False)
-        self.watch(self.packets, "following", lambda _: self._update_header(), init=False)
+        self.watch(self.packets, "new_count", lambda _: self._header_changed(), init=False)
+        self.watch(self.packets, "following", lambda _: self._header_changed(), init=False)
         self._update_header()
+
+    def watch_state(self, old: StreamState, state: StreamState) -> None:
+        self.remove_class(f"-{old.value}")
+        self.add_class(f"-{state.value}")
+        self._header_changed()
+
+    def watch_reason(self) -> None:
+        self._header_changed()
+
+    def watch_source_dropped(self) -> None:
+        self._header_changed()
 
     @property
     def packets(self) -> PacketList:
         return self.query_one(PacketList)
 
-    def add(self, packets: tuple[PacketSummary, ...]) -> None:
+    def add(self, packets: tuple[PacketSummary, ...], source_dropped: int = 0) -> None:
+        """Take a batch; `source_dropped` is the source's running count of packets it could not ship."""
         self.packets.add(packets)
+        self.source_dropped = max(self.source_dropped, source_dropped)
         for packet in packets:
             second = int(packet.ts)
             if self._second is None:
@@ -96,13 +120,11 @@ class StreamPane(Vertical, can_focus_children=True):
             if second == self._second:
                 self._rates[-1] += 1
         self.query_one(Sparkline).data = list(self._rates)
+        self._header_changed()
 
     def set_state(self, state: StreamState, reason: str = "") -> None:
         self.state = state
         self.reason = reason
-        for s in StreamState:
-            self.set_class(s is state, f"-{s.value}")
-        self._update_header()
 
     def _title(self) -> Text:
         label, style = STATE_STYLE[self.state]
@@ -119,13 +141,22 @@ class StreamPane(Vertical, can_focus_children=True):
             text.append(f": {self.reason}")
         return text
 
+    def _header_changed(self) -> None:
+        """Many events in one frame (batches of several streams, a state change) make one update."""
+        if not self._header_pending and self.is_mounted:
+            self._header_pending = True
+            self.call_after_refresh(self._update_header)
+
     def _update_header(self) -> None:
+        self._header_pending = False
         if not self.is_mounted:
             return
         plist = self.packets
         counts = Text(f"{self._rates[-1]:>7.0f} pkt/s  {plist.ring.total:>7} pkts")
         if plist.ring.dropped:
             counts.append(f"  {plist.ring.dropped} dropped", style="bold red")
+        if self.source_dropped:
+            counts.append(f"  {self.source_dropped} not delivered", style="bold red")
         if plist.new_count:
             counts.append(f"  +{plist.new_count} new", style="bold yellow")
         if plist.filter:
@@ -157,11 +188,10 @@ class StreamPane(Vertical, can_focus_children=True):
             plist.pause()
         else:
             plist.action_follow()
-        self._update_header()
 
     def action_clear(self) -> None:
         self.packets.clear()
-        self._update_header()
+        self._header_changed()
 
     def action_filter(self) -> None:
         field = self.query_one(".stream-filter", Input)
@@ -181,7 +211,7 @@ class StreamPane(Vertical, can_focus_children=True):
         self.packets.set_filter(event.value)
         event.input.display = False
         self.packets.focus()
-        self._update_header()
+        self._header_changed()
 
     def action_close(self) -> None:
         self.post_message(self.CloseRequested(self))

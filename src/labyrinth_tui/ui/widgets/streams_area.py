@@ -2,37 +2,48 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Container, Grid
+from textual.reactive import reactive
 from textual.widgets import Static, Tab, Tabs
 
 from labyrinth_tui.sources import StreamSpec
-from labyrinth_tui.ui.widgets.stream_pane import StreamPane, pane_id
+from labyrinth_tui.ui.widgets.stream_pane import StreamPane
 
 MIN_PANE_WIDTH = 60
 
+LayoutMode = Literal["grid", "tabs"]
+
 
 class StreamsArea(Container):
-    """Empty until a stream opens; says how to open one. `grid` shows every stream, `tabs` one at a time."""
+    """Empty until a stream opens; says how to open one. `grid` shows every stream, `tabs` one at a time.
+
+    What shows is said by CSS classes (styles/main.tcss): `-tabs` for the layout, `-has-streams` once a
+    stream is open, `-active` on the pane of the active tab. Only the grid's columns are computed here.
+    """
 
     HINT = (
         "[dim]No streams open. Select an interface in the tree and press [b]enter[/b] "
         "to watch its packets live.[/dim]"
     )
 
+    layout_mode: reactive[LayoutMode] = reactive("grid")
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="pane")
         self.border_title = "Streams"
-        self.layout_mode = "grid"
 
     def compose(self) -> ComposeResult:
         yield Tabs(id="stream-tabs")
         yield Static(self.HINT, id="streams-hint", classes="hint")
         yield Grid(id="stream-grid")
 
-    def on_mount(self) -> None:
-        self.query_one(Tabs).display = False
+    def watch_layout_mode(self, mode: LayoutMode) -> None:
+        self.set_class(mode == "tabs", "-tabs")
+        self._reflow()
 
     @property
     def panes(self) -> list[StreamPane]:
@@ -50,7 +61,6 @@ class StreamsArea(Container):
         await self.query_one("#stream-grid", Grid).mount(pane)
         await self.query_one(Tabs).add_tab(Tab(f"{spec.node}·{spec.interface}", id=f"tab-{pane.id}"))
         self.activate(pane)
-        self._reflow()
         return pane
 
     async def close(self, pane: StreamPane) -> None:
@@ -66,7 +76,6 @@ class StreamsArea(Container):
 
     def toggle_layout(self) -> None:
         self.layout_mode = "tabs" if self.layout_mode == "grid" else "grid"
-        self._reflow()
 
     @on(Tabs.TabActivated)
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -76,29 +85,18 @@ class StreamsArea(Container):
         self._reflow()
 
     def _reflow(self) -> None:
-        panes = self.panes
-        self.query_one("#streams-hint").display = not panes
-        tabs = self.query_one(Tabs)
-        tabs.display = self.layout_mode == "tabs" and bool(panes)
-        grid = self.query_one("#stream-grid", Grid)
-        if self.layout_mode == "tabs":
-            active = tabs.active
-            for pane in panes:
-                pane.display = f"tab-{pane.id}" == active or (active is None and pane is panes[0])
-            grid.styles.grid_size_columns = 1
-            grid.styles.grid_size_rows = 1
+        if not self.is_mounted:
             return
+        panes = self.panes
+        self.set_class(bool(panes), "-has-streams")
+        active = self.query_one(Tabs).active
         for pane in panes:
-            pane.display = True
-        count = max(1, len(panes))
+            pane.set_class(f"tab-{pane.id}" == active or (active is None and pane is panes[0]), "-active")
+        grid = self.query_one("#stream-grid", Grid)
+        count = 1 if self.layout_mode == "tabs" else max(1, len(panes))
         columns = max(1, min(count, self.size.width // MIN_PANE_WIDTH or 1))
-        rows = -(-count // columns)
         grid.styles.grid_size_columns = columns
-        grid.styles.grid_size_rows = rows
+        grid.styles.grid_size_rows = -(-count // columns)
 
     def pane_for_key(self, spec_key: str) -> StreamPane | None:
         return next((p for p in self.panes if p.spec.key == spec_key), None)
-
-    @staticmethod
-    def id_for(spec: StreamSpec) -> str:
-        return pane_id(spec)
