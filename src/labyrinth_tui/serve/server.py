@@ -75,6 +75,7 @@ class Serve:
             self.config.port,
             server_host_keys=[self.config.host_key],
             encoding=None,
+            line_editor=False,  # the app reads raw keys; asyncssh's line editor would echo them
             session_factory=None,
             allow_pty=True,
             agent_forwarding=False,
@@ -223,7 +224,9 @@ class _Connection(asyncssh.SSHServer):
 
     def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
         self.serve.log(f"  refused: forwarding to {dest_host}:{dest_port} from {self.peer}")
-        return False
+        raise asyncssh.ChannelOpenError(
+            asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "labyrinth serve forwards no ports"
+        )
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         self.serve.log(f"  refused: remote forwarding {listen_host}:{listen_port} from {self.peer}")

@@ -141,7 +141,10 @@ class AppSession(asyncssh.SSHServerSession[bytes]):
             return
         if self.chan is not None and not self.closed:
             self.bytes_sent += len(data)
-            self.chan.write(data)
+            try:
+                self.chan.write(data)
+            except BrokenPipeError:  # the client went away between two reads
+                self._stop_reading()
 
     def _stop_reading(self) -> None:
         if self.master is not None:
