@@ -77,7 +77,9 @@ def test_presenter_drives_two_viewers_follow(tmp_path: Path, keys: dict[str, Pat
         assert "10.105.134.33" in tmux.screen("alice")  # x did not close the presenter's stream here
 
         # the presenter's cursor is named in the viewers' header; the journey appears on their screens
-        tmux.keys("presenter", "t", "Down")
+        tmux.keys("presenter", "t")
+        wait_until(lambda: "Packet detail" not in tmux.screen("presenter"), timeout=10, what="the tree focused")
+        tmux.keys("presenter", "Down")
         tmux.wait("bob", "on ▣ node-0")
         tmux.keys("presenter", "j")
         for viewer in ("alice", "bob", "presenter"):
