@@ -67,7 +67,8 @@ class Server:
 
     def children(self, role: str) -> list[int]:
         out = subprocess.run(
-            ["pgrep", "-P", str(self.process.pid), "-f", "--", f"serve.child --role {role}"], capture_output=True
+            ["pgrep", "-P", str(self.process.pid), "-f", "--", f"serve.child --role {role}"],
+            capture_output=True,
         )
         return [int(pid) for pid in out.stdout.split()]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from labyrinth_tui.sources.follow import HARD_LIMIT
 from labyrinth_tui.sources.replay import ARTICLE_BUNDLE
+from tests.fakes.busy_bundle import write_busy_bundle
 from tests.helpers import wait_until
 from tests.serve_harness import Server, Tmux, make_keys, serve, tmux_server
 
@@ -78,7 +81,9 @@ def test_presenter_drives_two_viewers_follow(tmp_path: Path, keys: dict[str, Pat
 
         # the presenter's cursor is named in the viewers' header; the journey appears on their screens
         tmux.keys("presenter", "t")
-        wait_until(lambda: "Packet detail" not in tmux.screen("presenter"), timeout=10, what="the tree focused")
+        wait_until(
+            lambda: "Packet detail" not in tmux.screen("presenter"), timeout=10, what="the tree focused"
+        )
         tmux.keys("presenter", "Down")
         tmux.wait("bob", "on ▣ node-0")
         tmux.keys("presenter", "j")
@@ -121,7 +126,12 @@ def refused(
     server: Server, key: Path, *options: str, command: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*server.ssh(key, *options), *command], input="", capture_output=True, text=True, timeout=30, check=False
+        [*server.ssh(key, *options), *command],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
 
@@ -217,3 +227,55 @@ def test_limits_full_room_idle_and_rate(tmp_path: Path, keys: dict[str, Path]) -
         assert "idle viewer alice@room" in server.text()
         third = refused(server, keys["bob"], "-tt")  # the room is free again, but not for a third try
         assert "too many connections from your address" in third.stderr, third
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def packets_shown(screen: str) -> int:
+    found = re.search(r"(\d[\d,]*) pkts", screen)
+    return int(found.group(1).replace(",", "")) if found else 0
+
+
+def test_a_stopped_viewer_costs_the_presenter_nothing(tmp_path: Path, keys: dict[str, Path]) -> None:
+    bundle = write_busy_bundle(tmp_path / "busy", rate=5_000, seconds=40)
+    folder = tmp_path / "keys"
+    options = ("--presenter-keys", str(folder / "presenters"), "--audience-keys", str(folder / "audience"))
+    with serve(tmp_path, *options, "--replay", str(bundle)) as server, tmux_server("sv-slow") as tmux:
+        tmux.open("presenter", server.ssh(keys["presenter"], "-tt"))
+        tmux.open("alice", server.ssh(keys["alice"], "-tt"))
+        tmux.wait("alice", "following the presenter", "wrk-1/node-wrk-1-ubuntu24")
+        open_lxc_stream(tmux, "presenter")
+        tmux.wait("alice", "pkts")
+        ssh_pid = int(
+            subprocess.run(["pgrep", "-P", str(tmux.pane_pid("alice"))], capture_output=True).stdout or 0
+        )
+        alice_ssh = ssh_pid or tmux.pane_pid("alice")
+        hub_before = rss_kb(server.process.pid)
+        os.kill(alice_ssh, signal.SIGSTOP)
+        try:
+            start = packets_shown(tmux.screen("presenter"))
+            for step in range(1, 5):  # 4 × 5k packets while alice reads nothing: the presenter goes on
+                wait_until(
+                    lambda step=step: packets_shown(tmux.screen("presenter")) > start + step * 5_000,  # type: ignore[misc]
+                    timeout=10,
+                    what="the presenter's count to go on",
+                )
+            hub_growth = rss_kb(server.process.pid) - hub_before
+        finally:
+            os.kill(alice_ssh, signal.SIGCONT)
+        # what alice could not read waits in a bounded buffer, the rest is counted (≈ 20k packets ≈ 6 MB)
+        assert hub_growth < (HARD_LIMIT >> 10) + 8_192, f"the hub grew {hub_growth} kB"
+        # alice, let go, catches up with the live stream (or is told what was not shown)
+        wait_until(
+            lambda: (
+                packets_shown(tmux.screen("alice")) >= packets_shown(tmux.screen("presenter")) - 10_000
+                or "not shown" in tmux.screen("alice")
+            ),
+            timeout=20,
+            what="alice to catch up",
+        )
