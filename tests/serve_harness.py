@@ -134,6 +134,12 @@ class Tmux:
             [*self.base, "capture-pane", "-p", "-t", name], capture_output=True, text=True
         ).stdout
 
+    def styled(self, name: str) -> str:
+        """The screen with its colours: where a cursor is shows only there."""
+        return subprocess.run(
+            [*self.base, "capture-pane", "-e", "-p", "-t", name], capture_output=True, text=True
+        ).stdout
+
     def keys(self, name: str, *keys: str) -> None:
         """One key per write, as typed: escape sequences of several keys in one read get lost."""
         for key in keys:

@@ -49,6 +49,11 @@ def open_lxc_stream(tmux: Tmux, who: str) -> None:
     tmux.keys(who, "Enter")
 
 
+def tree_part(styled: str) -> str:
+    """The left column of the screen with its colours: the tree, its cursor and the details."""
+    return "\n".join(line[:200] for line in styled.splitlines()[1:-1])
+
+
 def test_presenter_drives_two_viewers_follow(tmp_path: Path, keys: dict[str, Path]) -> None:
     with replay_server(tmp_path) as server, tmux_server("sv-follow") as tmux:  # type: ignore[attr-defined]
         assert isinstance(server, Server)
@@ -70,7 +75,10 @@ def test_presenter_drives_two_viewers_follow(tmp_path: Path, keys: dict[str, Pat
         tmux.keys("alice", "x")
         tmux.keys("alice", "t")
         wait_until(lambda: "Packet detail" not in tmux.screen("alice"), timeout=10, what="the tree focused")
-        tmux.keys("alice", *["Down"] * 8)
+        for _ in range(8):  # one key at a time, each seen to move the tree's cursor
+            before = tree_part(tmux.styled("alice"))
+            tmux.keys("alice", "Down")
+            wait_until(lambda b=before: tree_part(tmux.styled("alice")) != b, timeout=10, what="a move")  # type: ignore[misc]
         tmux.wait("alice", "interface lxc1ba60d50596c on node-1")
         tmux.keys("alice", "Enter")
         tmux.wait("alice", "follow mode: the presenter opens the captures")
