@@ -111,7 +111,9 @@ def test_resize_relays_out_and_a_killed_ssh_leaves_nothing(tmp_path: Path, keys:
         subprocess.run([*tmux.base, "resize-window", "-t", "alice", "-x", "80", "-y", "24"], check=True)
         wait_until(lambda: tmux.screen("alice").splitlines()[0].rstrip().endswith("presenter"), timeout=10)
         wait_until(lambda: max(len(x.rstrip()) for x in tmux.screen("alice").splitlines()) <= 80, timeout=10)
-        assert "q Quit" in tmux.screen("alice").splitlines()[23]  # the footer moved to the new last row
+        wait_until(
+            lambda: "q Quit" in tmux.screen("alice").splitlines()[23], timeout=10, what="the footer at row 24"
+        )
 
         (child,) = server.children("viewer")
         ptys_before = os.listdir(f"/proc/{server.process.pid}/fd")
@@ -199,7 +201,7 @@ def test_nothing_else_over_that_port(tmp_path: Path, keys: dict[str, Path]) -> N
                 assert through.recv(100) == b""  # closed at once: no SSH banner came through
             wait_until(lambda: "refused: forwarding to 127.0.0.1" in server.text(), timeout=10)
         finally:
-            forward.terminate()
+            forward.kill()  # ssh -N has said what it had to on stderr by now
             _, err = forward.communicate(timeout=10)
         assert "administratively prohibited" in err
 
