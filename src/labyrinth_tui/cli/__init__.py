@@ -13,6 +13,7 @@ from labyrinth_tui.cli.journey import journey
 from labyrinth_tui.cli.lab import lab
 from labyrinth_tui.cli.record import record
 from labyrinth_tui.cli.replay import replay
+from labyrinth_tui.cli.serve import serve
 from labyrinth_tui.cli.topology import topology
 from labyrinth_tui.cli.tour import tour
 from labyrinth_tui.cli.tui import tui
@@ -41,3 +42,4 @@ main.add_command(journey)
 main.add_command(tour)
 main.add_command(capture)
 main.add_command(record)
+main.add_command(serve)

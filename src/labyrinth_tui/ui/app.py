@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from textual.app import App
+from collections.abc import Iterable
+
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from labyrinth_tui import __version__
 from labyrinth_tui.sources import Source
+from labyrinth_tui.sources.follow import FollowSource
 from labyrinth_tui.ui.commands import LabyrinthCommands
 from labyrinth_tui.ui.gc_policy import keep_gc_pauses_short
+from labyrinth_tui.ui.screens.follow import FollowScreen
 from labyrinth_tui.ui.screens.help import HelpScreen
 from labyrinth_tui.ui.screens.main import MainScreen
 from labyrinth_tui.ui.styles import stylesheets
@@ -25,13 +30,22 @@ class LabyrinthApp(App[None]):
         Binding("ctrl+t", "toggle_dark", "Theme", show=False),
     ]
 
-    def __init__(self, source: Source | None = None) -> None:
+    def __init__(self, source: Source | None = None, follow: bool = False) -> None:
         super().__init__()
         self.source = source
+        self.follow = follow  # a viewer of `labyrinth serve`: nothing that acts on the cluster or the disk
 
     def on_mount(self) -> None:
         keep_gc_pauses_short(self)
+        if self.follow and isinstance(self.source, FollowSource):
+            self.push_screen(FollowScreen(self.source))
+            return
         self.push_screen(MainScreen(self.source))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        for command in super().get_system_commands(screen):
+            if not (self.follow and command.title == "Screenshot"):  # it writes to the server's disk
+                yield command
 
     async def action_quit(self) -> None:
         """Stop every capture (nothing left running on the nodes), then leave."""
@@ -51,6 +65,7 @@ class LabyrinthApp(App[None]):
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
 
-def make_app(source: Source | None = None) -> LabyrinthApp:
-    """The app over `source`; with no source the panes stay empty and say how to get one."""
-    return LabyrinthApp(source)
+def make_app(source: Source | None = None, follow: bool = False) -> LabyrinthApp:
+    """The app over `source`; with no source the panes stay empty and say how to get one. `follow`:
+    the audience's app of `labyrinth serve` over a FollowSource."""
+    return LabyrinthApp(source, follow)

@@ -42,6 +42,9 @@ class LabyrinthCommands(Provider):
                 screen.action_record,
             ),
         ]
+        if getattr(self.app, "follow", False):  # a viewer: only what changes their own view
+            local = (screen.action_toggle_layout, screen.action_toggle_provision, self.app.action_toggle_dark)
+            return [command for command in found if command[2] in local]
         for ref in screen.query_one(TopologyTree).interface_refs():
             assert ref.node is not None and ref.interface is not None
             spec = StreamSpec(ref.node.name, ref.interface.name)

@@ -113,6 +113,9 @@ class MainScreen(Screen[None]):
     @on(Tree.NodeHighlighted)
     def _highlighted(self, event: Tree.NodeHighlighted[TreeRef]) -> None:
         self.query_one(DetailsPanel).show(event.node.data)
+        note_selection = getattr(self.source, "note_selection", None)  # `labyrinth serve`'s presenter
+        if note_selection is not None:
+            note_selection(str(event.node.label))
 
     @on(Tree.NodeSelected)
     async def _selected(self, event: Tree.NodeSelected[TreeRef]) -> None:

@@ -213,5 +213,9 @@ class StreamPane(Vertical, can_focus_children=True):
         self.packets.focus()
         self._header_changed()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # a viewer of `labyrinth serve` cannot close the presenter's capture
+        return not (action == "close" and getattr(self.app, "follow", False))
+
     def action_close(self) -> None:
         self.post_message(self.CloseRequested(self))
