@@ -18,8 +18,37 @@ import click
     default=None,
     help="Stitch a recording instead of running on the lab (no root; no evidence).",
 )
-def journey(prefix: str, as_json: bool, bundle: Path | None) -> None:
-    """Send the article's packet (nc by service name, wrk-1 → wrk-2); show its journey across both nodes."""
+@click.option(
+    "--from", "client", default=None, metavar="NS/POD", help="The client pod [the article's wrk-1 pod]."
+)
+@click.option(
+    "--to",
+    "target",
+    default=None,
+    metavar="SERVICE.NS:PORT|NS/POD:PORT",
+    help="What the client connects to [node-wrk-2-ubuntu24.wrk-2:9999].",
+)
+@click.option("--proto", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True)
+@click.option("--payload", default=None, help="The line the client sends [the article's].")
+@click.option(
+    "--ready-timeout",
+    type=click.FloatRange(min=0.5),
+    default=10.0,
+    show_default=True,
+    help="Seconds the hops' captures may take to be proven before the traffic.",
+)
+def journey(
+    prefix: str,
+    as_json: bool,
+    bundle: Path | None,
+    client: str | None,
+    target: str | None,
+    proto: str,
+    payload: str | None,
+    ready_timeout: float,
+) -> None:
+    """Send a packet between pods you choose (the article's nc by default); show its journey, every hop."""
+    from labyrinth_tui.journey.request import JourneyRequest, RequestError
     from labyrinth_tui.journey.text import journey_lines
     from labyrinth_tui.lab.state import LabError
     from labyrinth_tui.model.serialize import BundleFormatError
@@ -29,8 +58,12 @@ def journey(prefix: str, as_json: bool, bundle: Path | None) -> None:
     from labyrinth_tui.sources.tour import lab_state
 
     try:
-        report = report_from_bundle(bundle) if bundle else asyncio.run(run_journey(lab_state(prefix)))
-    except (JourneyError, LabError, BundleFormatError) as exc:
+        request = JourneyRequest.parse(client, target, proto, payload)
+        if bundle:
+            report = report_from_bundle(bundle)
+        else:
+            report = asyncio.run(run_journey(lab_state(prefix), request, ready_timeout=ready_timeout))
+    except (JourneyError, LabError, BundleFormatError, RequestError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(report.jsonable(), indent=2))

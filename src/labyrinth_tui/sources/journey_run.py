@@ -201,9 +201,13 @@ async def follow(
         await asyncio.gather(*(caps.close(spec) for spec in specs), return_exceptions=True)
         await asyncio.gather(*opened, return_exceptions=True)
     observations = [p for spec in specs for p in collector.packets.get(spec, ())]
+    # a pod dialled by its IP is no service's backend here: the flow keeps the pod's address
+    services = tuple(
+        s for s in topology.services if ends.service is not None or ends.target_ip not in s.endpoints
+    )
     stitched = stitch(
         observations,
-        topology.services,
+        services,
         plan.roles(topology),
         captured=[(s.node, s.interface) for s in specs],
         reference_node=ends.client.node.name,
