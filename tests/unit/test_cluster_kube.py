@@ -234,3 +234,29 @@ def test_kubeconfig_problems_are_named(tmp_path: Path) -> None:
         KubeClient.from_config(load_kubeconfig(tmp_path / "k"), context="b")
     with pytest.raises(KubeConfigError, match="names cluster 'c', which the kubeconfig lacks"):
         KubeClient.from_config(load_kubeconfig(tmp_path / "k"))
+
+
+async def test_the_journey_exchange_listens_on_every_backend_and_says_which_read(
+    api: KubeApiStub, tmp_path: Path
+) -> None:
+    from labyrinth_tui.cloud.kube.exec import journey_exchange
+
+    kube = client(api, tmp_path)
+    pods = await deploy_journey(kube, lambda step: None, **FAST)
+    other = (pods.client.namespace, pods.client.name)  # listens too, is not the service's: reads nothing
+    server = (pods.server.namespace, pods.server.name)
+    received, which = await journey_exchange(
+        kube,
+        [other, server],
+        other,
+        target="node-wrk-2-ubuntu24.wrk-2",
+        port=9999,
+        payload="hello\n",
+        timeout=5,
+    )
+    assert (received, which) == ("hello\n", 1)
+    assert [argv for _, _, argv in api.execs] == [
+        ["nc", "-v", "-l", "0.0.0.0", "9999"],
+        ["nc", "-v", "-l", "0.0.0.0", "9999"],
+        ["nc", "node-wrk-2-ubuntu24.wrk-2", "9999"],
+    ]

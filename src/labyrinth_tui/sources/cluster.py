@@ -14,8 +14,10 @@ from pathlib import Path
 from labyrinth_tui.cloud.bootstrap.inventory import Inventory, NodeEntry
 from labyrinth_tui.cloud.kube.client import KubeClient, NodeInfo, PodInfo, load_kubeconfig
 from labyrinth_tui.cloud.kube.errors import KubeError
+from labyrinth_tui.cloud.kube.exec import journey_exchange
 from labyrinth_tui.cloud.kube.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
 from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.journey.request import JourneyRequest
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
@@ -26,6 +28,7 @@ from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.discovery import discover_node
 from labyrinth_tui.sources.base import Emit, JourneyError, ProgressEvent, StreamSpec, TopologyEvent
 from labyrinth_tui.sources.captures import CaptureStreams
+from labyrinth_tui.sources.journey_run import follow, plan_journey
 
 GROUP = "cluster"
 
@@ -187,8 +190,40 @@ class ClusterSource:
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
         return self._captures.pcapng_path(spec) if self._captures is not None else None
 
-    async def journey(self, emit: Emit) -> JourneyReport:
-        raise JourneyError("following the article's packet runs on the lab for now (labyrinth journey)")
+    async def journey(self, emit: Emit, request: JourneyRequest | None = None) -> JourneyReport:
+        """The request's ends (the article's by default) followed: hops from the discovered topology and
+        each node's routes, captures over SSH, nc through the API's exec in the pods."""
+        if self.topology is None or self._kube is None:
+            raise JourneyError("the cluster is not attached yet: its topology is not known")
+        request = request or JourneyRequest()
+        kube, topology = self._kube, self.topology
+        plan = await plan_journey(topology, request, self.sessions)
+        if self._captures is None:
+            self._captures = CaptureStreams(self.sessions, privilege=self._privilege)
+        ends = plan.ends
+
+        async def traffic() -> tuple[str, int]:
+            try:
+                return await journey_exchange(
+                    kube,
+                    [(s.pod.namespace, s.pod.name) for s in ends.servers],
+                    (ends.client.pod.namespace, ends.client.pod.name),
+                    target=ends.target_host,
+                    port=ends.port if ends.service is not None else ends.target_port,
+                    payload=request.payload,
+                )
+            except KubeError as exc:
+                raise JourneyError(str(exc)) from None
+
+        return await follow(
+            plan,
+            topology,
+            traffic,
+            self.sessions,
+            captures=self._captures,
+            emit=emit,
+            payload=request.payload,
+        )
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         # streams here are not recorded once closed; a live one is dissected by tshark on its node

@@ -218,3 +218,52 @@ async def nc_exchange(
         received=listener.stdout,
         client_exit=client_exit,
     )
+
+
+async def journey_exchange(
+    kube: KubeClient,
+    servers: Sequence[tuple[str, str]],
+    client: tuple[str, str],
+    *,
+    target: str,
+    port: int,
+    payload: str,
+    timeout: float = 30.0,
+) -> tuple[str, int]:
+    """`nc -v -l` in every server pod (a service's backends: any may be chosen), `nc target port` in the
+    client sending `payload`; returns the line a server printed and that server's index (-1: none)."""
+    message = payload.rstrip("\n")
+    if not message or "\n" in message:
+        raise ValueError("the payload is one non-empty line")
+    listeners: list[PodExec] = []
+    try:
+        for namespace, pod in servers:
+            listeners.append(
+                await PodExec.start(kube, namespace, pod, ("nc", "-v", "-l", "0.0.0.0", str(port)))
+            )
+        for listener in listeners:
+            await listener.read_until(lambda p: "Listening on" in p.stderr, timeout, "'Listening on' from nc")
+        sender = await PodExec.start(kube, *client, ["nc", target, str(port)])
+        try:
+            await sender.write(message + "\n")
+            await sender.close_stdin()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while loop.time() < deadline:
+                for i, listener in enumerate(listeners):
+                    await listener.poll(POLL / len(listeners))
+                    if message in listener.stdout:
+                        return listener.stdout.splitlines()[0] + "\n", i
+                if not await sender.poll() and all(message not in x.stdout for x in listeners):
+                    for listener in listeners:
+                        await listener.poll(POLL)  # what the client sent may still be on its way
+                    hit = next((i for i, x in enumerate(listeners) if message in x.stdout), -1)
+                    if hit >= 0:
+                        return listeners[hit].stdout.splitlines()[0] + "\n", hit
+                    why = f"exit {sender.returncode}{sender._said()}"
+                    raise ExecFailed(f"{sender.where} ended before a server got the message ({why})")
+            return "", -1
+        finally:
+            await sender.close()
+    finally:
+        await asyncio.gather(*(x.close() for x in listeners), return_exceptions=True)
