@@ -23,6 +23,7 @@ NC_MESSAGE: Final = "asdfasdfasdfasd"
 # -v makes ncat say "Ncat: Listening on 0.0.0.0:9999" on stderr: proof the server is up before the client runs
 NC_SERVER_ARGV: Final = ("nc", "-v", "-l", "0.0.0.0", str(NC_PORT))
 POLL: Final = 0.05
+DELIVERY_GRACE: Final = 3.0  # s a server's output may trail the client's end
 
 
 class PodExec:
@@ -167,6 +168,21 @@ async def _delivered(listener: PodExec, sender: PodExec, message: str, timeout: 
             raise ExecFailed(f"{listener.where} ended before the message came (exit {listener.returncode})")
 
 
+async def _late_arrival(listeners: Sequence[PodExec], message: str, grace: float) -> int:
+    """After the client ended: which listener shows `message` within `grace` s (-1: none). The client's exit
+    comes over its own WebSocket and can overtake what the server printed, on a busy machine by far."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    open_ = list(listeners)
+    while open_ and loop.time() < deadline:
+        for listener in list(open_):
+            if not await listener.poll(POLL / len(listeners)):
+                open_.remove(listener)  # it ended: what it printed is all there is
+            if message in listener.stdout:
+                return listeners.index(listener)
+    return next((i for i, x in enumerate(listeners) if message in x.stdout), -1)
+
+
 @dataclass(frozen=True, slots=True)
 class NcExchange:
     """What the article's nc pair did: the client sent `sent`, the server printed `received`."""
@@ -255,9 +271,7 @@ async def journey_exchange(
                     if message in listener.stdout:
                         return listener.stdout.splitlines()[0] + "\n", i
                 if not await sender.poll() and all(message not in x.stdout for x in listeners):
-                    for listener in listeners:
-                        await listener.poll(POLL)  # what the client sent may still be on its way
-                    hit = next((i for i, x in enumerate(listeners) if message in x.stdout), -1)
+                    hit = await _late_arrival(listeners, message, min(DELIVERY_GRACE, timeout))
                     if hit >= 0:
                         return listeners[hit].stdout.splitlines()[0] + "\n", hit
                     why = f"exit {sender.returncode}{sender._said()}"
