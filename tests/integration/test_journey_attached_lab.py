@@ -8,6 +8,7 @@ inventory user gets is covered by the unit tests of ClusterSource, not here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -25,7 +26,7 @@ from labyrinth_tui.sources.cluster import ClusterSource
 from tests.conftest import IS_ROOT
 from tests.fakes.kube_api import KubeApiStub
 from tests.fakes.kube_lab import LabCluster
-from tests.integration.conftest import labyrinth
+from tests.integration.conftest import LABYRINTH, labyrinth
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +142,33 @@ async def test_an_extra_pod_to_the_other_service_crosses_the_other_way(
     assert report["handshake"]["complete"] is True
     assert report["received"] == "hello lab\n"
     assert set(hops) <= _named_by_discovery(topology)
+
+
+async def test_labyrinth_journey_on_the_attached_lab_gives_the_six_hops(
+    lab: tuple[str, dict[str, Any], str], tmp_path: Path
+) -> None:
+    """The issue's "done when", by the command a person types (the stub API runs in this test)."""
+    _, status, inventory = lab
+    client = next(p for p in status["pods"] if p["namespace"] == "wrk-1")
+    server = next(p for p in status["pods"] if p["namespace"] == "wrk-2")
+    (tmp_path / "inventory.yaml").write_text(inventory)
+    async with KubeApiStub(tmp_path / "pki", model=LabCluster(status)) as api:
+        (tmp_path / "admin.conf").write_text(yaml.safe_dump(api.admin_conf()))
+        proc = await asyncio.create_subprocess_exec(
+            *LABYRINTH, "journey", "--json",
+            "--kubeconfig", str(tmp_path / "admin.conf"), "--ssh-inventory", str(tmp_path / "inventory.yaml"),
+            "--from", f"wrk-1/{client['name']}", "--to", "node-wrk-2-ubuntu24.wrk-2:9999",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    report = json.loads(out)
+    assert _hops(report, "syn") == [
+        ("node-1", client["host_veth"]),
+        ("node-1", "cilium_vxlan"),
+        ("node-1", "ens4"),
+        ("node-2", "ens4"),
+        ("node-2", "cilium_vxlan"),
+        ("node-2", server["host_veth"]),
+    ]
+    assert "✓ cluster  api" in err.decode() and "✓ cluster  discover" in err.decode()

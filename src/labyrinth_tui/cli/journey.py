@@ -1,12 +1,17 @@
-"""`labyrinth journey [--json]`: the article's traffic on the lab, every hop captured, stitched, headless."""
+"""`labyrinth journey`: traffic between pods you choose, on the lab or an attached cluster, every hop seen."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from labyrinth_tui.journey.report import JourneyReport
+    from labyrinth_tui.journey.request import JourneyRequest
 
 
 @click.command()
@@ -29,6 +34,19 @@ import click
     help="What the client connects to [node-wrk-2-ubuntu24.wrk-2:9999].",
 )
 @click.option("--proto", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Follow it on an attached cluster (as `cluster attach` takes it) instead of the lab.",
+)
+@click.option("--context", default=None, help="With --kubeconfig: which context (default: its current one).")
+@click.option(
+    "--ssh-inventory",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="With --kubeconfig: how SSH reaches each node (`labyrinth lab inventory` writes the lab's).",
+)
 @click.option("--payload", default=None, help="The line the client sends [the article's].")
 @click.option(
     "--ready-timeout",
@@ -45,6 +63,9 @@ def journey(
     target: str | None,
     proto: str,
     payload: str | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    ssh_inventory: Path | None,
     ready_timeout: float,
 ) -> None:
     """Send a packet between pods you choose (the article's nc by default); show its journey, every hop."""
@@ -61,9 +82,11 @@ def journey(
         request = JourneyRequest.parse(client, target, proto, payload)
         if bundle:
             report = report_from_bundle(bundle)
+        elif kubeconfig is not None:
+            report = asyncio.run(_on_cluster(kubeconfig, context, ssh_inventory, request, ready_timeout))
         else:
             report = asyncio.run(run_journey(lab_state(prefix), request, ready_timeout=ready_timeout))
-    except (JourneyError, LabError, BundleFormatError, RequestError) as exc:
+    except (JourneyError, LabError, BundleFormatError, RequestError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(report.jsonable(), indent=2))
@@ -71,3 +94,31 @@ def journey(
         click.echo("\n".join(journey_lines(report)))
     hs = report.handshake
     raise SystemExit(0 if hs is not None and hs.complete else 1)
+
+
+async def _on_cluster(
+    kubeconfig: Path,
+    context: str | None,
+    ssh_inventory: Path | None,
+    request: JourneyRequest,
+    ready_timeout: float,
+) -> JourneyReport:
+    """Attach (API + SSH discovery, progress on stderr), follow the request, detach."""
+    from labyrinth_tui.cli.cluster import _load_inventory, _print_step
+    from labyrinth_tui.cloud.kube.errors import KubeError
+    from labyrinth_tui.nodes.errors import NodeError
+    from labyrinth_tui.sources.base import JourneyError, ProgressEvent, SourceEvent
+    from labyrinth_tui.sources.cluster import ClusterSource
+
+    def emit(event: SourceEvent) -> None:
+        if isinstance(event, ProgressEvent):
+            _print_step(event.step)
+
+    source = ClusterSource(kubeconfig, context, _load_inventory(ssh_inventory), ready_timeout=ready_timeout)
+    try:
+        await source.start(emit)
+        return await source.journey(emit, request)
+    except (KubeError, NodeError) as exc:
+        raise JourneyError(str(exc)) from None
+    finally:
+        await source.close()

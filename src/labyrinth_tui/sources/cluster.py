@@ -84,6 +84,7 @@ class ClusterSource:
     name: str = "cluster"
     discover: bool = True
     ssh_timeout: float = 10.0
+    ready_timeout: float = 10.0  # s the journey's captures may take to be proven (a hard limit)
     ask_host_key: HostKeyPrompt | None = None
     topology: Topology | None = None
     sessions: dict[str, NodeSession] = field(default_factory=dict)
@@ -223,6 +224,7 @@ class ClusterSource:
             captures=self._captures,
             emit=emit,
             payload=request.payload,
+            ready_timeout=self.ready_timeout,
         )
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
