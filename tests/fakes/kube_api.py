@@ -68,11 +68,13 @@ class KubeApiStub:
         v5: bool = True,
         model: Any = None,
         forbid_exec: frozenset[str] | set[str] = frozenset(),
+        binaries: frozenset[str] | set[str] = frozenset({"nc"}),
         **cluster: Any,
     ) -> None:
         self.pki = ClusterPki(directory, loopback_san=loopback_san)
         self.cluster: Any = model if model is not None else FakeCluster(**cluster)
         self.forbid_exec = set(forbid_exec)
+        self.binaries = set(binaries)  # what the fake pods' image has (FakeCluster only)
         self.requests: list[Recorded] = []
         self.execs: list[tuple[str, str, list[str]]] = []
         self.protocols = (V5, V4) if v5 else (V4,)
@@ -244,6 +246,13 @@ class KubeApiStub:
         try:
             if hasattr(self.cluster, "exec_argv"):
                 await self._run(ws, self.cluster.exec_argv(pod, argv))
+            elif argv[1:] == ["--version"] and argv[0] in self.binaries:
+                await self._send(ws, STDOUT, f"{argv[0]} 1.0\n")
+                await self._exit(ws, 0)
+            elif argv and argv[0] not in self.binaries:
+                why = f'exec: "{argv[0]}": executable file not found in $PATH'
+                await self._send(ws, STDERR, f"OCI runtime exec failed: exec failed: {why}: unknown\n")
+                await self._exit(ws, 126)
             elif argv[:2] == ["nc", "-v"] and "-l" in argv:
                 await self._nc_listen(ws, pod, int(argv[-1]))
             elif argv and argv[0] == "nc" and len(argv) == 3:

@@ -110,8 +110,16 @@ async def test_the_article_pair_gives_the_lab_journeys_six_hops(
     assert all(s["state"] == "capturing" and s["packets"] > 0 for s in report["streams"])
     # nothing in the journey names an interface discovery did not find
     assert set(six) <= _named_by_discovery(topology)
-    # the traffic went through the API's exec, in the pods the API named
-    assert [(ns, argv[0]) for ns, _, argv in api.execs] == [("wrk-2", "nc"), ("wrk-1", "nc")]
+    # the traffic went through the API's exec, in the pods the API named, with the first tool found
+    probes, traffic = api.execs[:2], api.execs[2:]
+    assert sorted((ns, argv) for ns, _, argv in probes) == [
+        ("wrk-1", ["ncat", "--version"]),
+        ("wrk-2", ["ncat", "--version"]),
+    ]
+    assert [(ns, argv) for ns, _, argv in traffic] == [
+        ("wrk-2", ["ncat", "-v", "-l", "0.0.0.0", "9999"]),
+        ("wrk-1", ["ncat", "node-wrk-2-ubuntu24.wrk-2", "9999"]),
+    ]
 
 
 async def test_an_extra_pod_to_the_other_service_crosses_the_other_way(
@@ -172,3 +180,35 @@ async def test_labyrinth_journey_on_the_attached_lab_gives_the_six_hops(
         ("node-2", server["host_veth"]),
     ]
     assert "✓ cluster  api" in err.decode() and "✓ cluster  discover" in err.decode()
+
+
+@pytest.mark.parametrize(("dial", "listen"), [("bash", "python3"), ("python3", "nc")])
+async def test_bash_and_python3_carry_the_payload_for_real(
+    lab: tuple[str, dict[str, Any], str], tmp_path: Path, dial: str, listen: str
+) -> None:
+    """The argv each tool runs, in the lab's pods: what the client sends reaches the server's stdout."""
+    from labyrinth_tui.cloud.kube.client import KubeClient
+    from labyrinth_tui.cloud.kube.exec import journey_exchange
+    from labyrinth_tui.cloud.kube.pod_tools import PodTool
+
+    _, status, _ = lab
+    client = next(p for p in status["pods"] if p["namespace"] == "wrk-1")
+    server = next(p for p in status["pods"] if p["namespace"] == "wrk-2")
+    async with KubeApiStub(tmp_path / "pki", model=LabCluster(status)) as api:
+        (tmp_path / "certs").mkdir(mode=0o700)
+        kube = KubeClient.from_config(api.admin_conf(), temp_dir=tmp_path / "certs")
+        try:
+            received, which = await journey_exchange(
+                kube,
+                [("wrk-2", server["name"])],
+                ("wrk-1", client["name"]),
+                target="node-wrk-2-ubuntu24.wrk-2",
+                port=9999,
+                payload=f"from {dial} to {listen}",
+                timeout=15,
+                server_argv=[PodTool(listen).server(9999)],
+                client_argv=PodTool(dial).client("node-wrk-2-ubuntu24.wrk-2", 9999),
+            )
+        finally:
+            kube.close()
+    assert (received, which) == (f"from {dial} to {listen}\n", 0)

@@ -260,3 +260,51 @@ async def test_the_journey_exchange_listens_on_every_backend_and_says_which_read
         ["nc", "-v", "-l", "0.0.0.0", "9999"],
         ["nc", "node-wrk-2-ubuntu24.wrk-2", "9999"],
     ]
+
+
+async def test_the_image_is_asked_for_ncat_nc_bash_python3_in_that_order(tmp_path: Path) -> None:
+    from labyrinth_tui.cloud.kube.pod_tools import detect_tool
+
+    async with KubeApiStub(tmp_path / "pki", binaries={"bash", "python3"}) as api:
+        kube = client(api, tmp_path)
+        pods = await deploy_journey(kube, lambda step: None, **FAST)
+        api.execs.clear()
+        dial = await detect_tool(kube, pods.client.namespace, pods.client.name)
+        listen = await detect_tool(kube, pods.server.namespace, pods.server.name, listen=True)
+    assert (dial.name, listen.name) == ("bash", "python3")  # bash's /dev/tcp dials, but cannot listen
+    assert [argv[0] for _, _, argv in api.execs] == ["ncat", "nc", "bash", "ncat", "nc", "python3"]
+    assert dial.client("node-wrk-2-ubuntu24.wrk-2", 9999)[-3:] == ["tcp", "node-wrk-2-ubuntu24.wrk-2", "9999"]
+
+
+async def test_an_image_with_none_of_them_says_what_was_tried(tmp_path: Path) -> None:
+    from labyrinth_tui.cloud.kube.pod_tools import ToolMissing, detect_tool
+
+    async with KubeApiStub(tmp_path / "pki", binaries=set()) as api:
+        kube = client(api, tmp_path)
+        pods = await deploy_journey(kube, lambda step: None, **FAST)
+        with pytest.raises(ToolMissing) as caught:
+            await detect_tool(kube, pods.client.namespace, pods.client.name)
+    message = str(caught.value)
+    assert message.startswith(f"wrk-1/{pods.client.name}: nothing in its image to dial with — tried ncat: ")
+    for tool in ("ncat", "nc", "bash", "python3"):
+        assert (
+            f'{tool}: OCI runtime exec failed: exec failed: exec: "{tool}": executable file not found'
+            in message
+        )
+    assert message.endswith("Use an image with ncat (nmap-ncat), nc, bash or python3.")
+
+
+async def test_exec_forbidden_by_rbac_names_the_verb_the_resource_and_the_namespace(tmp_path: Path) -> None:
+    from labyrinth_tui.cloud.kube.errors import ExecForbidden
+
+    async with KubeApiStub(tmp_path / "pki", forbid_exec={"wrk-1"}) as api:
+        kube = client(api, tmp_path)
+        pods = await deploy_journey(kube, lambda step: None, **FAST)
+        with pytest.raises(ExecForbidden) as caught:
+            await nc_exchange(
+                kube, (pods.server.namespace, pods.server.name), (pods.client.namespace, pods.client.name)
+            )
+    assert str(caught.value).startswith(
+        f"exec forbidden: create on pods/exec in wrk-1 (pod {pods.client.name})"
+    )
+    assert 'cannot create resource "pods/exec"' in str(caught.value)

@@ -87,3 +87,48 @@ async def test_events_are_forwarded_to_the_caller() -> None:
         )
     failed = [e.spec.key for e in seen if isinstance(e, StreamStatus) and e.state is StreamState.FAILED]
     assert len(failed) == 2 and all(k.startswith(("node-1/ens4", "node-2/ens4")) for k in failed)
+
+
+class RecordingNode:
+    """A node that answers every command with nothing (no iptables, no bpftool) and records the argv."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.argvs: list[tuple[str, ...]] = []
+
+    @property
+    def address(self) -> str:
+        return self.name
+
+    async def run(self, argv: Any, **kwargs: Any) -> Any:
+        from labyrinth_tui.nodes.runner import CommandResult
+
+        self.argvs.append(tuple(argv))
+        return CommandResult(tuple(argv), 1, "", "sudo: a password is required")
+
+
+async def test_evidence_on_a_non_root_login_is_read_with_the_same_sudo_as_captures() -> None:
+    nodes = {name: RecordingNode(name) for name in ("node-1", "node-2")}
+
+    async def traffic() -> tuple[str, int]:
+        return "x\n", 0
+
+    report = await follow(
+        _plan(),
+        topology(),
+        traffic,
+        cast(dict[str, NodeSession], nodes),
+        captures=FakeCaptures(broken="none"),
+        payload="x\n",
+        ready_timeout=2.0,
+        settle=0.01,
+        privilege=lambda node: ("sudo", "-n"),
+    )
+    evidence = [a for n in nodes.values() for a in n.argvs if a[2:3] in (("iptables-save",), ("bpftool",))]
+    assert len(evidence) == 12  # iptables-save, bpftool net, bpftool link; before and after; two nodes
+    assert all(a[:2] == ("sudo", "-n") for a in evidence)
+    assert any(
+        "iptables-save failed (1): sudo: a password is required" in p
+        for e in report.evidence
+        for p in e.problems
+    )

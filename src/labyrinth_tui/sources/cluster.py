@@ -15,6 +15,7 @@ from labyrinth_tui.cloud.bootstrap.inventory import Inventory, NodeEntry
 from labyrinth_tui.cloud.kube.client import KubeClient, NodeInfo, PodInfo, load_kubeconfig
 from labyrinth_tui.cloud.kube.errors import KubeError
 from labyrinth_tui.cloud.kube.exec import journey_exchange
+from labyrinth_tui.cloud.kube.pod_tools import PodTool, detect_tools
 from labyrinth_tui.cloud.kube.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.request import JourneyRequest
@@ -92,6 +93,8 @@ class ClusterSource:
     _tunnel: ApiTunnel | None = field(default=None, repr=False)
     _certs: Path | None = field(default=None, repr=False)
     _captures: CaptureStreams | None = field(default=None, repr=False)
+    _dial_tools: dict[tuple[str, str], PodTool] = field(default_factory=dict, repr=False)
+    _listen_tools: dict[tuple[str, str], PodTool] = field(default_factory=dict, repr=False)
 
     def _entry(self, name: str) -> NodeEntry:
         return (self.inventory.node(name) if self.inventory else None) or NodeEntry(name)
@@ -204,14 +207,21 @@ class ClusterSource:
         ends = plan.ends
 
         async def traffic() -> tuple[str, int]:
+            servers = [(s.pod.namespace, s.pod.name) for s in ends.servers]
+            client = (ends.client.pod.namespace, ends.client.pod.name)
+            port = ends.port if ends.service is not None else ends.target_port
             try:
+                dial, listen = await self._tools(kube, client, servers)
                 return await journey_exchange(
                     kube,
-                    [(s.pod.namespace, s.pod.name) for s in ends.servers],
-                    (ends.client.pod.namespace, ends.client.pod.name),
+                    servers,
+                    client,
                     target=ends.target_host,
-                    port=ends.port if ends.service is not None else ends.target_port,
+                    port=port,
                     payload=request.payload,
+                    proto=ends.proto,
+                    server_argv=[t.server(ends.target_port, ends.proto) for t in listen],
+                    client_argv=dial.client(ends.target_host, port, ends.proto),
                 )
             except KubeError as exc:
                 raise JourneyError(str(exc)) from None
@@ -225,7 +235,19 @@ class ClusterSource:
             emit=emit,
             payload=request.payload,
             ready_timeout=self.ready_timeout,
+            privilege=self._privilege,
         )
+
+    async def _tools(
+        self, kube: KubeClient, client: tuple[str, str], servers: list[tuple[str, str]]
+    ) -> tuple[PodTool, list[PodTool]]:
+        """What each pod's image has to dial or listen with; asked once per pod while attached."""
+        missing = [s for s in servers if s not in self._listen_tools]
+        if client not in self._dial_tools or missing:
+            dial, listen = await detect_tools(kube, client, missing)
+            self._dial_tools[client] = dial
+            self._listen_tools.update(zip(missing, listen, strict=True))
+        return self._dial_tools[client], [self._listen_tools[s] for s in servers]
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         # streams here are not recorded once closed; a live one is dissected by tshark on its node

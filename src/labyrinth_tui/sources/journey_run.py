@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from labyrinth_tui.journey.plan import End, JourneyPlan, plan_hops, resolve_ends, route_queries
@@ -149,8 +149,12 @@ async def follow(
     payload: str,
     ready_timeout: float = 10.0,
     settle: float = 0.3,
+    privilege: Callable[[str], Sequence[str]] | None = None,
 ) -> JourneyReport:
-    """Captures proven on every planned hop, evidence before, the traffic, evidence after, stitched."""
+    """Captures proven on every planned hop, evidence before, the traffic, evidence after, stitched.
+
+    `privilege(node)` prefixes the evidence commands there (("sudo", "-n") for a non-root login)."""
+    prefix = privilege or (lambda node: ())
     caps = captures if captures is not None else CaptureStreams(nodes)
     ends = plan.ends
     specs = hop_specs(plan)
@@ -179,7 +183,7 @@ async def follow(
         if not_ready:
             raise JourneyError("captures not proven before the traffic: " + "; ".join(not_ready))
         proven = dict(collector.states)  # what each stream was when the traffic started
-        before = await asyncio.gather(*(gather_evidence(nodes[n]) for n in involved))
+        before = await asyncio.gather(*(gather_evidence(nodes[n], privilege=prefix(n)) for n in involved))
         received, which = await traffic()
         if which >= 0:
             answered = ends.servers[which]
@@ -193,7 +197,7 @@ async def follow(
         while collector.count() != seen and loop.time() < end:
             seen = collector.count()
             await collector.wait(lambda n=seen: collector.count() != n, settle)  # type: ignore[misc]
-        after = await asyncio.gather(*(gather_evidence(nodes[n]) for n in involved))
+        after = await asyncio.gather(*(gather_evidence(nodes[n], privilege=prefix(n)) for n in involved))
         veths = await asyncio.gather(_veth_present(nodes, ends.client), _veth_present(nodes, answered))
     except NodeError as exc:
         raise JourneyError(f"{exc.node}: {exc.reason}") from None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,8 +13,8 @@ from typing import Any, Final
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream as ws_stream
 
-from labyrinth_tui.cloud.kube.client import KubeClient
-from labyrinth_tui.cloud.kube.errors import ExecFailed, KubeUnreachable
+from labyrinth_tui.cloud.kube.client import KubeClient, api_message
+from labyrinth_tui.cloud.kube.errors import ExecFailed, ExecForbidden, KubeUnreachable
 
 STDOUT: Final = 1
 STDERR: Final = 2
@@ -24,6 +26,21 @@ NC_MESSAGE: Final = "asdfasdfasdfasd"
 NC_SERVER_ARGV: Final = ("nc", "-v", "-l", "0.0.0.0", str(NC_PORT))
 POLL: Final = 0.05
 DELIVERY_GRACE: Final = 3.0  # s a server's output may trail the client's end
+
+
+def _refusal(exc: ApiException) -> tuple[int, str]:
+    """(HTTP status, the API's message) of a refused exec. The WebSocket client reports a refused upgrade
+    as status 0 with reason "Handshake status 403 Forbidden -+-+- {headers} -+-+- {body}"."""
+    reason = str(exc.reason or "")
+    match = re.match(r"Handshake status (\d{3})", reason)
+    if not match:
+        return int(exc.status or 0), api_message(exc)
+    body = reason.rsplit(" -+-+- ", 1)[-1]
+    try:
+        message = json.loads(body).get("message") or body
+    except (ValueError, AttributeError):
+        message = body
+    return int(match.group(1)), str(message)
 
 
 class PodExec:
@@ -65,7 +82,12 @@ class PodExec:
         try:
             ws = await asyncio.to_thread(connect)
         except ApiException as exc:
-            raise ExecFailed(f"{namespace}/{pod}: exec of `{' '.join(argv)}` refused: {exc.reason}") from None
+            status, said = _refusal(exc)
+            if status == 403:
+                raise ExecForbidden(
+                    f"exec forbidden: create on pods/exec in {namespace} (pod {pod}); the API said: {said}"
+                ) from None
+            raise ExecFailed(f"{namespace}/{pod}: exec of `{argv[0]}` refused: {said}") from None
         except OSError as exc:
             raise KubeUnreachable(f"{namespace}/{pod}: exec: {exc}") from None
         return cls(ws, namespace, pod, argv)
@@ -245,21 +267,26 @@ async def journey_exchange(
     port: int,
     payload: str,
     timeout: float = 30.0,
+    proto: str = "tcp",
+    server_argv: Sequence[Sequence[str]] | None = None,
+    client_argv: Sequence[str] | None = None,
 ) -> tuple[str, int]:
-    """`nc -v -l` in every server pod (a service's backends: any may be chosen), `nc target port` in the
-    client sending `payload`; returns the line a server printed and that server's index (-1: none)."""
+    """A listener in every server pod (a service's backends: any may be chosen), the client in its pod
+    sending `payload` to `target`:`port`; returns the line a server printed and that server's index
+    (-1: none). The argv default to nc's (`nc -v -l 0.0.0.0 PORT`, `nc TARGET PORT`); each listener must
+    say "Listening on" on stderr once it listens."""
     message = payload.rstrip("\n")
     if not message or "\n" in message:
         raise ValueError("the payload is one non-empty line")
+    if server_argv is None:
+        server_argv = [("nc", "-v", "-l", "0.0.0.0", str(port))] * len(servers)
     listeners: list[PodExec] = []
     try:
-        for namespace, pod in servers:
-            listeners.append(
-                await PodExec.start(kube, namespace, pod, ("nc", "-v", "-l", "0.0.0.0", str(port)))
-            )
+        for (namespace, pod), argv in zip(servers, server_argv, strict=True):
+            listeners.append(await PodExec.start(kube, namespace, pod, argv))
         for listener in listeners:
-            await listener.read_until(lambda p: "Listening on" in p.stderr, timeout, "'Listening on' from nc")
-        sender = await PodExec.start(kube, *client, ["nc", target, str(port)])
+            await listener.read_until(_listening, timeout, "'Listening on' from the server")
+        sender = await PodExec.start(kube, *client, client_argv or ["nc", target, str(port)])
         try:
             await sender.write(message + "\n")
             await sender.close_stdin()
@@ -281,3 +308,7 @@ async def journey_exchange(
             await sender.close()
     finally:
         await asyncio.gather(*(x.close() for x in listeners), return_exceptions=True)
+
+
+def _listening(listener: PodExec) -> bool:
+    return "listening on" in listener.stderr.lower()  # ncat, OpenBSD nc, busybox nc, our python3
