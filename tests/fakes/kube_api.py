@@ -246,6 +246,13 @@ class KubeApiStub:
         try:
             if hasattr(self.cluster, "exec_argv"):
                 await self._run(ws, self.cluster.exec_argv(pod, argv))
+            elif (
+                argv[1:] == ["bpf", "lb", "list"]
+                and argv[0] in self.binaries
+                and argv[0].startswith("cilium")
+            ):
+                await self._send(ws, STDOUT, self._lb_list())
+                await self._exit(ws, 0)
             elif argv[1:] == ["--version"] and argv[0] in self.binaries:
                 await self._send(ws, STDOUT, f"{argv[0]} 1.0\n")
                 await self._exit(ws, 0)
@@ -314,6 +321,18 @@ class KubeApiStub:
         await pumps
         fed.cancel()
         await self._exit(ws, code)
+
+    def _lb_list(self) -> str:
+        """A Cilium agent's `bpf lb list` of the fake cluster's services, in its columns."""
+        lines = ["SERVICE ADDRESS        BACKEND ADDRESS (REVNAT_ID) (SLOT)"]
+        for revnat, key in enumerate(sorted(self.cluster.services), start=1):
+            spec = self.cluster.services[key]["spec"]
+            for port in spec.get("ports", []):
+                address = f"{spec['clusterIP']}:{port['port']}"
+                lines.append(f"{address:<22} 0.0.0.0:0 ({revnat}) (0) [ClusterIP, non-routable]")
+                for slot, pod in enumerate(self.cluster.backends(*key), start=1):
+                    lines.append(f"{'':<22} {pod.ip}:{port['targetPort']} ({revnat}) ({slot})")
+        return "\n".join(lines) + "\n"
 
     async def _send(self, ws: web.WebSocketResponse, channel: int, text: str) -> None:
         with contextlib.suppress(ConnectionResetError):

@@ -308,3 +308,39 @@ async def test_exec_forbidden_by_rbac_names_the_verb_the_resource_and_the_namesp
         f"exec forbidden: create on pods/exec in wrk-1 (pod {pods.client.name})"
     )
     assert 'cannot create resource "pods/exec"' in str(caught.value)
+
+
+async def test_the_cilium_agents_service_map_is_read_with_the_older_cli_when_cilium_dbg_is_missing(
+    tmp_path: Path,
+) -> None:
+    from labyrinth_tui.cloud.kube.cilium import service_maps
+    from labyrinth_tui.journey.text import service_map_lines
+
+    async with KubeApiStub(tmp_path / "pki", binaries={"nc", "cilium"}) as api:
+        kube = client(api, tmp_path)
+        pods = await deploy_journey(kube, lambda step: None, **FAST)
+        maps = await service_maps(kube, ["node-1", "node-2", "node-1"], "10.105.134.33:9999")
+        tried = [argv[0] for ns, _, argv in api.execs if ns == "kube-system"]
+    assert [(m.node, m.agent, m.command) for m in maps] == [
+        ("node-1", "kube-system/cilium-1x7q", "cilium bpf lb list"),
+        ("node-2", "kube-system/cilium-2x7q", "cilium bpf lb list"),
+    ]
+    assert sorted(tried) == ["cilium", "cilium", "cilium-dbg", "cilium-dbg"]
+    # the service and its one backend (the article's Service has 9999 for TCP and for UDP: two blocks)
+    assert [line.split()[0] for line in maps[0].lines] == ["10.105.134.33:9999", "10.0.2.215:9999"] * 2
+    assert "[ClusterIP, non-routable]" in maps[0].lines[0] and maps[0].lines[1].startswith(" " * 23)
+    assert pods.server.name  # the backend above is the server pod deploy_journey made
+    report_lines = service_map_lines(type("R", (), {"service_maps": maps})())  # type: ignore[arg-type]
+    assert report_lines[1] == "Cilium service map on node-1 (kube-system/cilium-1x7q, cilium bpf lb list):"
+
+
+async def test_a_cluster_without_cilium_has_no_service_map(tmp_path: Path) -> None:
+    from labyrinth_tui.cloud.kube.cilium import service_maps
+
+    async with KubeApiStub(tmp_path / "pki") as api:  # the agents' image has neither CLI
+        kube = client(api, tmp_path)
+        maps = await service_maps(kube, ["node-1"], "10.96.0.10:53")
+    assert len(maps) == 1 and maps[0].lines == () and maps[0].command == ""
+    assert maps[0].problem.startswith(
+        'cilium-dbg bpf lb list: OCI runtime exec failed: exec failed: exec: "cilium-dbg"'
+    )

@@ -7,6 +7,7 @@ from typing import Any
 
 from labyrinth_tui.journey.hops import ChangeKind, Hop, Journey
 from labyrinth_tui.journey.phases import DnsPhase, Handshake
+from labyrinth_tui.journey.service_map import ServiceMap
 from labyrinth_tui.journey.stitch import StitchResult, journey_jsonable
 from labyrinth_tui.model.evidence import EvidenceDiff
 
@@ -51,6 +52,7 @@ class JourneyReport:
     evidence: tuple[EvidenceDiff, ...]
     received: str  # what the server pod read from the connection
     problems: tuple[str, ...] = ()
+    service_maps: tuple[ServiceMap, ...] = ()  # where Cilium runs: what its agents map the service to
 
     @property
     def handshake(self) -> Handshake | None:
@@ -156,6 +158,11 @@ class JourneyReport:
             "journeys": len(self.stitched.journeys),
             "vanished": [journey_jsonable(j) for j in self.stitched.vanished()],
             "problems": list(self.problems),
+            "service_maps": [
+                {"node": m.node, "agent": m.agent, "command": m.command, "lines": list(m.lines)}
+                | {"problem": m.problem}
+                for m in self.service_maps
+            ],
         }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from labyrinth_tui.cloud.bootstrap.inventory import Inventory, NodeEntry
+from labyrinth_tui.cloud.kube.cilium import service_maps
 from labyrinth_tui.cloud.kube.client import KubeClient, NodeInfo, PodInfo, load_kubeconfig
 from labyrinth_tui.cloud.kube.errors import KubeError
 from labyrinth_tui.cloud.kube.exec import journey_exchange
@@ -226,7 +227,7 @@ class ClusterSource:
             except KubeError as exc:
                 raise JourneyError(str(exc)) from None
 
-        return await follow(
+        report = await follow(
             plan,
             topology,
             traffic,
@@ -237,6 +238,14 @@ class ClusterSource:
             ready_timeout=self.ready_timeout,
             privilege=self._privilege,
         )
+        if ends.service is None:
+            return report
+        nodes = [ends.client.node.name, report.server.node]
+        try:  # where the service is translated when Cilium's eBPF does it: shown beside the packets
+            maps = await service_maps(kube, nodes, f"{ends.target_ip}:{ends.port}")
+        except KubeError as exc:
+            return replace(report, problems=(*report.problems, f"Cilium service map not read: {exc}"))
+        return replace(report, service_maps=maps)
 
     async def _tools(
         self, kube: KubeClient, client: tuple[str, str], servers: list[tuple[str, str]]
