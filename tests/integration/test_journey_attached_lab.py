@@ -212,3 +212,36 @@ async def test_bash_and_python3_carry_the_payload_for_real(
         finally:
             kube.close()
     assert (received, which) == (f"from {dial} to {listen}\n", 0)
+
+
+async def test_a_service_whose_backend_already_listens_gets_no_server_of_ours(
+    attached: tuple[ClusterSource, KubeApiStub], lab: tuple[str, dict[str, Any], str]
+) -> None:
+    """An application on the backend (here ncat -k, inside the lab's wrk-1 pod) answers the client."""
+    source, api = attached
+    backend = next(p for p in lab[1]["pods"] if p["namespace"] == "wrk-1")
+    app = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", backend["netns"], "ncat", "-k", "-l", "0.0.0.0", "9999",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        probe = ["ip", "netns", "exec", backend["netns"], "ss", "-H", "-l", "-t", "sport = :9999"]
+        while True:  # wait until the application listens
+            ss = await asyncio.create_subprocess_exec(*probe, stdout=asyncio.subprocess.PIPE)
+            if (await ss.communicate())[0].strip():
+                break
+        extra = next(p for p in lab[1]["pods"] if p["name"] == "extra-node-2-000")
+        request = JourneyRequest.parse(
+            f"scale/{extra['name']}", "node-wrk-1-ubuntu24.wrk-1:9999", "tcp", None
+        )
+        api.execs.clear()
+        report = await source.journey(lambda event: None, request)
+    finally:
+        app.kill()  # ours, by its PID
+        await app.wait()
+    listens = [argv for _, _, argv in api.execs if "-l" in argv]
+    assert listens == []  # no server started
+    assert report.handshake is not None and report.handshake.complete
+    assert any(
+        p.startswith("a backend already listens on 9999: no server was started") for p in report.problems
+    )

@@ -18,12 +18,14 @@ from labyrinth_tui.cloud.kube.errors import KubeError
 from labyrinth_tui.cloud.kube.exec import journey_exchange
 from labyrinth_tui.cloud.kube.pod_tools import PodTool, detect_tools
 from labyrinth_tui.cloud.kube.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
+from labyrinth_tui.journey.plan import End, Ends
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.request import JourneyRequest
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Node, Pod, Service, Topology
+from labyrinth_tui.nodes.commands import in_netns
 from labyrinth_tui.nodes.connect import HostKeyPrompt
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
@@ -207,13 +209,14 @@ class ClusterSource:
             self._captures = CaptureStreams(self.sessions, privilege=self._privilege)
         ends = plan.ends
 
-        async def traffic() -> tuple[str, int]:
-            servers = [(s.pod.namespace, s.pod.name) for s in ends.servers]
+        async def traffic() -> tuple[str | None, int]:
+            app = ends.service is not None and await self._listening(ends)
+            servers = [] if app else [(s.pod.namespace, s.pod.name) for s in ends.servers]
             client = (ends.client.pod.namespace, ends.client.pod.name)
             port = ends.port if ends.service is not None else ends.target_port
             try:
                 dial, listen = await self._tools(kube, client, servers)
-                return await journey_exchange(
+                received, which = await journey_exchange(
                     kube,
                     servers,
                     client,
@@ -226,6 +229,7 @@ class ClusterSource:
                 )
             except KubeError as exc:
                 raise JourneyError(str(exc)) from None
+            return (None, -1) if app else (received, which)
 
         report = await follow(
             plan,
@@ -246,6 +250,24 @@ class ClusterSource:
         except KubeError as exc:
             return replace(report, problems=(*report.problems, f"Cilium service map not read: {exc}"))
         return replace(report, service_maps=maps)
+
+    async def _listening(self, ends: Ends) -> bool:
+        """Does a backend of the target Service already listen on the target port (seen from its node)?"""
+
+        async def one(end: End) -> bool:
+            session = self.sessions.get(end.node.name)
+            if session is None or not end.pod.netns:
+                return False  # not known: a server of ours is started as usual
+            # `ss -H -l -t|-u sport = :PORT` prints one line per listening socket, nothing when none
+            kind = "-u" if ends.proto == "udp" else "-t"
+            argv = in_netns(end.pod.netns, ["ss", "-H", "-l", "-n", kind, f"sport = :{ends.target_port}"])
+            try:
+                result = await session.run([*self._privilege(end.node.name), *argv], check=False)
+            except NodeError:
+                return False
+            return result.exit_status == 0 and bool(result.stdout.strip())
+
+        return any(await asyncio.gather(*(one(s) for s in ends.servers)))
 
     async def _tools(
         self, kube: KubeClient, client: tuple[str, str], servers: list[tuple[str, str]]

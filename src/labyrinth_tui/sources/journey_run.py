@@ -44,8 +44,9 @@ class Captures(Protocol):
     async def close(self, spec: StreamSpec) -> None: ...
 
 
-Traffic = Callable[[], Awaitable[tuple[str, int]]]
-"""Runs the exchange; returns what the server read and which of the plan's servers read it (-1: none)."""
+Traffic = Callable[[], Awaitable[tuple[str | None, int]]]
+"""Runs the exchange; returns what the server read and which of the plan's servers read it (-1: none).
+None for what was read: the target's own application answered (no server of ours to ask)."""
 
 
 async def plan_journey(
@@ -184,10 +185,16 @@ async def follow(
             raise JourneyError("captures not proven before the traffic: " + "; ".join(not_ready))
         proven = dict(collector.states)  # what each stream was when the traffic started
         before = await asyncio.gather(*(gather_evidence(nodes[n], privilege=prefix(n)) for n in involved))
-        received, which = await traffic()
+        read, which = await traffic()
         if which >= 0:
             answered = ends.servers[which]
-        if received != payload:
+        received = read or ""
+        if read is None:
+            problems.append(
+                f"a backend already listens on {ends.target_port}: no server was started, "
+                "and what the application read is not shown"
+            )
+        elif received != payload:
             where = "no server" if which < 0 else "the server"
             problems.append(f"{where} read {received!r}, not {payload!r}")
         # the last ACK and the FINs are on the wire by now; wait until the streams stop moving

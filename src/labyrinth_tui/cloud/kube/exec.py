@@ -25,6 +25,7 @@ NC_MESSAGE: Final = "asdfasdfasdfasd"
 # -v makes ncat say "Ncat: Listening on 0.0.0.0:9999" on stderr: proof the server is up before the client runs
 NC_SERVER_ARGV: Final = ("nc", "-v", "-l", "0.0.0.0", str(NC_PORT))
 POLL: Final = 0.05
+APP_GRACE: Final = 3.0  # s an application may keep the connection before we end the client
 DELIVERY_GRACE: Final = 3.0  # s a server's output may trail the client's end
 
 
@@ -290,6 +291,11 @@ async def journey_exchange(
         try:
             await sender.write(message + "\n")
             await sender.close_stdin()
+            if not listeners:  # the target's own application listens: the client's end is all there is
+                code = await sender.wait(APP_GRACE)
+                if code not in (0, None):
+                    raise ExecFailed(f"{sender.where} failed (exit {code}){sender._said()}")
+                return "", -1
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             while loop.time() < deadline:
