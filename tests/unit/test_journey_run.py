@@ -132,3 +132,33 @@ async def test_evidence_on_a_non_root_login_is_read_with_the_same_sudo_as_captur
         for e in report.evidence
         for p in e.problems
     )
+
+
+async def test_a_node_ssh_cannot_reach_leaves_its_hops_out_and_the_run_goes_on() -> None:
+    from labyrinth_tui.journey.plan import plan_hops, resolve_ends
+    from labyrinth_tui.nodes.errors import NodeUnreachable
+
+    class Gone(RecordingNode):
+        async def run(self, argv: Any, **kwargs: Any) -> Any:
+            raise NodeUnreachable(self.name, "cannot connect to 10.168.0.5:22: Connection refused")
+
+    topo = topology(unreachable="node-2")
+    plan = plan_hops(resolve_ends(topo, JourneyRequest()), vxlan_routes())
+    nodes = {"node-1": RecordingNode("node-1"), "node-2": Gone("node-2")}
+
+    async def traffic() -> tuple[str, int]:
+        return "x\n", 0
+
+    report = await follow(
+        plan,
+        topo,
+        traffic,
+        cast(dict[str, NodeSession], nodes),
+        captures=FakeCaptures(broken="none"),
+        payload="x\n",
+        ready_timeout=2.0,
+        settle=0.01,
+    )
+    assert {s.node for s in report.streams} == {"node-1"}
+    assert [e.node for e in report.evidence] == ["node-1"]
+    assert any(p.startswith("node-2: not discovered (connection refused)") for p in report.problems)

@@ -124,6 +124,7 @@ class JourneyReport:
                 "server": hs.server,
                 "endpoint": hs.endpoint,
                 "complete": hs.complete,
+                "stalled": hs.stalled,
                 "syn": _j(hs.syn),
                 "syn_ack": _j(hs.syn_ack),
                 "ack": _j(hs.ack),

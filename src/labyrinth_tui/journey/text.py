@@ -54,6 +54,8 @@ def journey_lines(report: JourneyReport) -> list[str]:
         lines.append("")
         lines += _journey_block(report, label, journey)
     lines += service_map_lines(report)
+    if hs.stalled:
+        lines += ["", f"✗ {hs.stalled}"]
     for p in report.problems:
         lines.append(f"problem: {p}")
     return lines

@@ -163,7 +163,8 @@ async def follow(
     problems: list[str] = list(plan.notes)
     proven: dict[StreamSpec, StreamStatus] = {}
     involved = list(dict.fromkeys([ends.client.node.name, *(s.node.name for s in ends.servers)]))
-    involved = [n for n in involved if n in nodes]
+    # a node SSH could not reach has no hops in the plan (it says so) and gives no evidence
+    involved = [n for n in involved if n in nodes and getattr(topology.node(n), "reachable", True)]
     # each open() runs until its close(): one task per hop, all started before any traffic
     opened = [asyncio.create_task(caps.open(spec, collector), name=f"journey {spec.key}") for spec in specs]
     answered = ends.servers[0]
@@ -252,7 +253,10 @@ async def _veth_present(nodes: Mapping[str, NodeSession], end: End) -> bool:
     veth = end.pod.host_veth
     if session is None or veth is None:
         return False
-    result = await session.run(["ip", "-br", "link", "show", "dev", veth], check=False)
+    try:
+        result = await session.run(["ip", "-br", "link", "show", "dev", veth], check=False)
+    except NodeError:
+        return False
     return result.exit_status == 0 and result.stdout.startswith(veth)
 
 
