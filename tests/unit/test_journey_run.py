@@ -9,8 +9,16 @@ import pytest
 
 from labyrinth_tui.journey.plan import JourneyPlan, plan_hops, resolve_ends
 from labyrinth_tui.journey.request import JourneyRequest
+from labyrinth_tui.model.progress import StepState
 from labyrinth_tui.nodes.session import NodeSession
-from labyrinth_tui.sources.base import Emit, JourneyError, StreamSpec, StreamState, StreamStatus
+from labyrinth_tui.sources.base import (
+    Emit,
+    JourneyError,
+    ProgressEvent,
+    StreamSpec,
+    StreamState,
+    StreamStatus,
+)
 from labyrinth_tui.sources.journey_run import follow, hop_specs
 from tests.unit.journey_topology import topology, vxlan_routes
 
@@ -162,3 +170,67 @@ async def test_a_node_ssh_cannot_reach_leaves_its_hops_out_and_the_run_goes_on()
     assert {s.node for s in report.streams} == {"node-1"}
     assert [e.node for e in report.evidence] == ["node-1"]
     assert any(p.startswith("node-2: not discovered (connection refused)") for p in report.problems)
+
+
+class SlowCaptures(FakeCaptures):
+    """Each stream steps forward `steps` times, `gap` s apart, then captures — or stays put if `stuck`."""
+
+    def __init__(self, steps: int, gap: float, stuck: str = "") -> None:
+        super().__init__(broken="none")
+        self.steps, self.gap, self.stuck = steps, gap, stuck
+
+    async def open(self, spec: StreamSpec, emit: Emit) -> None:
+        self.open_now.add(spec)
+        self._closing[spec] = asyncio.Event()
+        emit(StreamStatus(spec, StreamState.STARTING, "checking the capture filter"))
+        if spec.interface != self.stuck:
+            for i in range(self.steps):
+                await asyncio.sleep(self.gap)  # why: a capture on a loaded node, one slow step after another
+                emit(StreamStatus(spec, StreamState.STARTING, f"canary round {i + 1}"))
+            emit(StreamStatus(spec, StreamState.CAPTURING))
+        await self._closing[spec].wait()
+        self.open_now.discard(spec)
+
+
+async def test_readiness_waits_while_captures_make_progress_and_shows_each_one() -> None:
+    seen: list[Any] = []
+
+    async def traffic() -> tuple[str, int]:
+        return "x\n", 0
+
+    nodes = {name: RecordingNode(name) for name in ("node-1", "node-2")}
+    report = await follow(
+        _plan(),
+        topology(),
+        traffic,
+        cast(dict[str, NodeSession], nodes),
+        captures=SlowCaptures(steps=5, gap=0.1),  # 0.5 s in all, never 0.3 s without a step
+        emit=seen.append,
+        payload="x\n",
+        ready_timeout=5.0,
+        stall=0.3,
+        settle=0.01,
+    )
+    assert all(s.state == "capturing" for s in report.streams)
+    steps = [e.step for e in seen if isinstance(e, ProgressEvent)]
+    done = {s.name for s in steps if s.state is StepState.DONE}
+    assert done == {f"capture {s.node}/{s.interface}" for s in hop_specs(_plan())}
+    assert any(s.log == "canary round 3" and s.state is StepState.RUNNING for s in steps)
+
+
+async def test_a_capture_that_stops_moving_is_named_with_its_last_step() -> None:
+    with pytest.raises(JourneyError) as failed:
+        await follow(
+            _plan(),
+            topology(),
+            _no_traffic,
+            {},
+            captures=SlowCaptures(steps=1, gap=0.05, stuck="cilium_vxlan"),
+            payload="x\n",
+            ready_timeout=5.0,
+            stall=0.3,
+        )
+    message = str(failed.value)
+    assert message.startswith("captures not proven before the traffic: node-1/cilium_vxlan")
+    assert "still 'checking the capture filter' (no step forward for 0.3 s, or 5 s in all)" in message
+    assert "node-1/ens4" not in message

@@ -12,6 +12,7 @@ import click
 if TYPE_CHECKING:
     from labyrinth_tui.journey.report import JourneyReport
     from labyrinth_tui.journey.request import JourneyRequest
+    from labyrinth_tui.sources.base import SourceEvent
 
 
 @click.command()
@@ -51,9 +52,10 @@ if TYPE_CHECKING:
 @click.option(
     "--ready-timeout",
     type=click.FloatRange(min=0.5),
-    default=10.0,
+    default=60.0,
     show_default=True,
-    help="Seconds the hops' captures may take to be proven before the traffic.",
+    help="Hard limit in seconds on proving the hops' captures; before it, the wait goes on as long as "
+    "they make progress.",
 )
 def journey(
     prefix: str,
@@ -85,7 +87,8 @@ def journey(
         elif kubeconfig is not None:
             report = asyncio.run(_on_cluster(kubeconfig, context, ssh_inventory, request, ready_timeout))
         else:
-            report = asyncio.run(run_journey(lab_state(prefix), request, ready_timeout=ready_timeout))
+            state = lab_state(prefix)
+            report = asyncio.run(run_journey(state, request, ready_timeout=ready_timeout, emit=_progress))
     except (JourneyError, LabError, BundleFormatError, RequestError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
@@ -104,21 +107,26 @@ async def _on_cluster(
     ready_timeout: float,
 ) -> JourneyReport:
     """Attach (API + SSH discovery, progress on stderr), follow the request, detach."""
-    from labyrinth_tui.cli.cluster import _load_inventory, _print_step
+    from labyrinth_tui.cli.cluster import _load_inventory
     from labyrinth_tui.cloud.kube.errors import KubeError
     from labyrinth_tui.nodes.errors import NodeError
-    from labyrinth_tui.sources.base import JourneyError, ProgressEvent, SourceEvent
+    from labyrinth_tui.sources.base import JourneyError
     from labyrinth_tui.sources.cluster import ClusterSource
-
-    def emit(event: SourceEvent) -> None:
-        if isinstance(event, ProgressEvent):
-            _print_step(event.step)
 
     source = ClusterSource(kubeconfig, context, _load_inventory(ssh_inventory), ready_timeout=ready_timeout)
     try:
-        await source.start(emit)
-        return await source.journey(emit, request)
+        await source.start(_progress)
+        return await source.journey(_progress, request)
     except (KubeError, NodeError) as exc:
         raise JourneyError(str(exc)) from None
     finally:
         await source.close()
+
+
+def _progress(event: SourceEvent) -> None:
+    """Steps (attach, each capture proven) on stderr as they finish; packets are for the report."""
+    from labyrinth_tui.cli.cluster import _print_step
+    from labyrinth_tui.sources.base import ProgressEvent
+
+    if isinstance(event, ProgressEvent):
+        _print_step(event.step)

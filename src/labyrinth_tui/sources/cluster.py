@@ -32,7 +32,7 @@ from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.discovery import discover_node
 from labyrinth_tui.sources.base import Emit, JourneyError, ProgressEvent, StreamSpec, TopologyEvent
 from labyrinth_tui.sources.captures import CaptureStreams
-from labyrinth_tui.sources.journey_run import follow, plan_journey
+from labyrinth_tui.sources.journey_run import READY_LIMIT, follow, plan_journey
 
 GROUP = "cluster"
 
@@ -88,7 +88,7 @@ class ClusterSource:
     name: str = "cluster"
     discover: bool = True
     ssh_timeout: float = 10.0
-    ready_timeout: float = 10.0  # s the journey's captures may take to be proven (a hard limit)
+    ready_timeout: float = READY_LIMIT  # s the journey's captures may take to be proven (a hard limit)
     ask_host_key: HostKeyPrompt | None = None
     topology: Topology | None = None
     sessions: dict[str, NodeSession] = field(default_factory=dict)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 from labyrinth_tui.journey.plan import End, JourneyPlan, plan_hops, resolve_ends, route_queries
 from labyrinth_tui.journey.report import JourneyReport, PodSeen, StreamReady
@@ -18,6 +18,7 @@ from labyrinth_tui.lab.state import LabState
 from labyrinth_tui.lab.traffic import TrafficError, exchange
 from labyrinth_tui.model.evidence import NodeEvidence, diff_evidence
 from labyrinth_tui.model.packets import PacketSummary
+from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
@@ -27,6 +28,7 @@ from labyrinth_tui.sources.base import (
     Emit,
     JourneyError,
     PacketBatch,
+    ProgressEvent,
     SourceEvent,
     StreamSpec,
     StreamState,
@@ -42,6 +44,10 @@ class Captures(Protocol):
     async def open(self, spec: StreamSpec, emit: Emit) -> None: ...
 
     async def close(self, spec: StreamSpec) -> None: ...
+
+
+READY_LIMIT: Final = 60.0  # s: the hard limit on proving the hops' captures (--ready-timeout)
+STALL: Final = 15.0  # s a capture may go without a step forward before it is given up on
 
 
 Traffic = Callable[[], Awaitable[tuple[str | None, int]]]
@@ -106,7 +112,7 @@ async def run_journey(
     sessions: Mapping[str, NodeSession] | None = None,
     topology: Topology | None = None,
     emit: Callable[[SourceEvent], None] | None = None,
-    ready_timeout: float = 10.0,
+    ready_timeout: float = READY_LIMIT,
 ) -> JourneyReport:
     """The lab's journey: the request's (the article's by default) hops planned from what discovery sees."""
     request = request or JourneyRequest()
@@ -148,8 +154,9 @@ async def follow(
     captures: Captures | None = None,
     emit: Callable[[SourceEvent], None] | None = None,
     payload: str,
-    ready_timeout: float = 10.0,
+    ready_timeout: float = READY_LIMIT,
     settle: float = 0.3,
+    stall: float = STALL,
     privilege: Callable[[str], Sequence[str]] | None = None,
 ) -> JourneyReport:
     """Captures proven on every planned hop, evidence before, the traffic, evidence after, stitched.
@@ -176,9 +183,9 @@ async def follow(
                 for spec in specs
             )
 
-        await collector.wait(settled, ready_timeout)
+        await _until_ready(collector, specs, settled, ready_timeout, stall)
         not_ready = [
-            f"{spec.key}: {(s.reason or s.state) if (s := collector.states.get(spec)) else 'no status'}"
+            f"{spec.key}: {_why_not_ready(collector.states.get(spec), ready_timeout, stall)}"
             for spec in specs
             if (st := collector.states.get(spec)) is None or st.state is not StreamState.CAPTURING
         ]
@@ -246,6 +253,63 @@ async def follow(
         received=received,
         problems=tuple(problems),
     )
+
+
+async def _until_ready(
+    collector: _Collector,
+    specs: tuple[StreamSpec, ...],
+    settled: Callable[[], bool],
+    limit: float,
+    stall: float,
+) -> None:
+    """Wait while the captures make progress: each status change is a step forward (shown as a journey
+    step per capture); stop when all settled, when none moved for `stall` s, or at `limit` s."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    last_move = start
+    seen: dict[StreamSpec, StreamStatus | None] = {}
+    while True:
+        now = loop.time()
+        for spec in specs:
+            status = collector.states.get(spec)
+            if status != seen.get(spec):
+                seen[spec] = status
+                last_move = now
+                if status is not None and collector.forward is not None:
+                    collector.forward(ProgressEvent(_capture_step(spec, status, now - start)))
+        if settled() or now - start >= limit or now - last_move >= stall:
+            return
+        collector.changed.clear()
+        wait = min(limit - (now - start), stall - (now - last_move))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(collector.changed.wait(), max(wait, 0.01))
+
+
+def _capture_step(spec: StreamSpec, status: StreamStatus, elapsed: float) -> Step:
+    state = {
+        StreamState.STARTING: StepState.RUNNING,
+        StreamState.CAPTURING: StepState.DONE,
+    }.get(status.state, StepState.FAILED)
+    log = status.reason or str(status.state)
+    return Step(
+        "journey",
+        f"capture {spec.node}/{spec.interface}",
+        state,
+        int(state is StepState.DONE),
+        1,
+        elapsed,
+        log,
+    )
+
+
+def _why_not_ready(status: StreamStatus | None, limit: float, stall: float) -> str:
+    if status is None:
+        return f"no word from its node in {limit:g} s"
+    if status.state is StreamState.STARTING:
+        return (
+            f"still '{status.reason or 'starting'}' (no step forward for {stall:g} s, or {limit:g} s in all)"
+        )
+    return status.reason or str(status.state)
 
 
 async def _veth_present(nodes: Mapping[str, NodeSession], end: End) -> bool:
