@@ -7,6 +7,10 @@ Endpoints: namespaces (list, get, create), nodes (list), pods (list, all or by n
 services (list, create, get, patch), deployments (create, get, patch), endpointslices (list), and pod exec
 over WebSocket with the v5/v4 channel protocols, where `nc -l` and `nc HOST PORT` meet through the
 cluster's DNS and Services (see FakeCluster). Every request is recorded with its content type.
+
+`model=LabCluster(…)` (tests/fakes/kube_lab.py) serves a running lab instead: its exec runs the command
+for real inside the pod's network namespace. `forbid_exec={"wrk-1"}` answers exec in those namespaces
+with the 403 an RBAC rule without `create` on `pods/exec` gives.
 """
 
 from __future__ import annotations
@@ -57,10 +61,20 @@ class _Listener:
 
 class KubeApiStub:
     def __init__(
-        self, directory: Path, *, loopback_san: bool = True, v5: bool = True, **cluster: Any
+        self,
+        directory: Path,
+        *,
+        loopback_san: bool = True,
+        v5: bool = True,
+        model: Any = None,
+        forbid_exec: frozenset[str] | set[str] = frozenset(),
+        binaries: frozenset[str] | set[str] = frozenset({"nc"}),
+        **cluster: Any,
     ) -> None:
         self.pki = ClusterPki(directory, loopback_san=loopback_san)
-        self.cluster = FakeCluster(**cluster)
+        self.cluster: Any = model if model is not None else FakeCluster(**cluster)
+        self.forbid_exec = set(forbid_exec)
+        self.binaries = set(binaries)  # what the fake pods' image has (FakeCluster only)
         self.requests: list[Recorded] = []
         self.execs: list[tuple[str, str, list[str]]] = []
         self.protocols = (V5, V4) if v5 else (V4,)
@@ -214,6 +228,14 @@ class KubeApiStub:
     # --- exec --------------------------------------------------------------------------------------
     async def _exec(self, request: web.Request) -> web.StreamResponse:
         ns, name = request.match_info["ns"], request.match_info["name"]
+        if ns in self.forbid_exec:
+            user = "system:serviceaccount:default:viewer"
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'pods "{name}" is forbidden: User "{user}" cannot create resource "pods/exec" '
+                f'in API group "" in the namespace "{ns}"',
+            )
         pod = self.cluster.pod(ns, name)
         if not pod.running:
             raise ApiError(400, "BadRequest", f"pod {name} is not running")
@@ -222,7 +244,23 @@ class KubeApiStub:
         ws = web.WebSocketResponse(protocols=self.protocols)
         await ws.prepare(request)
         try:
-            if argv[:2] == ["nc", "-v"] and "-l" in argv:
+            if hasattr(self.cluster, "exec_argv"):
+                await self._run(ws, self.cluster.exec_argv(pod, argv))
+            elif (
+                argv[1:] == ["bpf", "lb", "list"]
+                and argv[0] in self.binaries
+                and argv[0].startswith("cilium")
+            ):
+                await self._send(ws, STDOUT, self._lb_list())
+                await self._exit(ws, 0)
+            elif argv[1:] == ["--version"] and argv[0] in self.binaries:
+                await self._send(ws, STDOUT, f"{argv[0]} 1.0\n")
+                await self._exit(ws, 0)
+            elif argv and argv[0] not in self.binaries:
+                why = f'exec: "{argv[0]}": executable file not found in $PATH'
+                await self._send(ws, STDERR, f"OCI runtime exec failed: exec failed: {why}: unknown\n")
+                await self._exit(ws, 126)
+            elif argv[:2] == ["nc", "-v"] and "-l" in argv:
                 await self._nc_listen(ws, pod, int(argv[-1]))
             elif argv and argv[0] == "nc" and len(argv) == 3:
                 await self._nc_connect(ws, pod, argv[1], int(argv[2]))
@@ -233,6 +271,68 @@ class KubeApiStub:
         finally:
             await ws.close()
         return ws
+
+    async def _run(self, ws: web.WebSocketResponse, argv: list[str]) -> None:
+        """The command for real: WebSocket stdin to its stdin, its stdout/stderr to theirs, its exit status.
+
+        It runs in a session of its own and is killed (by its PID) when the client closes the WebSocket,
+        as the kubelet ends an exec whose connection is gone.
+        """
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            await self._send(ws, STDERR, f"OCI runtime exec failed: exec failed: {exc}: unknown\n")
+            await self._exit(ws, 126)
+            return
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+
+        async def pump(stream: asyncio.StreamReader, channel: int) -> None:
+            while chunk := await stream.read(65536):
+                await self._send(ws, channel, chunk.decode(errors="replace"))
+
+        async def feed() -> None:
+            assert proc.stdin is not None
+            async for msg in ws:
+                # the client sends text frames for str writes, binary for bytes
+                data = msg.data.encode() if msg.type == WSMsgType.TEXT else msg.data
+                if not isinstance(data, bytes):
+                    continue
+                if data[:2] == bytes([CLOSE, STDIN]):
+                    proc.stdin.close()  # v5: the client ended our stdin
+                elif data[:1] == bytes([STDIN]) and not proc.stdin.is_closing():
+                    proc.stdin.write(data[1:])
+                    with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                        await proc.stdin.drain()
+
+        pumps = asyncio.gather(pump(proc.stdout, STDOUT), pump(proc.stderr, STDERR))
+        fed = asyncio.ensure_future(feed())
+        ended = asyncio.ensure_future(proc.wait())
+        await asyncio.wait({fed, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if not ended.done():  # the client went away: end the command, as the kubelet would
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        code = await ended
+        await pumps
+        fed.cancel()
+        await self._exit(ws, code)
+
+    def _lb_list(self) -> str:
+        """A Cilium agent's `bpf lb list` of the fake cluster's services, in its columns."""
+        lines = ["SERVICE ADDRESS        BACKEND ADDRESS (REVNAT_ID) (SLOT)"]
+        for revnat, key in enumerate(sorted(self.cluster.services), start=1):
+            spec = self.cluster.services[key]["spec"]
+            for port in spec.get("ports", []):
+                address = f"{spec['clusterIP']}:{port['port']}"
+                lines.append(f"{address:<22} 0.0.0.0:0 ({revnat}) (0) [ClusterIP, non-routable]")
+                for slot, pod in enumerate(self.cluster.backends(*key), start=1):
+                    lines.append(f"{'':<22} {pod.ip}:{port['targetPort']} ({revnat}) ({slot})")
+        return "\n".join(lines) + "\n"
 
     async def _send(self, ws: web.WebSocketResponse, channel: int, text: str) -> None:
         with contextlib.suppress(ConnectionResetError):

@@ -57,3 +57,42 @@ def test_tour_on_a_lab_that_is_not_up_says_how_to_start_it() -> None:
     out = labyrinth("tour", "--prefix", "tnolab0", check=False)
     assert out.returncode == 1
     assert "lab 'tnolab0' is not up: run `labyrinth lab up --prefix tnolab0` first" in out.stderr
+
+
+def test_another_pair_the_wrk_2_pod_to_wrk_1_s_service_crosses_the_mirrored_hops(prefix: str) -> None:
+    out = labyrinth(
+        "journey", "--json", "--prefix", prefix,
+        "--from", "wrk-2/node-wrk-2-ubuntu24", "--to", "node-wrk-1-ubuntu24.wrk-1:9999", "--payload", "back",
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    client, server = report["client"], report["server"]
+    assert (client["node"], server["node"], server["ip"]) == ("node-2", "node-1", "10.0.1.15")
+    syn = report["handshake"]["syn"]
+    assert [(h["node"], h["interface"]) for h in syn["hops"]] == [
+        ("node-2", client["host_veth"]),
+        ("node-2", "cilium_vxlan"),
+        ("node-2", "ens4"),
+        ("node-1", "ens4"),
+        ("node-1", "cilium_vxlan"),
+        ("node-1", server["host_veth"]),
+    ]
+    assert syn["hops"][1]["changes"] == ["DNAT 10.98.41.127:9999 → 10.0.1.15:9999"]
+    assert report["handshake"]["complete"] is True and report["received"] == "back\n"
+
+
+def test_a_pod_dialled_by_its_ip_has_no_dns_and_no_dnat(prefix: str) -> None:
+    out = labyrinth("journey", "--json", "--prefix", prefix, "--to", "wrk-2/node-wrk-2-ubuntu24:9999")
+    report = json.loads(out.stdout)
+    syn = report["handshake"]["syn"]
+    assert len(syn["hops"]) == 6 and all(h["dst"] == "10.0.2.215:9999" for h in syn["hops"])
+    assert not any(c.startswith("DNAT") for h in syn["hops"] for c in h["changes"])
+    assert report["dns"]["walk"] == []
+
+
+def test_a_target_the_topology_lacks_is_one_line_naming_what_exists(prefix: str) -> None:
+    out = labyrinth("journey", "--prefix", prefix, "--to", "nope.wrk-2:80", check=False)
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        "Error: no service 'nope.wrk-2'; services: kube-dns.kube-system, node-wrk-1-ubuntu24.wrk-1, "
+        "node-wrk-2-ubuntu24.wrk-2"
+    )

@@ -68,3 +68,34 @@ def test_gcp_up_nodes_become_an_inventory(tmp_path: Path) -> None:
     assert inv.connector(first).known_hosts_path == tmp_path / "gcp" / "lab" / "known_hosts"
     with pytest.raises(InventoryError, match="run `labyrinth gcp up --cluster other`"):
         inventory_from_gcp("other", tmp_path)
+
+
+def test_a_lab_node_is_reached_inside_its_netns_with_the_key_pinned_from_known_hosts(tmp_path: Path) -> None:
+    import asyncssh
+
+    from labyrinth_tui.nodes.connect import NetnsConnector
+
+    key = tmp_path / "id"
+    key.write_text("k")
+    host_key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
+    known = tmp_path / "known_hosts"
+    known.write_text(f"10.168.0.4 {host_key}\n")
+    text = (
+        f"known_hosts: {known}\nnodes:\n"
+        f"  - {{name: node-1, address: 10.168.0.4, user: root, key: {key}, netns: jz1.node-1}}\n"
+        f"  - {{name: node-2, address: 10.168.0.5, user: root, key: {key}, netns: jz1.node-2}}\n"
+    )
+    inv = parse_inventory(text, "lab.yaml")
+    conn = inv.connector(inv.nodes[0])
+    assert isinstance(conn, NetnsConnector)
+    assert (conn.netns, conn.address, conn.port, conn.host_key_line) == (
+        "jz1.node-1",
+        "10.168.0.4",
+        22,
+        host_key,
+    )
+    assert parse_inventory(inv.to_yaml(), "again.yaml") == inv
+    with pytest.raises(InventoryError, match=f"{known} has no host key for 10.168.0.5"):
+        inv.connector(inv.nodes[1])
+    with pytest.raises(InventoryError, match="node node-1: unsafe netns name"):
+        parse_inventory("nodes:\n  - {name: node-1, netns: '../x'}\n", "bad.yaml")

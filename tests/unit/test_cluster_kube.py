@@ -227,3 +227,113 @@ def test_kubeconfig_problems_are_named(tmp_path: Path) -> None:
         KubeClient.from_config(load_kubeconfig(tmp_path / "k"), context="b")
     with pytest.raises(KubeConfigError, match="names cluster 'c', which the kubeconfig lacks"):
         KubeClient.from_config(load_kubeconfig(tmp_path / "k"))
+
+
+async def test_the_journey_exchange_listens_on_every_backend_and_says_which_read(
+    api: KubeApiStub, tmp_path: Path
+) -> None:
+    from labyrinth_tui.cloud.kube.exec import journey_exchange
+
+    kube = client(api, tmp_path)
+    pods = await deploy_journey(kube, lambda step: None, **FAST)
+    other = (pods.client.namespace, pods.client.name)  # listens too, is not the service's: reads nothing
+    server = (pods.server.namespace, pods.server.name)
+    received, which = await journey_exchange(
+        kube,
+        [other, server],
+        other,
+        target="node-wrk-2-ubuntu24.wrk-2",
+        port=9999,
+        payload="hello\n",
+        timeout=5,
+    )
+    assert (received, which) == ("hello\n", 1)
+    assert [argv for _, _, argv in api.execs] == [
+        ["nc", "-v", "-l", "0.0.0.0", "9999"],
+        ["nc", "-v", "-l", "0.0.0.0", "9999"],
+        ["nc", "node-wrk-2-ubuntu24.wrk-2", "9999"],
+    ]
+
+
+async def test_the_image_is_asked_for_ncat_nc_bash_python3_in_that_order(tmp_path: Path) -> None:
+    from labyrinth_tui.cloud.kube.pod_tools import detect_tool
+
+    async with KubeApiStub(tmp_path / "pki", binaries={"bash", "python3"}) as api:
+        kube = client(api, tmp_path)
+        pods = await deploy_journey(kube, lambda step: None, **FAST)
+        api.execs.clear()
+        dial = await detect_tool(kube, pods.client.namespace, pods.client.name)
+        listen = await detect_tool(kube, pods.server.namespace, pods.server.name, listen=True)
+    assert (dial.name, listen.name) == ("bash", "python3")  # bash's /dev/tcp dials, but cannot listen
+    assert [argv[0] for _, _, argv in api.execs] == ["ncat", "nc", "bash", "ncat", "nc", "python3"]
+    assert dial.client("node-wrk-2-ubuntu24.wrk-2", 9999)[-3:] == ["tcp", "node-wrk-2-ubuntu24.wrk-2", "9999"]
+
+
+async def test_an_image_with_none_of_them_says_what_was_tried(tmp_path: Path) -> None:
+    from labyrinth_tui.cloud.kube.pod_tools import ToolMissing, detect_tool
+
+    async with KubeApiStub(tmp_path / "pki", binaries=set()) as api:
+        kube = client(api, tmp_path)
+        pods = await deploy_journey(kube, lambda step: None, **FAST)
+        with pytest.raises(ToolMissing) as caught:
+            await detect_tool(kube, pods.client.namespace, pods.client.name)
+    message = str(caught.value)
+    assert message.startswith(f"wrk-1/{pods.client.name}: nothing in its image to dial with — tried ncat: ")
+    for tool in ("ncat", "nc", "bash", "python3"):
+        assert (
+            f'{tool}: OCI runtime exec failed: exec failed: exec: "{tool}": executable file not found'
+            in message
+        )
+    assert message.endswith("Use an image with ncat (nmap-ncat), nc, bash or python3.")
+
+
+async def test_exec_forbidden_by_rbac_names_the_verb_the_resource_and_the_namespace(tmp_path: Path) -> None:
+    from labyrinth_tui.cloud.kube.errors import ExecForbidden
+
+    async with KubeApiStub(tmp_path / "pki", forbid_exec={"wrk-1"}) as api:
+        kube = client(api, tmp_path)
+        pods = await deploy_journey(kube, lambda step: None, **FAST)
+        with pytest.raises(ExecForbidden) as caught:
+            await nc_exchange(
+                kube, (pods.server.namespace, pods.server.name), (pods.client.namespace, pods.client.name)
+            )
+    assert str(caught.value).startswith(
+        f"exec forbidden: create on pods/exec in wrk-1 (pod {pods.client.name})"
+    )
+    assert 'cannot create resource "pods/exec"' in str(caught.value)
+
+
+async def test_the_cilium_agents_service_map_is_read_with_the_older_cli_when_cilium_dbg_is_missing(
+    tmp_path: Path,
+) -> None:
+    from labyrinth_tui.cloud.kube.cilium import service_maps
+    from labyrinth_tui.journey.text import service_map_lines
+
+    async with KubeApiStub(tmp_path / "pki", binaries={"nc", "cilium"}) as api:
+        kube = client(api, tmp_path)
+        pods = await deploy_journey(kube, lambda step: None, **FAST)
+        maps = await service_maps(kube, ["node-1", "node-2", "node-1"], "10.105.134.33:9999")
+        tried = [argv[0] for ns, _, argv in api.execs if ns == "kube-system"]
+    assert [(m.node, m.agent, m.command) for m in maps] == [
+        ("node-1", "kube-system/cilium-1x7q", "cilium bpf lb list"),
+        ("node-2", "kube-system/cilium-2x7q", "cilium bpf lb list"),
+    ]
+    assert sorted(tried) == ["cilium", "cilium", "cilium-dbg", "cilium-dbg"]
+    # the service and its one backend (the article's Service has 9999 for TCP and for UDP: two blocks)
+    assert [line.split()[0] for line in maps[0].lines] == ["10.105.134.33:9999", "10.0.2.215:9999"] * 2
+    assert "[ClusterIP, non-routable]" in maps[0].lines[0] and maps[0].lines[1].startswith(" " * 23)
+    assert pods.server.name  # the backend above is the server pod deploy_journey made
+    report_lines = service_map_lines(type("R", (), {"service_maps": maps})())  # type: ignore[arg-type]
+    assert report_lines[1] == "Cilium service map on node-1 (kube-system/cilium-1x7q, cilium bpf lb list):"
+
+
+async def test_a_cluster_without_cilium_has_no_service_map(tmp_path: Path) -> None:
+    from labyrinth_tui.cloud.kube.cilium import service_maps
+
+    async with KubeApiStub(tmp_path / "pki") as api:  # the agents' image has neither CLI
+        kube = client(api, tmp_path)
+        maps = await service_maps(kube, ["node-1"], "10.96.0.10:53")
+    assert len(maps) == 1 and maps[0].lines == () and maps[0].command == ""
+    assert maps[0].problem.startswith(
+        'cilium-dbg bpf lb list: OCI runtime exec failed: exec failed: exec: "cilium-dbg"'
+    )

@@ -194,3 +194,28 @@ def test_vxlan_that_tshark_did_not_decode_is_stitched_between_the_two_ens4() -> 
         (NODE2, Direction.INGRESS),
     ]
     assert (journey.sender, journey.receiver) == (NODE1, NODE2) and not journey.vanished
+
+
+def test_an_unanswered_syn_says_the_hop_it_was_last_seen_on_and_the_one_it_never_reached() -> None:
+    cap = Capture()
+    for t in (1.0, 2.0):
+        cap.send(t, tcp(38430, 9999, "SYN", 1000, 0, 0), drop_after=3)  # leaves node-1, never on node-2
+    (handshake,) = _stitch(cap).handshakes()
+    assert handshake.stalled == (
+        "no SYN-ACK: the SYN (sent 2×) was last seen on node-1/ens4 "
+        "(egress, 10.0.1.15:38430 → 10.0.2.215:9999), never on node-2/ens4"
+    )
+
+
+def test_a_lost_syn_ack_is_said_too_and_a_complete_handshake_says_nothing() -> None:
+    cap = Capture()
+    cap.send(1.0, tcp(38430, 9999, "SYN", 1000, 0, 0))
+    cap.send(1.0006, tcp(9999, 38430, "SYN,ACK", 5000, 1001, 0, reply=True), drop_after=4)
+    (handshake,) = _stitch(cap).handshakes()
+    assert handshake.stalled == (
+        "no ACK: the SYN-ACK was last seen on node-1/ens4 (ingress, 10.0.2.215:9999 → 10.0.1.15:38430), "
+        "never on node-1/cilium_vxlan"
+    )
+    done = Capture()
+    article_connection(done, 1.0)
+    assert all(h.stalled is None for h in _stitch(done).handshakes())

@@ -7,23 +7,28 @@ from typing import Any, cast
 
 import pytest
 
-from labyrinth_tui.lab.state import LabState, NodeState, PodState, SshInfo
+from labyrinth_tui.journey.plan import JourneyPlan, plan_hops, resolve_ends
+from labyrinth_tui.journey.request import JourneyRequest
+from labyrinth_tui.model.progress import StepState
 from labyrinth_tui.nodes.session import NodeSession
-from labyrinth_tui.sources.base import Emit, JourneyError, StreamSpec, StreamState, StreamStatus
-from labyrinth_tui.sources.journey_run import hop_specs, run_journey
+from labyrinth_tui.sources.base import (
+    Emit,
+    JourneyError,
+    ProgressEvent,
+    StreamSpec,
+    StreamState,
+    StreamStatus,
+)
+from labyrinth_tui.sources.journey_run import follow, hop_specs
+from tests.unit.journey_topology import topology, vxlan_routes
 
 
-def _state() -> LabState:
-    ssh = SshInfo(22, "ssh-ed25519 AAAA", "root", "/nonexistent")
-    nodes = [
-        NodeState("node-1", "x.node-1", "10.168.0.4", "worker", "10.0.1.0/24", "10.0.1.49", ssh),
-        NodeState("node-2", "x.node-2", "10.168.0.5", "worker", "10.0.2.0/24", "10.0.2.244", ssh),
-    ]
-    pods = [
-        PodState("wrk-1", "node-wrk-1-ubuntu24-6-a", "node-1", "x.p1", "10.0.1.15", "lxc1ba60d50596c", ""),
-        PodState("wrk-2", "node-wrk-2-ubuntu24-8-b", "node-2", "x.p2", "10.0.2.215", "lxc91a2bea4a8f8", ""),
-    ]
-    return LabState("x", "/run/labyrinth/x", "iptables", 0, 0.1, nodes, pods, [])
+def _plan() -> JourneyPlan:
+    return plan_hops(resolve_ends(topology(), JourneyRequest()), vxlan_routes())
+
+
+async def _no_traffic() -> tuple[str, int]:
+    raise AssertionError("traffic sent before every capture was proven")
 
 
 class FakeCaptures:
@@ -51,22 +56,19 @@ class FakeCaptures:
         self._closing[spec].set()
 
 
-def test_the_six_hops_are_the_articles() -> None:
-    assert [(s.node, s.interface) for s in hop_specs(_state())] == [
-        ("node-1", "lxc1ba60d50596c"),
-        ("node-1", "cilium_vxlan"),
-        ("node-1", "ens4"),
-        ("node-2", "ens4"),
-        ("node-2", "cilium_vxlan"),
-        ("node-2", "lxc91a2bea4a8f8"),
-    ]
+def test_the_hops_are_captured_with_the_plan_s_filter() -> None:
+    specs = hop_specs(_plan())
+    assert len(specs) == 6
+    assert {s.capture_filter for s in specs} == {"udp port 53 or tcp port 9999 or udp port 8472"}
 
 
 async def test_an_unproven_capture_stops_the_run_before_any_traffic() -> None:
     caps = FakeCaptures(broken="cilium_vxlan")
     sessions = cast(dict[str, NodeSession], {})  # never reached: the run stops before evidence or traffic
     with pytest.raises(JourneyError) as failed:
-        await run_journey(_state(), captures=caps, sessions=sessions, ready_timeout=2.0)
+        await follow(
+            _plan(), topology(), _no_traffic, sessions, captures=caps, payload="x\n", ready_timeout=2.0
+        )
     message = str(failed.value)
     assert message.startswith("captures not proven before the traffic: ")
     assert (
@@ -74,13 +76,161 @@ async def test_an_unproven_capture_stops_the_run_before_any_traffic() -> None:
         in message
     )
     assert "node-1/ens4" not in message
-    assert set(caps.closed) == set(hop_specs(_state())) and not caps.open_now
+    assert set(caps.closed) == set(hop_specs(_plan())) and not caps.open_now
 
 
 async def test_events_are_forwarded_to_the_caller() -> None:
     seen: list[Any] = []
     caps = FakeCaptures(broken="ens4")
     with pytest.raises(JourneyError):
-        await run_journey(_state(), captures=caps, sessions={}, emit=seen.append, ready_timeout=2.0)
+        await follow(
+            _plan(),
+            topology(),
+            _no_traffic,
+            {},
+            captures=caps,
+            emit=seen.append,
+            payload="x\n",
+            ready_timeout=2.0,
+        )
     failed = [e.spec.key for e in seen if isinstance(e, StreamStatus) and e.state is StreamState.FAILED]
     assert len(failed) == 2 and all(k.startswith(("node-1/ens4", "node-2/ens4")) for k in failed)
+
+
+class RecordingNode:
+    """A node that answers every command with nothing (no iptables, no bpftool) and records the argv."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.argvs: list[tuple[str, ...]] = []
+
+    @property
+    def address(self) -> str:
+        return self.name
+
+    async def run(self, argv: Any, **kwargs: Any) -> Any:
+        from labyrinth_tui.nodes.runner import CommandResult
+
+        self.argvs.append(tuple(argv))
+        return CommandResult(tuple(argv), 1, "", "sudo: a password is required")
+
+
+async def test_evidence_on_a_non_root_login_is_read_with_the_same_sudo_as_captures() -> None:
+    nodes = {name: RecordingNode(name) for name in ("node-1", "node-2")}
+
+    async def traffic() -> tuple[str, int]:
+        return "x\n", 0
+
+    report = await follow(
+        _plan(),
+        topology(),
+        traffic,
+        cast(dict[str, NodeSession], nodes),
+        captures=FakeCaptures(broken="none"),
+        payload="x\n",
+        ready_timeout=2.0,
+        settle=0.01,
+        privilege=lambda node: ("sudo", "-n"),
+    )
+    evidence = [a for n in nodes.values() for a in n.argvs if a[2:3] in (("iptables-save",), ("bpftool",))]
+    assert len(evidence) == 12  # iptables-save, bpftool net, bpftool link; before and after; two nodes
+    assert all(a[:2] == ("sudo", "-n") for a in evidence)
+    assert any(
+        "iptables-save failed (1): sudo: a password is required" in p
+        for e in report.evidence
+        for p in e.problems
+    )
+
+
+async def test_a_node_ssh_cannot_reach_leaves_its_hops_out_and_the_run_goes_on() -> None:
+    from labyrinth_tui.journey.plan import plan_hops, resolve_ends
+    from labyrinth_tui.nodes.errors import NodeUnreachable
+
+    class Gone(RecordingNode):
+        async def run(self, argv: Any, **kwargs: Any) -> Any:
+            raise NodeUnreachable(self.name, "cannot connect to 10.168.0.5:22: Connection refused")
+
+    topo = topology(unreachable="node-2")
+    plan = plan_hops(resolve_ends(topo, JourneyRequest()), vxlan_routes())
+    nodes = {"node-1": RecordingNode("node-1"), "node-2": Gone("node-2")}
+
+    async def traffic() -> tuple[str, int]:
+        return "x\n", 0
+
+    report = await follow(
+        plan,
+        topo,
+        traffic,
+        cast(dict[str, NodeSession], nodes),
+        captures=FakeCaptures(broken="none"),
+        payload="x\n",
+        ready_timeout=2.0,
+        settle=0.01,
+    )
+    assert {s.node for s in report.streams} == {"node-1"}
+    assert [e.node for e in report.evidence] == ["node-1"]
+    assert any(p.startswith("node-2: not discovered (connection refused)") for p in report.problems)
+
+
+class SlowCaptures(FakeCaptures):
+    """Each stream steps forward `steps` times, `gap` s apart, then captures — or stays put if `stuck`."""
+
+    def __init__(self, steps: int, gap: float, stuck: str = "") -> None:
+        super().__init__(broken="none")
+        self.steps, self.gap, self.stuck = steps, gap, stuck
+
+    async def open(self, spec: StreamSpec, emit: Emit) -> None:
+        self.open_now.add(spec)
+        self._closing[spec] = asyncio.Event()
+        emit(StreamStatus(spec, StreamState.STARTING, "checking the capture filter"))
+        if spec.interface != self.stuck:
+            for i in range(self.steps):
+                await asyncio.sleep(self.gap)  # why: a capture on a loaded node, one slow step after another
+                emit(StreamStatus(spec, StreamState.STARTING, f"canary round {i + 1}"))
+            emit(StreamStatus(spec, StreamState.CAPTURING))
+        await self._closing[spec].wait()
+        self.open_now.discard(spec)
+
+
+async def test_readiness_waits_while_captures_make_progress_and_shows_each_one() -> None:
+    seen: list[Any] = []
+
+    async def traffic() -> tuple[str, int]:
+        return "x\n", 0
+
+    nodes = {name: RecordingNode(name) for name in ("node-1", "node-2")}
+    report = await follow(
+        _plan(),
+        topology(),
+        traffic,
+        cast(dict[str, NodeSession], nodes),
+        captures=SlowCaptures(steps=5, gap=0.1),  # 0.5 s in all, never 0.3 s without a step
+        emit=seen.append,
+        payload="x\n",
+        ready_timeout=5.0,
+        stall=0.3,
+        settle=0.01,
+    )
+    assert all(s.state == "capturing" for s in report.streams)
+    steps = [e.step for e in seen if isinstance(e, ProgressEvent)]
+    done = {s.name for s in steps if s.state is StepState.DONE}
+    assert done == {f"capture {s.node}/{s.interface}" for s in hop_specs(_plan())}
+    assert any(s.log == "canary round 3" and s.state is StepState.RUNNING for s in steps)
+
+
+async def test_a_capture_that_stops_moving_is_named_with_its_last_step() -> None:
+    with pytest.raises(JourneyError) as failed:
+        await follow(
+            _plan(),
+            topology(),
+            _no_traffic,
+            {},
+            captures=SlowCaptures(steps=1, gap=0.05, stuck="cilium_vxlan"),
+            payload="x\n",
+            ready_timeout=5.0,
+            stall=0.3,
+        )
+    message = str(failed.value)
+    assert message.startswith("captures not proven before the traffic: node-1/cilium_vxlan")
+    assert "still 'checking the capture filter' (no step forward for 0.3 s, or 5 s in all)" in message
+    assert "node-1/ens4" not in message

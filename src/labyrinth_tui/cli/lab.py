@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -138,6 +139,36 @@ def status(prefix: str, as_json: bool) -> None:
         click.echo(
             f"  svc {svc.namespace}/{svc.name}  {svc.cluster_ip}  ({ports}) → {', '.join(svc.endpoints)}"
         )
+
+
+@lab.command()
+@prefix_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the inventory to this file (default: print it).",
+)
+def inventory(prefix: str, output: Path | None) -> None:
+    """The lab as an SSH inventory for `cluster attach --ssh-inventory` (nodes reached inside their netns)."""
+    from labyrinth_tui.lab.state import LabError, load_state
+    from labyrinth_tui.sources.lab_nodes import lab_inventory
+
+    try:
+        state = load_state(prefix)
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if state is None:
+        raise click.ClickException(
+            f"lab {prefix!r} is not up: run `labyrinth lab up --prefix {prefix}` first"
+        )
+    text = lab_inventory(state).to_yaml()
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text)
+    click.echo(f"wrote {output}", err=True)
 
 
 @lab.command(context_settings={"ignore_unknown_options": True})

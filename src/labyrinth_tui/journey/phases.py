@@ -158,6 +158,23 @@ class Handshake:
     def journeys(self) -> tuple[Journey, ...]:
         return tuple(j for j in (self.syn, self.syn_ack, self.ack) if j is not None)
 
+    @property
+    def stalled(self) -> str | None:
+        """Where an incomplete handshake stopped, for a person: the last packet that went out and the hop
+        it was last seen on (and the one it never reached). None when complete or no SYN was seen."""
+        if self.complete or self.syn is None:
+            return None
+        last, missing = (self.syn, "SYN-ACK") if self.syn_ack is None else (self.syn_ack, "ACK")
+        label = "SYN" if last is self.syn else "SYN-ACK"
+        hop = last.hops[-1]
+        times = f" (sent {self.syn_sent}×)" if last is self.syn and self.syn_sent > 1 else ""
+        where = f"{hop.node}/{hop.interface} ({hop.direction}, {hop.src} → {hop.dst})"
+        text = f"no {missing}: the {label}{times} was last seen on {where}"
+        if last.expected_next is not None:
+            node, interface = last.expected_next
+            text += f", never on {node}/{interface}"
+        return text
+
 
 def _next_seq(seq: int | None) -> int | None:
     return None if seq is None else (seq + 1) % (1 << 32)

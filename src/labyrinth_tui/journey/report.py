@@ -7,6 +7,7 @@ from typing import Any
 
 from labyrinth_tui.journey.hops import ChangeKind, Hop, Journey
 from labyrinth_tui.journey.phases import DnsPhase, Handshake
+from labyrinth_tui.journey.service_map import ServiceMap
 from labyrinth_tui.journey.stitch import StitchResult, journey_jsonable
 from labyrinth_tui.model.evidence import EvidenceDiff
 
@@ -51,6 +52,7 @@ class JourneyReport:
     evidence: tuple[EvidenceDiff, ...]
     received: str  # what the server pod read from the connection
     problems: tuple[str, ...] = ()
+    service_maps: tuple[ServiceMap, ...] = ()  # where Cilium runs: what its agents map the service to
 
     @property
     def handshake(self) -> Handshake | None:
@@ -122,6 +124,7 @@ class JourneyReport:
                 "server": hs.server,
                 "endpoint": hs.endpoint,
                 "complete": hs.complete,
+                "stalled": hs.stalled,
                 "syn": _j(hs.syn),
                 "syn_ack": _j(hs.syn_ack),
                 "ack": _j(hs.ack),
@@ -156,6 +159,11 @@ class JourneyReport:
             "journeys": len(self.stitched.journeys),
             "vanished": [journey_jsonable(j) for j in self.stitched.vanished()],
             "problems": list(self.problems),
+            "service_maps": [
+                {"node": m.node, "agent": m.agent, "command": m.command, "lines": list(m.lines)}
+                | {"problem": m.problem}
+                for m in self.service_maps
+            ],
         }
 
 

@@ -53,6 +53,9 @@ def journey_lines(report: JourneyReport) -> list[str]:
     for label, journey in (("SYN", hs.syn), ("SYN-ACK", hs.syn_ack), ("ACK", hs.ack)):
         lines.append("")
         lines += _journey_block(report, label, journey)
+    lines += service_map_lines(report)
+    if hs.stalled:
+        lines += ["", f"✗ {hs.stalled}"]
     for p in report.problems:
         lines.append(f"problem: {p}")
     return lines
@@ -65,4 +68,15 @@ def _journey_block(report: JourneyReport, label: str, journey: Journey | None) -
     for hop in journey.hops:
         out.append("  " + hop_line(hop))
         out += [f"      evidence: {e}" for e in report.hop_evidence(journey, hop)]
+    return out
+
+
+def service_map_lines(report: JourneyReport) -> list[str]:
+    """Each Cilium agent's entry for the service (nothing where Cilium is not the CNI)."""
+    out: list[str] = []
+    for m in report.service_maps:
+        out += ["", f"Cilium service map on {m.node} ({m.agent}{', ' + m.command if m.command else ''}):"]
+        out += [f"  {line}" for line in m.lines]
+        if m.problem:
+            out.append(f"  ✗ {m.problem}")
     return out

@@ -128,6 +128,9 @@ class Topology:
     def pods(self) -> list[tuple[Node, Pod]]:
         return [(n, p) for n in self.nodes for p in n.pods]
 
+    def pod_by_ip(self, ip: str) -> tuple[Node, Pod] | None:
+        return next(((n, p) for n, p in self.pods() if p.ip == ip), None)
+
 
 def to_jsonable(obj: Any) -> Any:
     """Dataclasses → dicts/lists, the shape every `--json` twin prints."""

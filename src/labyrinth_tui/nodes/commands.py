@@ -121,6 +121,18 @@ def in_process_group(argv: Sequence[str]) -> list[str]:
     return ["setsid", "-w", "sh", "-c", _PRINT_PGID_THEN_EXEC, "sh", *argv]
 
 
+# bash's /dev/tcp (or /dev/udp): stdin to the connection, then the write side closes as bash exits.
+# Host and port come as $1 and $2, never spliced into the script.
+_BASH_DIAL: Final = 'exec 3<>"/dev/$0/$1/$2" && cat >&3'
+
+
+def bash_dial(proto: str, host: str, port: int) -> list[str]:
+    """A pod's client where only bash is there: `bash -c` reading stdin into /dev/tcp/HOST/PORT."""
+    if proto not in ("tcp", "udp"):
+        raise UnsafeArgument(proto, "tcp or udp", "protocol")
+    return ["bash", "-c", _BASH_DIAL, proto, _text(host, "host"), str(int(port))]
+
+
 # TERM the group, wait up to $2 tenths of a second, then KILL what is left and wait again; exit 0 once
 # no live process of it is left. Zombies do not count: they are dead, and when init reaps them is not
 # ours to wait for. One round trip; a failed kill (gone, or not ours) is judged by what ps sees after.

@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import shlex
+from collections.abc import Sequence
 from typing import Any, Final
 
 from labyrinth_tui.model.evidence import (
@@ -183,13 +184,16 @@ def _missing(result: CommandResult) -> bool:
     return result.exit_status == NOT_FOUND or "not found" in result.stderr.lower()
 
 
-async def gather_evidence(runner: CommandRunner, *, timeout: float = 15.0) -> NodeEvidence:
+async def gather_evidence(
+    runner: CommandRunner, *, timeout: float = 15.0, privilege: Sequence[str] = ()
+) -> NodeEvidence:
     """iptables nat counters and BPF attachments of one node. A missing tool or unreadable output is a
-    problem on the result, never an exception: evidence is shown beside the journey, not required for it."""
+    problem on the result, never an exception: evidence is shown beside the journey, not required for it.
+    `privilege` prefixes each command (("sudo", "-n") for a non-root login, as captures do)."""
     save, net, link = await asyncio.gather(
-        runner.run(iptables_save_argv("nat"), timeout=timeout, check=False),
-        runner.run(bpftool_net_argv(), timeout=timeout, check=False),
-        runner.run(bpftool_link_argv(), timeout=timeout, check=False),
+        runner.run([*privilege, *iptables_save_argv("nat")], timeout=timeout, check=False),
+        runner.run([*privilege, *bpftool_net_argv()], timeout=timeout, check=False),
+        runner.run([*privilege, *bpftool_link_argv()], timeout=timeout, check=False),
     )
     problems: list[str] = []
     iptables: IptablesSnapshot | None = None

@@ -220,3 +220,21 @@ def parse_ps(text: str) -> dict[int, tuple[int | None, str]]:
 
 def _is_number(word: str) -> bool:
     return word.isascii() and word.isdigit() and len(word) <= 20
+
+
+def route_get_argv(dst: str) -> list[str]:
+    """How a node says which device and gateway it sends `dst` through (no root needed)."""
+    return ["ip", "-j", "route", "get", dst]
+
+
+def parse_route_get(text: str, what: str = "route get") -> Route:
+    """`ip -j route get <ip>` → its Route (`dst` is the address asked about); DiscoveryError when it has none.
+
+    iproute2 6.1 prints one object: `[{"dst":"10.0.2.215","gateway":"10.0.2.244","dev":"cilium_vxlan",
+    "prefsrc":"10.0.1.49","flags":["onlink"],"uid":0,"cache":[]}]`.
+    """
+    entries = load_json_list(text, what)
+    routes, problems = routes_from_json(entries[:1], what)
+    if not routes or not routes[0].dev:
+        raise DiscoveryError(problems[0] if problems else f"{what}: no device in {text.strip()[:120]!r}")
+    return routes[0]

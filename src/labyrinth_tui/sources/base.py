@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.journey.request import JourneyRequest
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step
@@ -94,5 +95,6 @@ class Source(Protocol):
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         """The full dissection of one packet of the stream, off the UI loop; None if not recorded."""
 
-    async def journey(self, emit: Emit) -> JourneyReport:
-        """The article's packet followed across every hop (runs its traffic where the source can)."""
+    async def journey(self, emit: Emit, request: JourneyRequest | None = None) -> JourneyReport:
+        """The request's packet (the article's by default) followed across every hop (runs its traffic
+        where the source can)."""

@@ -12,20 +12,27 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from labyrinth_tui.cloud.bootstrap.inventory import Inventory, NodeEntry
+from labyrinth_tui.cloud.kube.cilium import service_maps
 from labyrinth_tui.cloud.kube.client import KubeClient, NodeInfo, PodInfo, load_kubeconfig
 from labyrinth_tui.cloud.kube.errors import KubeError
+from labyrinth_tui.cloud.kube.exec import journey_exchange
+from labyrinth_tui.cloud.kube.pod_tools import PodTool, detect_tools
 from labyrinth_tui.cloud.kube.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
+from labyrinth_tui.journey.plan import End, Ends
 from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.journey.request import JourneyRequest
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Node, Pod, Service, Topology
+from labyrinth_tui.nodes.commands import in_netns
 from labyrinth_tui.nodes.connect import HostKeyPrompt
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.discovery import discover_node
 from labyrinth_tui.sources.base import Emit, JourneyError, ProgressEvent, StreamSpec, TopologyEvent
 from labyrinth_tui.sources.captures import CaptureStreams
+from labyrinth_tui.sources.journey_run import READY_LIMIT, follow, plan_journey
 
 GROUP = "cluster"
 
@@ -81,6 +88,7 @@ class ClusterSource:
     name: str = "cluster"
     discover: bool = True
     ssh_timeout: float = 10.0
+    ready_timeout: float = READY_LIMIT  # s the journey's captures may take to be proven (a hard limit)
     ask_host_key: HostKeyPrompt | None = None
     topology: Topology | None = None
     sessions: dict[str, NodeSession] = field(default_factory=dict)
@@ -88,6 +96,8 @@ class ClusterSource:
     _tunnel: ApiTunnel | None = field(default=None, repr=False)
     _certs: Path | None = field(default=None, repr=False)
     _captures: CaptureStreams | None = field(default=None, repr=False)
+    _dial_tools: dict[tuple[str, str], PodTool] = field(default_factory=dict, repr=False)
+    _listen_tools: dict[tuple[str, str], PodTool] = field(default_factory=dict, repr=False)
 
     def _entry(self, name: str) -> NodeEntry:
         return (self.inventory.node(name) if self.inventory else None) or NodeEntry(name)
@@ -187,8 +197,88 @@ class ClusterSource:
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
         return self._captures.pcapng_path(spec) if self._captures is not None else None
 
-    async def journey(self, emit: Emit) -> JourneyReport:
-        raise JourneyError("following the article's packet runs on the lab for now (labyrinth journey)")
+    async def journey(self, emit: Emit, request: JourneyRequest | None = None) -> JourneyReport:
+        """The request's ends (the article's by default) followed: hops from the discovered topology and
+        each node's routes, captures over SSH, nc through the API's exec in the pods."""
+        if self.topology is None or self._kube is None:
+            raise JourneyError("the cluster is not attached yet: its topology is not known")
+        request = request or JourneyRequest()
+        kube, topology = self._kube, self.topology
+        plan = await plan_journey(topology, request, self.sessions)
+        if self._captures is None:
+            self._captures = CaptureStreams(self.sessions, privilege=self._privilege)
+        ends = plan.ends
+
+        async def traffic() -> tuple[str | None, int]:
+            app = ends.service is not None and await self._listening(ends)
+            servers = [] if app else [(s.pod.namespace, s.pod.name) for s in ends.servers]
+            client = (ends.client.pod.namespace, ends.client.pod.name)
+            port = ends.port if ends.service is not None else ends.target_port
+            try:
+                dial, listen = await self._tools(kube, client, servers)
+                received, which = await journey_exchange(
+                    kube,
+                    servers,
+                    client,
+                    target=ends.target_host,
+                    port=port,
+                    payload=request.payload,
+                    proto=ends.proto,
+                    server_argv=[t.server(ends.target_port, ends.proto) for t in listen],
+                    client_argv=dial.client(ends.target_host, port, ends.proto),
+                )
+            except KubeError as exc:
+                raise JourneyError(str(exc)) from None
+            return (None, -1) if app else (received, which)
+
+        report = await follow(
+            plan,
+            topology,
+            traffic,
+            self.sessions,
+            captures=self._captures,
+            emit=emit,
+            payload=request.payload,
+            ready_timeout=self.ready_timeout,
+            privilege=self._privilege,
+        )
+        if ends.service is None:
+            return report
+        nodes = [ends.client.node.name, report.server.node]
+        try:  # where the service is translated when Cilium's eBPF does it: shown beside the packets
+            maps = await service_maps(kube, nodes, f"{ends.target_ip}:{ends.port}")
+        except KubeError as exc:
+            return replace(report, problems=(*report.problems, f"Cilium service map not read: {exc}"))
+        return replace(report, service_maps=maps)
+
+    async def _listening(self, ends: Ends) -> bool:
+        """Does a backend of the target Service already listen on the target port (seen from its node)?"""
+
+        async def one(end: End) -> bool:
+            session = self.sessions.get(end.node.name)
+            if session is None or not end.pod.netns:
+                return False  # not known: a server of ours is started as usual
+            # `ss -H -l -t|-u sport = :PORT` prints one line per listening socket, nothing when none
+            kind = "-u" if ends.proto == "udp" else "-t"
+            argv = in_netns(end.pod.netns, ["ss", "-H", "-l", "-n", kind, f"sport = :{ends.target_port}"])
+            try:
+                result = await session.run([*self._privilege(end.node.name), *argv], check=False)
+            except NodeError:
+                return False
+            return result.exit_status == 0 and bool(result.stdout.strip())
+
+        return any(await asyncio.gather(*(one(s) for s in ends.servers)))
+
+    async def _tools(
+        self, kube: KubeClient, client: tuple[str, str], servers: list[tuple[str, str]]
+    ) -> tuple[PodTool, list[PodTool]]:
+        """What each pod's image has to dial or listen with; asked once per pod while attached."""
+        missing = [s for s in servers if s not in self._listen_tools]
+        if client not in self._dial_tools or missing:
+            dial, listen = await detect_tools(kube, client, missing)
+            self._dial_tools[client] = dial
+            self._listen_tools.update(zip(missing, listen, strict=True))
+        return self._dial_tools[client], [self._listen_tools[s] for s in servers]
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         # streams here are not recorded once closed; a live one is dissected by tshark on its node

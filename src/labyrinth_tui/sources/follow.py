@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.journey.request import JourneyRequest
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.serialize import BundleFormatError, packet_from_json, packet_to_json
@@ -260,7 +261,7 @@ class FollowSource:
     async def close_stream(self, spec: StreamSpec) -> None:
         raise FollowRefused("closing a capture")
 
-    async def journey(self, emit: Emit) -> JourneyReport:
+    async def journey(self, emit: Emit, request: JourneyRequest | None = None) -> JourneyReport:
         raise FollowRefused("running the journey")
 
     async def save_pcapng(self, spec: StreamSpec, target: Path) -> str | None:

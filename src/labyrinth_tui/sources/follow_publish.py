@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.journey.request import JourneyRequest
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.sources.base import Emit, PacketBatch, Source, SourceEvent, StreamSpec
@@ -97,9 +98,9 @@ class PublishingSource:
         self.publish(StreamClosed(spec))
         await self.inner.close_stream(spec)
 
-    async def journey(self, emit: Emit) -> JourneyReport:
+    async def journey(self, emit: Emit, request: JourneyRequest | None = None) -> JourneyReport:
         self.publish(JourneyStarted())
-        report = await self.inner.journey(self._tee(emit))
+        report = await self.inner.journey(self._tee(emit), request)
         self.publish(JourneyShown(report))
         return report
 

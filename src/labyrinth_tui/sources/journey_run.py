@@ -1,34 +1,41 @@
-"""The article's traffic on the lab, with every hop captured first: ncat server in wrk-2, client in wrk-1."""
+"""A journey run: hops planned from the topology, every hop captured and proven first, the traffic, stitched.
+
+`follow` is the run on any source (its traffic given); `run_journey` is the lab's (ncat via ip netns exec).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Final, Protocol
 
-from labyrinth_tui.journey.article import CLIENT_POD, HOP_FILTER, PAYLOAD, PORT, SERVER_POD, SERVICE
+from labyrinth_tui.journey.plan import End, JourneyPlan, plan_hops, resolve_ends, route_queries
 from labyrinth_tui.journey.report import JourneyReport, PodSeen, StreamReady
-from labyrinth_tui.journey.roles import InterfaceRole, Role
+from labyrinth_tui.journey.request import JourneyRequest, RequestError
 from labyrinth_tui.journey.stitch import stitch
-from labyrinth_tui.lab.state import LabState, PodState
+from labyrinth_tui.lab.state import LabState
 from labyrinth_tui.lab.traffic import TrafficError, exchange
 from labyrinth_tui.model.evidence import NodeEvidence, diff_evidence
 from labyrinth_tui.model.packets import PacketSummary
+from labyrinth_tui.model.progress import Step, StepState
+from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.evidence import gather_evidence
+from labyrinth_tui.probes.route_get import routes_for
 from labyrinth_tui.sources.base import (
     Emit,
     JourneyError,
     PacketBatch,
+    ProgressEvent,
     SourceEvent,
     StreamSpec,
     StreamState,
     StreamStatus,
 )
 from labyrinth_tui.sources.captures import CaptureStreams
-from labyrinth_tui.sources.lab_nodes import sessions_for, topology_from_state
+from labyrinth_tui.sources.lab_nodes import discover_lab, sessions_for
 
 
 class Captures(Protocol):
@@ -39,37 +46,28 @@ class Captures(Protocol):
     async def close(self, spec: StreamSpec) -> None: ...
 
 
-def _pod(state: LabState, name: str) -> PodState:
-    found = next((p for p in state.pods if p.name.startswith(name + "-")), None)
-    if found is None:
-        raise JourneyError(f"no pod {name!r} in lab {state.prefix!r}")
-    return found
+READY_LIMIT: Final = 60.0  # s: the hard limit on proving the hops' captures (--ready-timeout)
+STALL: Final = 15.0  # s a capture may go without a step forward before it is given up on
 
 
-def hop_specs(state: LabState) -> tuple[StreamSpec, ...]:
-    """The article's six hops: client lxc, cilium_vxlan, ens4 on its node; ens4, cilium_vxlan, server lxc."""
-    client, server = _pod(state, CLIENT_POD), _pod(state, SERVER_POD)
-    return tuple(
-        StreamSpec(node, iface, HOP_FILTER)
-        for node, iface in (
-            (client.node, client.host_veth),
-            (client.node, "cilium_vxlan"),
-            (client.node, "ens4"),
-            (server.node, "ens4"),
-            (server.node, "cilium_vxlan"),
-            (server.node, server.host_veth),
-        )
-    )
+Traffic = Callable[[], Awaitable[tuple[str | None, int]]]
+"""Runs the exchange; returns what the server read and which of the plan's servers read it (-1: none).
+None for what was read: the target's own application answered (no server of ours to ask)."""
 
 
-def hop_roles(state: LabState) -> dict[tuple[str, str], InterfaceRole]:
-    roles: dict[tuple[str, str], InterfaceRole] = {}
-    for node in state.nodes:
-        roles[(node.name, "ens4")] = InterfaceRole(Role.UNDERLAY, node_ip=node.address)
-        roles[(node.name, "cilium_vxlan")] = InterfaceRole(Role.OVERLAY)
-    for pod in state.pods:
-        roles[(pod.node, pod.host_veth)] = InterfaceRole(Role.HOST_VETH, pod_ip=pod.ip)
-    return roles
+async def plan_journey(
+    topology: Topology, request: JourneyRequest, sessions: Mapping[str, NodeSession]
+) -> JourneyPlan:
+    """The request's ends in the topology, each involved node's routes asked, the hops derived."""
+    try:
+        ends = resolve_ends(topology, request)
+    except RequestError as exc:
+        raise JourneyError(str(exc)) from None
+    return plan_hops(ends, await routes_for(sessions, route_queries(ends)))
+
+
+def hop_specs(plan: JourneyPlan) -> tuple[StreamSpec, ...]:
+    return tuple(StreamSpec(h.node, h.interface, plan.capture_filter) for h in plan.hops)
 
 
 class _Collector:
@@ -106,33 +104,77 @@ class _Collector:
         return sum(len(v) for v in self.packets.values())
 
 
-async def _pod_has_veth(session: NodeSession, veth: str) -> bool:
-    result = await session.run(["ip", "-br", "link", "show", "dev", veth], check=False)
-    return result.exit_status == 0 and result.stdout.startswith(veth)
-
-
 async def run_journey(
     state: LabState,
+    request: JourneyRequest | None = None,
     *,
     captures: Captures | None = None,
     sessions: Mapping[str, NodeSession] | None = None,
+    topology: Topology | None = None,
     emit: Callable[[SourceEvent], None] | None = None,
-    payload: str = PAYLOAD,
-    ready_timeout: float = 10.0,
-    settle: float = 0.3,
+    ready_timeout: float = READY_LIMIT,
 ) -> JourneyReport:
-    """Captures open and proven on all six hops, evidence before, the traffic, evidence after, stitched."""
+    """The lab's journey: the request's (the article's by default) hops planned from what discovery sees."""
+    request = request or JourneyRequest()
     own_sessions = sessions is None
     nodes = dict(sessions) if sessions is not None else dict(sessions_for(state))
+    try:
+        if topology is None:
+            topology = await discover_lab(state, nodes)
+        plan = await plan_journey(topology, request, nodes)
+        netns = {p.ip: p.netns for p in state.pods}  # the lab's own names for the pods' netns
+
+        async def traffic() -> tuple[str, int]:
+            ends = plan.ends
+            try:
+                return await exchange(
+                    client_netns=netns[ends.client.pod.ip], client_name=ends.client.pod.name,
+                    servers=[(netns[s.pod.ip], s.pod.name) for s in ends.servers],
+                    target=ends.target_host, port=ends.target_port if ends.service is None else ends.port,
+                    payload=request.payload, timeout=10.0, proto=ends.proto,
+                )  # fmt: skip
+            except TrafficError as exc:
+                raise JourneyError(str(exc)) from None
+
+        return await follow(
+            plan, topology, traffic, nodes, captures=captures, emit=emit,
+            payload=request.payload, ready_timeout=ready_timeout,
+        )  # fmt: skip
+    finally:
+        if own_sessions:
+            await asyncio.gather(*(s.close() for s in nodes.values()), return_exceptions=True)
+
+
+async def follow(
+    plan: JourneyPlan,
+    topology: Topology,
+    traffic: Traffic,
+    nodes: Mapping[str, NodeSession],
+    *,
+    captures: Captures | None = None,
+    emit: Callable[[SourceEvent], None] | None = None,
+    payload: str,
+    ready_timeout: float = READY_LIMIT,
+    settle: float = 0.3,
+    stall: float = STALL,
+    privilege: Callable[[str], Sequence[str]] | None = None,
+) -> JourneyReport:
+    """Captures proven on every planned hop, evidence before, the traffic, evidence after, stitched.
+
+    `privilege(node)` prefixes the evidence commands there (("sudo", "-n") for a non-root login)."""
+    prefix = privilege or (lambda node: ())
     caps = captures if captures is not None else CaptureStreams(nodes)
-    client, server = _pod(state, CLIENT_POD), _pod(state, SERVER_POD)
-    specs = hop_specs(state)
+    ends = plan.ends
+    specs = hop_specs(plan)
     collector = _Collector(emit)
-    problems: list[str] = []
+    problems: list[str] = list(plan.notes)
     proven: dict[StreamSpec, StreamStatus] = {}
-    involved = [client.node, server.node]
+    involved = list(dict.fromkeys([ends.client.node.name, *(s.node.name for s in ends.servers)]))
+    # a node SSH could not reach has no hops in the plan (it says so) and gives no evidence
+    involved = [n for n in involved if n in nodes and getattr(topology.node(n), "reachable", True)]
     # each open() runs until its close(): one task per hop, all started before any traffic
     opened = [asyncio.create_task(caps.open(spec, collector), name=f"journey {spec.key}") for spec in specs]
+    answered = ends.servers[0]
     try:
 
         def settled() -> bool:
@@ -141,26 +183,28 @@ async def run_journey(
                 for spec in specs
             )
 
-        await collector.wait(settled, ready_timeout)
+        await _until_ready(collector, specs, settled, ready_timeout, stall)
         not_ready = [
-            f"{spec.key}: {(s.reason or s.state) if (s := collector.states.get(spec)) else 'no status'}"
+            f"{spec.key}: {_why_not_ready(collector.states.get(spec), ready_timeout, stall)}"
             for spec in specs
             if (st := collector.states.get(spec)) is None or st.state is not StreamState.CAPTURING
         ]
         if not_ready:
             raise JourneyError("captures not proven before the traffic: " + "; ".join(not_ready))
         proven = dict(collector.states)  # what each stream was when the traffic started
-        before = await asyncio.gather(*(gather_evidence(nodes[n]) for n in involved))
-        try:
-            received = await exchange(
-                client_netns=client.netns, client_name=client.name,
-                server_netns=server.netns, server_name=server.name,
-                target=SERVICE, port=PORT, payload=payload, timeout=10.0,
-            )  # fmt: skip
-        except TrafficError as exc:
-            raise JourneyError(str(exc)) from None
-        if received != payload:
-            problems.append(f"the server read {received!r}, not {payload!r}")
+        before = await asyncio.gather(*(gather_evidence(nodes[n], privilege=prefix(n)) for n in involved))
+        read, which = await traffic()
+        if which >= 0:
+            answered = ends.servers[which]
+        received = read or ""
+        if read is None:
+            problems.append(
+                f"a backend already listens on {ends.target_port}: no server was started, "
+                "and what the application read is not shown"
+            )
+        elif received != payload:
+            where = "no server" if which < 0 else "the server"
+            problems.append(f"{where} read {received!r}, not {payload!r}")
         # the last ACK and the FINs are on the wire by now; wait until the streams stop moving
         seen = -1
         loop = asyncio.get_running_loop()
@@ -168,35 +212,32 @@ async def run_journey(
         while collector.count() != seen and loop.time() < end:
             seen = collector.count()
             await collector.wait(lambda n=seen: collector.count() != n, settle)  # type: ignore[misc]
-        after = await asyncio.gather(*(gather_evidence(nodes[n]) for n in involved))
-        veths = await asyncio.gather(
-            _pod_has_veth(nodes[client.node], client.host_veth),
-            _pod_has_veth(nodes[server.node], server.host_veth),
-        )
+        after = await asyncio.gather(*(gather_evidence(nodes[n], privilege=prefix(n)) for n in involved))
+        veths = await asyncio.gather(_veth_present(nodes, ends.client), _veth_present(nodes, answered))
     except NodeError as exc:
         raise JourneyError(f"{exc.node}: {exc.reason}") from None
     finally:
         await asyncio.gather(*(caps.close(spec) for spec in specs), return_exceptions=True)
         await asyncio.gather(*opened, return_exceptions=True)
-        if own_sessions:
-            await asyncio.gather(*(s.close() for s in nodes.values()), return_exceptions=True)
-    topology = topology_from_state(state)
     observations = [p for spec in specs for p in collector.packets.get(spec, ())]
+    # a pod dialled by its IP is no service's backend here: the flow keeps the pod's address
+    services = tuple(
+        s for s in topology.services if ends.service is not None or ends.target_ip not in s.endpoints
+    )
     stitched = stitch(
         observations,
-        topology.services,
-        hop_roles(state),
+        services,
+        plan.roles(topology),
         captured=[(s.node, s.interface) for s in specs],
-        reference_node=client.node,
+        reference_node=ends.client.node.name,
     )
-    svc = next(s for s in topology.services if s.name == SERVER_POD)
     return JourneyReport(
         cluster=topology.cluster,
-        service=SERVICE,
-        service_ip=svc.cluster_ip,
-        service_port=PORT,
-        client=_seen(client, veths[0], "client"),
-        server=_seen(server, veths[1], "server"),
+        service=ends.target_host,
+        service_ip=ends.target_ip,
+        service_port=ends.port,
+        client=_seen(ends.client, veths[0], "client"),
+        server=_seen(answered, veths[1], "server"),
         streams=tuple(
             StreamReady(
                 s.node,
@@ -214,8 +255,80 @@ async def run_journey(
     )
 
 
-def _seen(pod: PodState, veth_present: bool, role: str) -> PodSeen:
-    return PodSeen(pod.namespace, pod.name, pod.node, pod.ip, pod.netns, pod.host_veth, veth_present, role)
+async def _until_ready(
+    collector: _Collector,
+    specs: tuple[StreamSpec, ...],
+    settled: Callable[[], bool],
+    limit: float,
+    stall: float,
+) -> None:
+    """Wait while the captures make progress: each status change is a step forward (shown as a journey
+    step per capture); stop when all settled, when none moved for `stall` s, or at `limit` s."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    last_move = start
+    seen: dict[StreamSpec, StreamStatus | None] = {}
+    while True:
+        now = loop.time()
+        for spec in specs:
+            status = collector.states.get(spec)
+            if status != seen.get(spec):
+                seen[spec] = status
+                last_move = now
+                if status is not None and collector.forward is not None:
+                    collector.forward(ProgressEvent(_capture_step(spec, status, now - start)))
+        if settled() or now - start >= limit or now - last_move >= stall:
+            return
+        collector.changed.clear()
+        wait = min(limit - (now - start), stall - (now - last_move))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(collector.changed.wait(), max(wait, 0.01))
 
 
-__all__ = ["JourneyError", "NodeEvidence", "hop_roles", "hop_specs", "run_journey"]
+def _capture_step(spec: StreamSpec, status: StreamStatus, elapsed: float) -> Step:
+    state = {
+        StreamState.STARTING: StepState.RUNNING,
+        StreamState.CAPTURING: StepState.DONE,
+    }.get(status.state, StepState.FAILED)
+    log = status.reason or str(status.state)
+    return Step(
+        "journey",
+        f"capture {spec.node}/{spec.interface}",
+        state,
+        int(state is StepState.DONE),
+        1,
+        elapsed,
+        log,
+    )
+
+
+def _why_not_ready(status: StreamStatus | None, limit: float, stall: float) -> str:
+    if status is None:
+        return f"no word from its node in {limit:g} s"
+    if status.state is StreamState.STARTING:
+        return (
+            f"still '{status.reason or 'starting'}' (no step forward for {stall:g} s, or {limit:g} s in all)"
+        )
+    return status.reason or str(status.state)
+
+
+async def _veth_present(nodes: Mapping[str, NodeSession], end: End) -> bool:
+    session = nodes.get(end.node.name)
+    veth = end.pod.host_veth
+    if session is None or veth is None:
+        return False
+    try:
+        result = await session.run(["ip", "-br", "link", "show", "dev", veth], check=False)
+    except NodeError:
+        return False
+    return result.exit_status == 0 and result.stdout.startswith(veth)
+
+
+def _seen(end: End, veth_present: bool, role: str) -> PodSeen:
+    pod = end.pod
+    return PodSeen(
+        pod.namespace, pod.name, end.node.name, pod.ip, pod.netns, pod.host_veth or "", veth_present, role
+    )
+
+
+__all__ = ["JourneyError", "NodeEvidence", "Traffic", "follow", "hop_specs", "plan_journey", "run_journey"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.journey.request import JourneyRequest
 from labyrinth_tui.lab.build import down, up
 from labyrinth_tui.lab.spec import LabSpec, article_spec
 from labyrinth_tui.lab.state import LabState
@@ -92,10 +93,10 @@ class LabSource:
             return None
         return await dissect(path, packet.number)
 
-    async def journey(self, emit: Emit) -> JourneyReport:
+    async def journey(self, emit: Emit, request: JourneyRequest | None = None) -> JourneyReport:
         if self.state is None:
             raise JourneyError("the lab is not up yet")
-        return await run_journey(self.state, sessions=self.sessions, emit=emit)
+        return await run_journey(self.state, request, sessions=self.sessions, emit=emit)
 
     async def down(self) -> None:
         """Stop every capture and connection, then remove the lab (everything it made, by prefix)."""

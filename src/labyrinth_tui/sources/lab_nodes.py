@@ -1,9 +1,11 @@
-"""What the lab knows of itself as a Topology, and one SSH session per lab node (its discovery helpers)."""
+"""What the lab knows of itself: a Topology, one SSH session per node, and an inventory to attach it by."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
+from labyrinth_tui.cloud.bootstrap.inventory import Inventory, NodeEntry
 from labyrinth_tui.lab.state import LabState
 from labyrinth_tui.model.topology import Node, Pod, Service, ServicePort, Topology
 from labyrinth_tui.nodes.connect import NetnsConnector
@@ -57,3 +59,25 @@ async def discover_lab(state: LabState, sessions: dict[str, NodeSession]) -> Top
     nodes = await discover(list(sessions.values()), identities)
     base = topology_from_state(state)
     return replace(base, nodes=tuple(replace(n, role=roles.get(n.name, n.role)) for n in nodes))
+
+
+def lab_inventory(state: LabState) -> Inventory:
+    """The lab as `cluster attach --ssh-inventory` takes it: each node reached inside its netns, host keys
+    pinned in `<state dir>/known_hosts` (written here; `lab down` removes the folder with it)."""
+    known_hosts = Path(state.state_dir) / "known_hosts"
+    # every lab uses 10.168.0.x: these keys go in the lab's own file, never in a shared known_hosts
+    known_hosts.write_text("".join(f"{n.address} {n.ssh.host_key}\n" for n in state.nodes))
+    nodes = tuple(
+        NodeEntry(
+            name=n.name,
+            address=n.address,
+            internal_ip=n.address,
+            user=n.ssh.user,
+            key=n.ssh.client_key,
+            port=n.ssh.port,
+            role=n.role,
+            netns=n.netns,
+        )
+        for n in state.nodes
+    )
+    return Inventory(f"lab-{state.prefix}", nodes, known_hosts=str(known_hosts), ssh_config=False)

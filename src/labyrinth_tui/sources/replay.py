@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.journey.request import JourneyRequest
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.serialize import (
@@ -107,7 +108,8 @@ class ReplaySource:
             return None
         return await dissect(path, packet.number)
 
-    async def journey(self, emit: Emit) -> JourneyReport:
+    async def journey(self, emit: Emit, request: JourneyRequest | None = None) -> JourneyReport:
+        # a recording holds one journey, whatever the request: the one it recorded
         return await asyncio.to_thread(report_from_bundle, self.root)
 
     async def close(self) -> None:

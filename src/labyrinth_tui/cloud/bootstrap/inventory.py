@@ -10,6 +10,7 @@ nodes:                     # the first is the control plane unless one says role
     user: ubuntu
     key: ~/.ssh/id_ed25519
     port: 22
+    # netns: labyrinth.node-0  # only `labyrinth lab inventory` writes it: sshd listens inside that netns
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import asyncssh
 import yaml
 
-from labyrinth_tui.nodes.connect import HostKeyPrompt, TcpConnector
+from labyrinth_tui.nodes.commands import UnsafeArgument, validate_netns
+from labyrinth_tui.nodes.connect import Connector, HostKeyPrompt, NetnsConnector, TcpConnector
 
 if TYPE_CHECKING:
     from labyrinth_tui.cloud.gcp.spec import NodeAccess
 
 ROLES: Final = ("control-plane", "worker")
-_NODE_KEYS: Final = {"name", "address", "internal_ip", "user", "key", "port", "role"}
+_NODE_KEYS: Final = {"name", "address", "internal_ip", "user", "key", "port", "role", "netns"}
 _TOP_KEYS: Final = {"cluster", "api_via", "known_hosts", "ssh_config", "nodes"}
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _USER_RE: Final = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
@@ -51,6 +54,7 @@ class NodeEntry:
     key: str | None = None
     port: int | None = None
     role: str = "worker"
+    netns: str | None = None  # a lab node: its sshd is reached by a socket opened inside this netns
 
     @property
     def sudo(self) -> bool:
@@ -81,11 +85,13 @@ class Inventory:
 
     def connector(
         self, node: NodeEntry, *, address: str | None = None, ask_host_key: HostKeyPrompt | None = None
-    ) -> TcpConnector:
+    ) -> Connector:
         """How SSH reaches `node`: its address (or `address`, e.g. the API's InternalIP), user, key, port."""
         host = node.address or address or node.internal_ip
         if not host:
             raise InventoryError(f"{self.source or 'inventory'}: {node.name} has no address to reach it by")
+        if node.netns is not None:
+            return self._netns_connector(node, host)
         extra: dict[str, Any] = {}
         if self.known_hosts:
             extra["known_hosts_path"] = Path(self.known_hosts).expanduser()
@@ -98,6 +104,23 @@ class Inventory:
             config_paths=None if self.ssh_config else [],
             **extra,
         )
+
+    def _netns_connector(self, node: NodeEntry, host: str) -> NetnsConnector:
+        """A lab node: the host key is pinned from known_hosts (no one is asked), the key is required."""
+        where = f"{self.source or 'inventory'}: node {node.name}"
+        if not node.key or not self.known_hosts:
+            raise InventoryError(f"{where}: a netns node needs `key` and the inventory's `known_hosts`")
+        path = Path(self.known_hosts).expanduser()
+        try:
+            known = asyncssh.import_known_hosts(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InventoryError(f"{where}: cannot read known_hosts {path}: {exc}") from None
+        port = node.port or 22
+        keys = asyncssh.match_known_hosts(known, host, host, None if port == 22 else port)[0]
+        if not keys:
+            raise InventoryError(f"{where}: {path} has no host key for {host}")
+        line = keys[0].export_public_key("openssh").decode().strip()
+        return NetnsConnector(node.netns or "", host, port, node.user or "root", node.key, line)
 
     def to_yaml(self) -> str:
         data: dict[str, Any] = {"cluster": self.cluster}
@@ -145,6 +168,12 @@ def _entry(where: str, raw: object, index: int) -> NodeEntry:
     if key is not None and not Path(key).expanduser().is_file():
         raise InventoryError(f"{at}: key file {key} does not exist")
     role = _text(at, "role", raw.get("role")) or "worker"
+    netns = _text(at, "netns", raw.get("netns"))
+    if netns is not None:
+        try:
+            validate_netns(netns)
+        except UnsafeArgument as exc:
+            raise InventoryError(f"{at}: {exc}") from None
     if role not in ROLES:
         raise InventoryError(f"{at}: role {role!r} is not one of {', '.join(ROLES)}")
     return NodeEntry(
@@ -155,6 +184,7 @@ def _entry(where: str, raw: object, index: int) -> NodeEntry:
         key=key,
         port=port,
         role=role,
+        netns=netns,
     )
 
 

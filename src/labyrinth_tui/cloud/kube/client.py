@@ -64,7 +64,7 @@ class PodInfo:
         return self.phase == "Running" and self.ready
 
 
-def _message(exc: ApiException) -> str:
+def api_message(exc: ApiException) -> str:
     try:
         body = json.loads(exc.body or "")
     except (TypeError, ValueError):
@@ -163,7 +163,7 @@ class KubeClient:
         except ApiException as exc:
             if not exc.status:  # the client's way of saying no HTTP answer came
                 raise KubeUnreachable(f"{what}: no answer from {self.server}: {exc.reason}") from None
-            raise KubeApiError(what, exc.status, _message(exc)) from None
+            raise KubeApiError(what, exc.status, api_message(exc)) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise KubeUnreachable(f"{what}: cannot reach the API server at {self.server}: {exc}") from None
 

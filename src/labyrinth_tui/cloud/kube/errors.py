@@ -51,3 +51,7 @@ class KubeTimeout(KubeError):
 
 class ExecFailed(KubeError):
     """A command run in a pod (kubectl exec's twin) failed or did not do what was expected."""
+
+
+class ExecForbidden(ExecFailed):
+    """RBAC refused the exec: the message names the verb, the resource and the namespace to grant."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,8 +13,8 @@ from typing import Any, Final
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream as ws_stream
 
-from labyrinth_tui.cloud.kube.client import KubeClient
-from labyrinth_tui.cloud.kube.errors import ExecFailed, KubeUnreachable
+from labyrinth_tui.cloud.kube.client import KubeClient, api_message
+from labyrinth_tui.cloud.kube.errors import ExecFailed, ExecForbidden, KubeUnreachable
 
 STDOUT: Final = 1
 STDERR: Final = 2
@@ -23,6 +25,23 @@ NC_MESSAGE: Final = "asdfasdfasdfasd"
 # -v makes ncat say "Ncat: Listening on 0.0.0.0:9999" on stderr: proof the server is up before the client runs
 NC_SERVER_ARGV: Final = ("nc", "-v", "-l", "0.0.0.0", str(NC_PORT))
 POLL: Final = 0.05
+APP_GRACE: Final = 3.0  # s an application may keep the connection before we end the client
+DELIVERY_GRACE: Final = 3.0  # s a server's output may trail the client's end
+
+
+def _refusal(exc: ApiException) -> tuple[int, str]:
+    """(HTTP status, the API's message) of a refused exec. The WebSocket client reports a refused upgrade
+    as status 0 with reason "Handshake status 403 Forbidden -+-+- {headers} -+-+- {body}"."""
+    reason = str(exc.reason or "")
+    match = re.match(r"Handshake status (\d{3})", reason)
+    if not match:
+        return int(exc.status or 0), api_message(exc)
+    body = reason.rsplit(" -+-+- ", 1)[-1]
+    try:
+        message = json.loads(body).get("message") or body
+    except (ValueError, AttributeError):
+        message = body
+    return int(match.group(1)), str(message)
 
 
 class PodExec:
@@ -64,7 +83,12 @@ class PodExec:
         try:
             ws = await asyncio.to_thread(connect)
         except ApiException as exc:
-            raise ExecFailed(f"{namespace}/{pod}: exec of `{' '.join(argv)}` refused: {exc.reason}") from None
+            status, said = _refusal(exc)
+            if status == 403:
+                raise ExecForbidden(
+                    f"exec forbidden: create on pods/exec in {namespace} (pod {pod}); the API said: {said}"
+                ) from None
+            raise ExecFailed(f"{namespace}/{pod}: exec of `{argv[0]}` refused: {said}") from None
         except OSError as exc:
             raise KubeUnreachable(f"{namespace}/{pod}: exec: {exc}") from None
         return cls(ws, namespace, pod, argv)
@@ -167,6 +191,21 @@ async def _delivered(listener: PodExec, sender: PodExec, message: str, timeout: 
             raise ExecFailed(f"{listener.where} ended before the message came (exit {listener.returncode})")
 
 
+async def _late_arrival(listeners: Sequence[PodExec], message: str, grace: float) -> int:
+    """After the client ended: which listener shows `message` within `grace` s (-1: none). The client's exit
+    comes over its own WebSocket and can overtake what the server printed, on a busy machine by far."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    open_ = list(listeners)
+    while open_ and loop.time() < deadline:
+        for listener in list(open_):
+            if not await listener.poll(POLL / len(listeners)):
+                open_.remove(listener)  # it ended: what it printed is all there is
+            if message in listener.stdout:
+                return listeners.index(listener)
+    return next((i for i, x in enumerate(listeners) if message in x.stdout), -1)
+
+
 @dataclass(frozen=True, slots=True)
 class NcExchange:
     """What the article's nc pair did: the client sent `sent`, the server printed `received`."""
@@ -218,3 +257,64 @@ async def nc_exchange(
         received=listener.stdout,
         client_exit=client_exit,
     )
+
+
+async def journey_exchange(
+    kube: KubeClient,
+    servers: Sequence[tuple[str, str]],
+    client: tuple[str, str],
+    *,
+    target: str,
+    port: int,
+    payload: str,
+    timeout: float = 30.0,
+    proto: str = "tcp",
+    server_argv: Sequence[Sequence[str]] | None = None,
+    client_argv: Sequence[str] | None = None,
+) -> tuple[str, int]:
+    """A listener in every server pod (a service's backends: any may be chosen), the client in its pod
+    sending `payload` to `target`:`port`; returns the line a server printed and that server's index
+    (-1: none). The argv default to nc's (`nc -v -l 0.0.0.0 PORT`, `nc TARGET PORT`); each listener must
+    say "Listening on" on stderr once it listens."""
+    message = payload.rstrip("\n")
+    if not message or "\n" in message:
+        raise ValueError("the payload is one non-empty line")
+    if server_argv is None:
+        server_argv = [("nc", "-v", "-l", "0.0.0.0", str(port))] * len(servers)
+    listeners: list[PodExec] = []
+    try:
+        for (namespace, pod), argv in zip(servers, server_argv, strict=True):
+            listeners.append(await PodExec.start(kube, namespace, pod, argv))
+        for listener in listeners:
+            await listener.read_until(_listening, timeout, "'Listening on' from the server")
+        sender = await PodExec.start(kube, *client, client_argv or ["nc", target, str(port)])
+        try:
+            await sender.write(message + "\n")
+            await sender.close_stdin()
+            if not listeners:  # the target's own application listens: the client's end is all there is
+                code = await sender.wait(APP_GRACE)
+                if code not in (0, None):
+                    raise ExecFailed(f"{sender.where} failed (exit {code}){sender._said()}")
+                return "", -1
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while loop.time() < deadline:
+                for i, listener in enumerate(listeners):
+                    await listener.poll(POLL / len(listeners))
+                    if message in listener.stdout:
+                        return listener.stdout.splitlines()[0] + "\n", i
+                if not await sender.poll() and all(message not in x.stdout for x in listeners):
+                    hit = await _late_arrival(listeners, message, min(DELIVERY_GRACE, timeout))
+                    if hit >= 0:
+                        return listeners[hit].stdout.splitlines()[0] + "\n", hit
+                    why = f"exit {sender.returncode}{sender._said()}"
+                    raise ExecFailed(f"{sender.where} ended before a server got the message ({why})")
+            return "", -1
+        finally:
+            await sender.close()
+    finally:
+        await asyncio.gather(*(x.close() for x in listeners), return_exceptions=True)
+
+
+def _listening(listener: PodExec) -> bool:
+    return "listening on" in listener.stderr.lower()  # ncat, OpenBSD nc, busybox nc, our python3
