@@ -49,7 +49,10 @@ def lab_connector(sshd: Sshd, **change: str) -> NetnsConnector:
 def root_netns_state() -> tuple[str, str]:
     links = subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, check=True).stdout
     listeners = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
-    return links, listeners
+    # loopback listeners come and go with whatever else runs tests on this machine (fake servers on
+    # 127.0.0.1); what the lab must never add is a listener on any other address of the root netns
+    kept = sorted(line.split()[3] for line in listeners.splitlines() if not line.split()[3].startswith("127."))
+    return links, "\n".join(kept)
 
 
 # --- parsers on real `ip -j` output ----------------------------------------------------------------
