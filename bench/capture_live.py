@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from _goals import Verdict, load_line
+
 from labyrinth_tui.lab.build import down, up
 from labyrinth_tui.lab.netns import pids_in
 from labyrinth_tui.lab.spec import article_spec
@@ -180,7 +182,7 @@ async def anchor(state: LabState, node_netns: str, veth: str) -> dict[str, float
     }
 
 
-async def run(state: LabState) -> None:
+async def run(state: LabState) -> int:
     node = next(n for n in state.nodes if n.name == "node-2")
     veth = next(p.host_veth for p in state.pods if p.ip == "10.0.2.215")
     mine = await ours(state, node.netns, veth)
@@ -200,19 +202,26 @@ async def run(state: LabState) -> None:
         f"our process: RSS {mine['rss_mb']:.0f} MB (peak {mine['hwm_mb']:.0f} MB, ring of 100k kept),"
         f" CPU {mine['cpu_s']:.1f} s for {mine['received']:.0f} packets"
     )
+    print(load_line() + " (the idle goals need an idle machine)")
+    verdict = Verdict("bench/capture_live.py")
+    lost, anchor_lost = mine["sent"] - mine["received"], plain["sent"] - plain["received"]
+    verdict.goal("idle: packets lost", f"{lost:.0f}", f"{anchor_lost:.0f}", "0", lost == 0)
+    median, p99 = mine["median_ms"], mine["p99_ms"]
+    verdict.goal("idle: wire → ring median", f"{median:.0f} ms", "", "≤ 50 ms", median <= 50)
+    verdict.goal("idle: wire → ring p99", f"{p99:.0f} ms", "", "≤ 150 ms", p99 <= 150)
+    return verdict.status()
 
 
 def main() -> int:
     if os.geteuid() != 0:
         print("bench/capture_live.py needs root (it builds a lab of network namespaces)", file=sys.stderr)
         return 1
-    spec = article_spec(prefix=f"bcap{os.getpid() % 10000}")
+    spec = article_spec(prefix=f"bzcap{os.getpid() % 1000}")
     try:
         state = up(spec)
-        asyncio.run(run(state))
+        return asyncio.run(run(state))
     finally:
         down(spec.prefix)
-    return 0
 
 
 if __name__ == "__main__":

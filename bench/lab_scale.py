@@ -8,10 +8,13 @@ Run as root: `.venv/bin/python bench/lab_scale.py`.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 import time
+
+from _goals import Verdict, load_line
 
 from labyrinth_tui.lab import links
 from labyrinth_tui.lab.build import down, up
@@ -45,12 +48,15 @@ def storm_build(spec: LabSpec) -> None:
 
 
 def main() -> int:
+    args = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    args.add_argument("--prefix", default="benchlab", help="the lab's prefix (unique on a shared machine)")
+    prefix = args.parse_args().prefix
     if os.geteuid() != 0:
         print("bench/lab_scale.py needs root (it builds network namespaces)", file=sys.stderr)
         return 1
     rows = []
     for label, per_node in (("seed (3 nodes, 3 pods)", 0), ("3 nodes × 100 pods", 100)):
-        spec = article_spec(prefix="benchlab", pods_per_node=per_node)
+        spec = article_spec(prefix=prefix, pods_per_node=per_node)
         down(spec.prefix)
         ours_up = timed(up, spec)
         ours_down = timed(down, spec.prefix)
@@ -62,12 +68,12 @@ def main() -> int:
     for label, o_up, o_down, a_up, _a_down in rows:
         print(f"{label:<24} {o_up:8.3f}s {o_down:9.3f}s {a_up:26.3f}s {a_up / o_up:6.1f}×")
     seed, scale = rows
-    print(
-        f"goals: seed up {seed[1]:.3f}s < 1s {'✓' if seed[1] < 1 else '✗'}; "
-        f"seed down {seed[2]:.3f}s < 1s {'✓' if seed[2] < 1 else '✗'}; "
-        f"3×100 up {scale[1]:.3f}s < 10s {'✓' if scale[1] < 10 else '✗'}"
-    )
-    return 0
+    print(load_line())
+    verdict = Verdict("bench/lab_scale.py")
+    verdict.goal("seed up", f"{seed[1]:.3f} s", f"{seed[3]:.3f} s", "< 1 s", seed[1] < 1)
+    verdict.goal("seed down", f"{seed[2]:.3f} s", "", "< 1 s", seed[2] < 1)
+    verdict.goal("3 × 100 pods up", f"{scale[1]:.3f} s", f"{scale[3]:.3f} s", "< 10 s", scale[1] < 10)
+    return verdict.status()
 
 
 if __name__ == "__main__":
