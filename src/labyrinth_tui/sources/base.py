@@ -56,12 +56,29 @@ class StreamStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamLag:
+    """How far the node's tshark is behind the stream's recording (0 packets: caught up). The node
+    records every packet before tshark sees it, so lag never means loss."""
+
+    spec: StreamSpec
+    packets: int
+    seconds: float
+
+    @property
+    def text(self) -> str:
+        """What the stream's pane says ("" once caught up)."""
+        if self.packets <= 0:
+            return ""
+        return f"behind by {self.packets:,} packets / {self.seconds:.1f} s, all recorded"
+
+
+@dataclass(frozen=True, slots=True)
 class PacketBatch:
     spec: StreamSpec
     packets: tuple[PacketSummary, ...]
 
 
-SourceEvent = ProgressEvent | TopologyEvent | StreamStatus | PacketBatch
+SourceEvent = ProgressEvent | TopologyEvent | StreamStatus | StreamLag | PacketBatch
 Emit = Callable[[SourceEvent], None]
 
 

@@ -40,7 +40,7 @@ from labyrinth_tui.probes.capture_ready import (
     interpret_canary_send,
 )
 from labyrinth_tui.probes.dissect import DISSECT_TIMEOUT, DissectError, frame_in, pdml_argv, pdml_layers
-from labyrinth_tui.sources.base import Emit, PacketBatch, StreamSpec, StreamState, StreamStatus
+from labyrinth_tui.sources.base import Emit, PacketBatch, StreamLag, StreamSpec, StreamState, StreamStatus
 from labyrinth_tui.sources.capture_files import copy_recording, fetch_recording
 from labyrinth_tui.sources.capture_runs import Lines, ended_why
 
@@ -265,7 +265,10 @@ class CaptureStreams:
         def note(reason: str) -> None:
             stream.emit(StreamStatus(spec, StreamState.CAPTURING, reason))
 
-        lines = Lines(prefix, keep, Canary.new(), SummaryParser(spec.node, spec.interface), note)
+        def behind(packets: int, seconds: float) -> None:
+            stream.emit(StreamLag(spec, packets, seconds))
+
+        lines = Lines(prefix, keep, Canary.new(), SummaryParser(spec.node, spec.interface), note, behind)
         stream.lines = lines
         argv = capture_argv(
             spec.interface,

@@ -21,6 +21,7 @@ from labyrinth_tui.sources import (
     ProgressEvent,
     Source,
     SourceEvent,
+    StreamLag,
     StreamSpec,
     StreamState,
     StreamStatus,
@@ -106,6 +107,10 @@ class MainScreen(Screen[None]):
             pane = self.query_one(StreamsArea).pane_for_key(event.spec.key)
             if pane is not None:
                 pane.set_state(event.state, event.reason)
+        elif isinstance(event, StreamLag):
+            pane = self.query_one(StreamsArea).pane_for_key(event.spec.key)
+            if pane is not None:
+                pane.set_lag(event.text)
         elif isinstance(event, ProgressEvent):
             self.query_one(ProvisionPane).update_step(event.step)
         elif isinstance(event, TopologyEvent):

@@ -55,6 +55,7 @@ class StreamPane(Vertical, can_focus_children=True):
         self.spec = spec
         self.state = StreamState.STARTING
         self.reason = ""
+        self.lag = ""  # "behind by N packets / S s, all recorded" while the node's tshark is behind
         self.capacity = capacity
         # packets per second of the packets' own clock: live it is the wire rate, replayed it is the
         # recorded one, and a snapshot of it does not depend on when a timer fired
@@ -104,6 +105,10 @@ class StreamPane(Vertical, can_focus_children=True):
             self.set_class(s is state, f"-{s.value}")
         self._update_header()
 
+    def set_lag(self, lag: str) -> None:
+        self.lag = lag
+        self._update_header()
+
     def _title(self) -> Text:
         label, style = STATE_STYLE[self.state]
         title = Text.assemble((label.split()[0] + " ", style), (self.spec.node, "bold"), " · ")
@@ -126,6 +131,8 @@ class StreamPane(Vertical, can_focus_children=True):
         counts = Text(f"{self._rates[-1]:>7.0f} pkt/s  {plist.ring.total:>7} pkts")
         if plist.ring.dropped:
             counts.append(f"  {plist.ring.dropped} dropped", style="bold red")
+        if self.lag:
+            counts.append(f"  {self.lag}", style="bold yellow")
         if plist.new_count:
             counts.append(f"  +{plist.new_count} new", style="bold yellow")
         if plist.filter:
