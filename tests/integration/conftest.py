@@ -27,7 +27,8 @@ def labyrinth(*args: str, check: bool = True, **kwargs: object) -> subprocess.Co
 
 
 def unique_prefix(tag: str) -> str:
-    return f"t{tag}{os.getpid() % 100000}"
+    # LABYRINTH_TEST_PREFIX: a start of names of your own on a machine shared with other labs
+    return f"{os.environ.get('LABYRINTH_TEST_PREFIX', 't')}{tag}{os.getpid() % 100000}"
 
 
 @pytest.fixture(scope="module")
