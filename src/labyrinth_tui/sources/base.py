@@ -24,6 +24,9 @@ class StreamSpec:
     node: str
     interface: str
     capture_filter: str = ""
+    # the journey's fields too (tcp flags, raw seq/ack, ip.id, vni, outer addresses, DNS): hop captures
+    # need them; a stream that is only watched asks tshark for the list's columns (cheaper per packet)
+    journey_fields: bool = False
 
     @property
     def key(self) -> str:

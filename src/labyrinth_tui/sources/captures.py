@@ -32,7 +32,7 @@ from labyrinth_tui.probes.capture import (
     filter_check_argv,
     interpret_filter_check,
 )
-from labyrinth_tui.probes.capture_parse import LineAssembler, SummaryParser
+from labyrinth_tui.probes.capture_parse import DEFAULT_FORMAT, LIST_FORMAT, LineAssembler, SummaryParser
 from labyrinth_tui.probes.capture_ready import (
     Canary,
     CanaryNotSent,
@@ -268,12 +268,14 @@ class CaptureStreams:
         def behind(packets: int, seconds: float) -> None:
             stream.emit(StreamLag(spec, packets, seconds))
 
-        lines = Lines(prefix, keep, Canary.new(), SummaryParser(spec.node, spec.interface), note, behind)
+        fmt = DEFAULT_FORMAT if spec.journey_fields else LIST_FORMAT
+        lines = Lines(prefix, keep, Canary.new(), SummaryParser(spec.node, spec.interface, fmt), note, behind)
         stream.lines = lines
         argv = capture_argv(
             spec.interface,
             canary_filter(spec.capture_filter),
             buffer_mb=32,
+            fmt=fmt,
             relay=Relay(prefix, self.restart_after, keep),
         )
         wrapped = self._cmd(stream, ended_with_reader(argv, workdir=stream.workdir))

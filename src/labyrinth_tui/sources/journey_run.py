@@ -50,7 +50,7 @@ def hop_specs(state: LabState) -> tuple[StreamSpec, ...]:
     """The article's six hops: client lxc, cilium_vxlan, ens4 on its node; ens4, cilium_vxlan, server lxc."""
     client, server = _pod(state, CLIENT_POD), _pod(state, SERVER_POD)
     return tuple(
-        StreamSpec(node, iface, HOP_FILTER)
+        StreamSpec(node, iface, HOP_FILTER, journey_fields=True)
         for node, iface in (
             (client.node, client.host_veth),
             (client.node, "cilium_vxlan"),
