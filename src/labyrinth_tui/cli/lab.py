@@ -11,11 +11,11 @@ import click
 from labyrinth_tui.model.progress import Step, StepState
 
 
-def _spec(prefix: str, pods_per_node: int = 0, datapath: str = "iptables"):  # type: ignore[no-untyped-def]
+def _spec(prefix: str, pods_per_node: int = 0, datapath: str = "iptables", workers: int = 2):  # type: ignore[no-untyped-def]
     from labyrinth_tui.lab.spec import article_spec
 
     try:
-        return article_spec(prefix=prefix, pods_per_node=pods_per_node, datapath=datapath)
+        return article_spec(prefix=prefix, pods_per_node=pods_per_node, datapath=datapath, workers=workers)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 
@@ -45,7 +45,15 @@ def lab() -> None:
 
 @lab.command()
 @prefix_option
-@click.option("--pods-per-node", default=0, show_default=True, help="Extra pods per node, for scale.")
+@click.option(
+    "--pods-per-node", default=0, show_default=True, help="Extra pods per node (0-1000), for scale."
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    help="Worker nodes node-1..N (2-40): a bigger cluster's stand-in.",
+)
 @click.option(
     "--datapath",
     type=click.Choice(["iptables"]),
@@ -54,13 +62,13 @@ def lab() -> None:
     help="How services are implemented (ebpf: not yet).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the lab's status as JSON when it is up.")
-def up(prefix: str, pods_per_node: int, datapath: str, as_json: bool) -> None:
+def up(prefix: str, pods_per_node: int, workers: int, datapath: str, as_json: bool) -> None:
     """Bring the lab up (idempotent): VPC, 3 nodes with sshd, pods, DNS, kube-proxy rules, VXLAN."""
     from labyrinth_tui.lab.build import up as lab_up
     from labyrinth_tui.lab.state import LabError
 
     try:
-        state = lab_up(_spec(prefix, pods_per_node, datapath), progress=_print_step)
+        state = lab_up(_spec(prefix, pods_per_node, datapath, workers), progress=_print_step)
     except LabError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

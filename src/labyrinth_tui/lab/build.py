@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from labyrinth_tui.lab import links
+from labyrinth_tui.lab.netlink import configure_pod
 from labyrinth_tui.lab.netns import list_netns, pids_in, write_sysctls
 from labyrinth_tui.lab.services import (
     apply_kube_proxy,
@@ -117,7 +118,11 @@ def is_up(spec: LabSpec, state: LabState) -> bool:
     present = set(list_netns())
     wanted = {spec.vpc_netns, *(n.netns for n in state.nodes), *(p.netns for p in state.pods)}
     alive = all(_alive(pid) for pid in [state.dns_pid, *(n.sshd_pid for n in state.nodes)])
-    return wanted <= present and alive and len(state.pods) == len(spec.pods)
+    return (
+        wanted <= present
+        and alive
+        and (len(state.pods), len(state.nodes)) == (len(spec.pods), len(spec.nodes))
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -168,11 +173,10 @@ def _build(spec: LabSpec, steps: _Steps) -> LabState:
                 )
                 for n in spec.nodes
             ]
-            procs += [
-                (p.qualified_name, _ip_batch(links.pod_batch(spec, p), netns=spec.pod_netns(p)))
-                for p in spec.pods
-            ]
+            # the pods' side over netlink from worker threads (lab/netlink.py: `ip -n` per pod is O(N²))
+            configured = pool.map(lambda pod: configure_pod(spec, pod), spec.pods)
             _wait_all(procs)
+            list(configured)
         with steps.step("kube-proxy", log="iptables nat: KUBE-SERVICES → KUBE-SVC → KUBE-SEP → DNAT"):
             apply_kube_proxy(spec)
         dns_pod = next(p for p in spec.pods if p.app == "kube-dns")

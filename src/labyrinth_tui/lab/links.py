@@ -53,6 +53,8 @@ def node_batch(spec: LabSpec, node: NodeSpec) -> list[str]:
             continue
         lines.append(f"neigh add {remote.gateway} lladdr {remote.vxlan_mac} dev cilium_vxlan nud permanent")
         lines.append(f"route add {remote.pod_cidr} via {remote.gateway} dev cilium_vxlan onlink")
+        if remote.extra_cidr:
+            lines.append(f"route add {remote.extra_cidr} via {remote.gateway} dev cilium_vxlan onlink")
     for pod in spec.pods_on(node.name):
         lines += pod_host_side(spec, pod)
     return lines
