@@ -70,8 +70,9 @@ def route_add(index: int, dst: str | None, gateway: str | None = None, mtu: int 
 
 
 def pod_requests(spec: LabSpec, pod: PodSpec, eth0: int) -> list[tuple[int, bytes]]:
-    """What links.pod_batch says, as netlink requests: lo and eth0 up, the /32, the gateway's link
-    route, the default route via it with the pod route MTU."""
+    """A pod as Cilium wires it, as netlink requests: lo and eth0 up, the pod's /32 on eth0, a link
+    route to the node's gateway, the default route via it with the pod route MTU (`ip route`:
+    `10.0.1.49 dev eth0 scope link`, `default via 10.0.1.49 dev eth0 mtu 1410`)."""
     gateway = spec.node(pod.node).gateway
     return [
         link_up(LOOPBACK_INDEX),
