@@ -101,7 +101,8 @@ def split_sections(text: str, marker: str) -> RawDiscovery:
         elif words[0] == "begin" and len(words) == 2:
             current = place.setdefault(words[1], Output())
         elif words[0] == "end" and len(words) == 3 and current is not None:
-            current.status = int(words[2]) if words[2].isdigit() and len(words[2]) < 4 else -1
+            good = words[2].isascii() and words[2].isdigit() and len(words[2]) < 4  # "¹".isdigit() is True
+            current.status = int(words[2]) if good else -1
             current = None
     return raw
 
