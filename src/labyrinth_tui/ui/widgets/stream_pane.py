@@ -131,17 +131,17 @@ class StreamPane(Vertical, can_focus_children=True):
         counts = Text(f"{self._rates[-1]:>7.0f} pkt/s  {plist.ring.total:>7} pkts")
         if plist.ring.dropped:
             counts.append(f"  {plist.ring.dropped} dropped", style="bold red")
-        if self.lag:
-            counts.append(f"  {self.lag}", style="bold yellow")
         if plist.new_count:
             counts.append(f"  +{plist.new_count} new", style="bold yellow")
         if plist.filter:
             counts.append(f"  filter: {plist.filter.text}", style="italic")
         self.query_one(".stream-title", Static).update(self._title())
         reason = self.query_one(".stream-reason", Static)
-        reason.update(self._reason())
-        # the state's words stay on screen while it matters: starting, failed, or why it stopped
-        reason.display = self.state is not StreamState.CAPTURING
+        behind = self.state is StreamState.CAPTURING and bool(self.lag)
+        # the state's words stay on screen while it matters: starting, failed, or why it stopped; and
+        # a line of its own while the node's tshark is behind the recording (the counts line is full)
+        reason.update(Text(self.lag, style="bold yellow") if behind else self._reason())
+        reason.display = self.state is not StreamState.CAPTURING or behind
         self.query_one(".stream-counts", Static).update(counts)
 
     @on(PacketList.Selected)
