@@ -1,38 +1,53 @@
-"""A live stream under load: 20k packets/s for 10 s between two lab pods over SSH, beside plain tshark.
+"""A live stream under load: packets between two lab pods over SSH, recorded and shown, beside dumpcap -w.
 
-Measures, on the server pod's host veth (node-2): packets sent vs packets in our ring (lost), wire → ring
-latency (capture timestamp to the batch reaching us), our process's memory and CPU, and the remote
-tshark's peak RSS; with tshark restarted every 80k packets so hand-offs happen under load.
-Anchor: the same tshark command run directly in the node's netns, output to /dev/null, same traffic.
-Run as root: `.venv/bin/python bench/capture_live.py` (builds its own lab, removes it; < 2 minutes).
+Three trials, each with our stream (recording on) and, at the same time on the same interface, the
+anchor `dumpcap -w FILE` (nothing downstream of it): pod 10.0.1.15 → 10.0.2.215, captured on node-2's
+host veth for the server pod, tshark restarted every 80k packets so hand-offs happen under load.
+- idle, 20k packets/s for 10 s: 0 lost (recording and view), wire → ring median ≤ 50 ms, p99 ≤ 150 ms;
+- two CPU hogs (a busy loop per core, started and stopped here), 20k packets/s for 10 s: the recording
+  loses no more than dumpcap; the view has every recorded packet within 10 s of the burst's end; the
+  lag the pane was told ("behind by …") is printed;
+- idle, a 5 s burst at 50k packets/s: 0 lost in the recording.
+"Lost" is counted per copy: sent − packets to UDP port 9 in the recording (or dumpcap's file, or the
+ring). The sender is a paced Python loop; it prints how many it sent and in how long (on a loaded
+machine it may take longer than asked: the rate then is what it managed).
+Run as root: `.venv/bin/python bench/capture_live.py` (builds its own lab, removes it; ~2 minutes).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from _goals import Verdict, load_line
+
 from labyrinth_tui.lab.build import down, up
-from labyrinth_tui.lab.netns import pids_in
 from labyrinth_tui.lab.spec import article_spec
 from labyrinth_tui.lab.state import LabState
-from labyrinth_tui.model.packets import PacketRing
 from labyrinth_tui.nodes.commands import in_netns
 from labyrinth_tui.nodes.connect import NetnsConnector
 from labyrinth_tui.nodes.session import NodeSession
-from labyrinth_tui.probes.capture import capture_argv
-from labyrinth_tui.sources.base import PacketBatch, SourceEvent, StreamSpec, StreamState, StreamStatus
+from labyrinth_tui.sources.base import (
+    PacketBatch,
+    SourceEvent,
+    StreamLag,
+    StreamSpec,
+    StreamState,
+    StreamStatus,
+)
 from labyrinth_tui.sources.captures import CaptureStreams
 
-RATE, SECONDS = 20_000, 10.0
 FILTER = "udp dst port 9"
 RESTART_AFTER = int(os.environ.get("RESTART_AFTER", "80000"))
+CATCH_UP = 10.0  # seconds after the burst by which the view must hold every recorded packet
 # paced in 1 ms steps; prints how many it sent and in how long
 SENDER = """
 import socket, sys, time
@@ -49,32 +64,42 @@ print(n, round(time.perf_counter() - start, 2))
 """
 
 
-def rss_kb(pid: int, field: str = "VmRSS") -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+@dataclass
+class Trial:
+    label: str
+    rate: int
+    seconds: float
+    hogs: bool
+    sent: int = 0
+    took: float = 0.0
+    shown: int = 0  # packets that reached our ring
+    recorded: int = 0  # packets in our stream's recording
+    anchor: int = 0  # packets in dumpcap's file
+    latencies: list[float] = field(default_factory=list)
+    lag_max: tuple[int, float] = (0, 0.0)
+    caught_up: float = float("nan")  # seconds after the burst until the ring held every recorded packet
+    load: str = ""
+
+    def quantile_ms(self, q: int) -> float:
+        if len(self.latencies) < 100:
+            return float("nan")
+        return statistics.quantiles(self.latencies, n=100)[q - 1] * 1000
 
 
-def tshark_rss(netns: str) -> int:
-    """The biggest tshark in the netns now (kB)."""
-    best = 0
-    for pid in pids_in([netns]).get(netns, []):
-        try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() == "tshark":
-                best = max(best, rss_kb(pid))
-        except OSError:
-            continue
-    return best
+def count_port9(path: Path) -> int:
+    out = subprocess.run(
+        ["tshark", "-r", str(path), "-n", "-Y", "udp.dstport == 9", "-T", "fields", "-e", "frame.number"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return len(out.split())
 
 
-async def send(state: LabState) -> tuple[int, float]:
+async def send(state: LabState, rate: int, seconds: float) -> tuple[int, float]:
     client = next(p for p in state.pods if p.ip == "10.0.1.15")
     proc = await asyncio.create_subprocess_exec(
-        *in_netns(client.netns, ["python3", "-c", SENDER, str(RATE), str(SECONDS)]),
+        *in_netns(client.netns, ["python3", "-c", SENDER, str(rate), str(seconds)]),
         stdout=asyncio.subprocess.PIPE,
     )
     out, _ = await proc.communicate()
@@ -82,137 +107,135 @@ async def send(state: LabState) -> tuple[int, float]:
     return int(sent), float(took)
 
 
-async def sample_peak(netns: str, stop: asyncio.Event, peak: list[int]) -> None:
-    while not stop.is_set():
-        peak[0] = max(peak[0], tshark_rss(netns))
-        await asyncio.sleep(0.2)  # a sampler: RSS read 5 times a second
+def start_hogs() -> list[subprocess.Popen[bytes]]:
+    """A busy loop per core: the machine a live demo on a busy laptop runs on."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
 
 
-async def ours(state: LabState, node_netns: str, veth: str) -> dict[str, float]:
+async def run_trial(state: LabState, trial: Trial, scratch: Path) -> None:
+    scratch.mkdir()
     node = next(n for n in state.nodes if n.name == "node-2")
+    veth = next(p.host_veth for p in state.pods if p.ip == "10.0.2.215")
     connector = NetnsConnector(
         node.netns, node.address, node.ssh.port, node.ssh.user, node.ssh.client_key, node.ssh.host_key
     )
     session = NodeSession("node-2", connector)
     captures = CaptureStreams({"node-2": session}, restart_after=RESTART_AFTER)
     spec = StreamSpec("node-2", veth, FILTER)
-    ring = PacketRing(100_000)
-    latencies: list[float] = []
-    received, batches, restarts = 0, 0, 0
     capturing = asyncio.Event()
     failure = ""
+    last_batch = [0.0]
 
     def emit(event: SourceEvent) -> None:
-        nonlocal received, batches, restarts, failure
+        nonlocal failure
         if isinstance(event, StreamStatus):
             if event.state is StreamState.CAPTURING and not event.reason:
                 capturing.set()
-            restarts += event.reason.startswith("restarted tshark")
             if event.state is StreamState.FAILED:
                 failure = event.reason
                 capturing.set()
-            return
-        if isinstance(event, PacketBatch):
+        elif isinstance(event, StreamLag):
+            trial.lag_max = max(trial.lag_max, (event.packets, event.seconds))
+        elif isinstance(event, PacketBatch):
             now = time.time()
-            batches += 1
-            received += len(event.packets)
-            ring.extend(event.packets)
-            latencies.extend(now - p.ts for p in event.packets[:: max(1, len(event.packets) // 50)])
+            last_batch[0] = time.monotonic()
+            trial.shown += sum(1 for p in event.packets if p.dport == 9)
+            step = max(1, len(event.packets) // 50)
+            trial.latencies.extend(now - p.ts for p in event.packets[::step])
 
-    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    task = asyncio.create_task(captures.open(spec, emit))
+    record_dir = scratch / "recording"
+    task = asyncio.create_task(captures.open(spec, emit, record_dir=record_dir))
     await capturing.wait()
     if failure:
         raise SystemExit(f"stream failed: {failure}")
-    stop, peak = asyncio.Event(), [0]
-    sampler = asyncio.create_task(sample_peak(node_netns, stop, peak))
-    sent, took = await send(state)
-    drained = time.monotonic()
-    while time.monotonic() - drained < 10 and received < sent:
-        await asyncio.sleep(0.1)  # waiting for the stream to catch up with what was sent
-    stop.set()
-    await sampler
+    anchor_file = scratch / "dumpcap.pcapng"
+    dumpcap = subprocess.Popen(
+        in_netns(node.netns, ["dumpcap", "-q", "-i", veth, "-f", FILTER, "-w", str(anchor_file)]),
+        stderr=subprocess.DEVNULL,
+    )
+    hogs = start_hogs() if trial.hogs else []
+    try:
+        await asyncio.sleep(
+            1.0
+        )  # dumpcap's "Capturing on" comes before capture really starts (docs/lab-facts.md)
+        trial.sent, trial.took = await send(state, trial.rate, trial.seconds)
+        trial.load = load_line()
+        ended = time.monotonic()
+        while time.monotonic() - ended < 30 and trial.shown < trial.sent:
+            if last_batch[0] and time.monotonic() - max(last_batch[0], ended) > 5:
+                break  # nothing new for 5 s: the rest is not coming
+            await asyncio.sleep(0.1)  # waiting for the view to catch up with what was sent
+        trial.caught_up = max(0.0, last_batch[0] - ended)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+        dumpcap.send_signal(signal.SIGINT)
+        dumpcap.wait()
     await captures.close(spec)
     await task
     await session.close()
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        "sent": sent,
-        "took": took,
-        "received": received,
-        "batches": batches,
-        "restarts": restarts,
-        "median_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
-        "p99_ms": statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else float("nan"),
-        "rss_mb": rss_kb(os.getpid()) / 1024,
-        "hwm_mb": rss_kb(os.getpid(), "VmHWM") / 1024,
-        "cpu_s": (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime),
-        "tshark_mb": peak[0] / 1024,
-    }
+    recording = captures.pcapng_path(spec)
+    trial.recorded = count_port9(recording) if recording is not None else 0
+    trial.anchor = count_port9(anchor_file)
 
 
-async def anchor(state: LabState, node_netns: str, veth: str) -> dict[str, float]:
-    argv = in_netns(node_netns, capture_argv(veth, FILTER, engine="tshark"))  # the anchor: tshark -i itself
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+def report(trials: list[Trial]) -> int:
+    print(f"{'trial':<30}{'sent':>8}{'took':>7}{'recorded':>10}{'shown':>8}{'dumpcap':>9}  latency med/p99")
+    for t in trials:
+        print(
+            f"{t.label:<30}{t.sent:>8}{t.took:>6.1f}s{t.recorded:>10}{t.shown:>8}{t.anchor:>9}"
+            f"  {t.quantile_ms(50):>5.0f}/{t.quantile_ms(99):.0f} ms   ({t.load})"
+        )
+        if t.lag_max[0]:
+            print(f"{'':<30}pane said at worst: behind by {t.lag_max[0]:,} packets / {t.lag_max[1]:.1f} s")
+    idle, busy, burst = trials
+    verdict = Verdict("bench/capture_live.py")
+    lost = idle.sent - min(idle.recorded, idle.shown)
+    verdict.goal(
+        "idle 20k/s: lost (recording, view)", f"{lost}", f"{idle.sent - idle.anchor}", "0", lost == 0
     )
-    assert proc.stderr is not None
-    while b"Capturing on" not in await proc.stderr.readline():
-        pass
-    await asyncio.sleep(1.0)  # "Capturing on" comes before capture really starts (docs/lab-facts.md)
-    idle = tshark_rss(node_netns)
-    stop, peak = asyncio.Event(), [0]
-    sampler = asyncio.create_task(sample_peak(node_netns, stop, peak))
-    sent, took = await send(state)
-    await asyncio.sleep(2.0)  # let it write out what it has
-    stop.set()
-    await sampler
-    proc.send_signal(signal.SIGINT)
-    err = (await proc.stderr.read()).decode()
-    await proc.wait()
-    captured = next((int(w.split()[0]) for w in err.splitlines() if "packets captured" in w), -1)
-    return {
-        "sent": sent,
-        "took": took,
-        "received": captured,
-        "tshark_mb": peak[0] / 1024,
-        "idle_mb": idle / 1024,
-    }
-
-
-async def run(state: LabState) -> None:
-    node = next(n for n in state.nodes if n.name == "node-2")
-    veth = next(p.host_veth for p in state.pods if p.ip == "10.0.2.215")
-    mine = await ours(state, node.netns, veth)
-    plain = await anchor(state, node.netns, veth)
-    print(f"{RATE} packets/s for {SECONDS:g} s, pod 10.0.1.15 → 10.0.2.215, captured on node-2/{veth}")
-    print(f"{'':26}{'sent':>9}{'got':>9}{'lost':>8}{'tshark RSS':>12}")
-    for name, r in (("labyrinth stream (SSH)", mine), ("tshark > /dev/null", plain)):
-        lost = r["sent"] - r["received"]
-        row = f"{name:26}{r['sent']:>9.0f}{r['received']:>9.0f}{lost:>8.0f}{r['tshark_mb']:>9.0f} MB"
-        print(row + f"   (sender took {r['took']:.1f} s)")
-    print(
-        f"stream: {mine['batches']:.0f} batches, {mine['restarts']:.0f} tshark restarts (every"
-        f" {RESTART_AFTER}), wire→ring latency median {mine['median_ms']:.0f} ms, p99 {mine['p99_ms']:.0f} ms"
+    med, p99 = idle.quantile_ms(50), idle.quantile_ms(99)
+    verdict.goal("idle 20k/s: wire → ring median", f"{med:.0f} ms", "", "≤ 50 ms", med <= 50)
+    verdict.goal("idle 20k/s: wire → ring p99", f"{p99:.0f} ms", "", "≤ 150 ms", p99 <= 150)
+    ours, theirs = busy.sent - busy.recorded, busy.sent - busy.anchor
+    verdict.goal("2 hogs 20k/s: lost in the recording", f"{ours}", f"{theirs}", "≤ dumpcap's", ours <= theirs)
+    late = busy.recorded - busy.shown
+    caught = f"{busy.caught_up:.1f} s after the burst ({late} recorded not shown)"
+    verdict.goal(
+        "2 hogs 20k/s: view caught up",
+        caught,
+        "",
+        f"≤ {CATCH_UP:g} s, all shown",
+        late <= 0 and busy.caught_up <= CATCH_UP,
     )
-    print(f"an idle tshark with the same options already holds {plain['idle_mb']:.0f} MB (dissector tables)")
-    print(
-        f"our process: RSS {mine['rss_mb']:.0f} MB (peak {mine['hwm_mb']:.0f} MB, ring of 100k kept),"
-        f" CPU {mine['cpu_s']:.1f} s for {mine['received']:.0f} packets"
+    ours = burst.sent - burst.recorded
+    verdict.goal(
+        "burst 50k/s 5 s: lost in the recording", f"{ours}", f"{burst.sent - burst.anchor}", "0", ours == 0
     )
+    return verdict.status()
 
 
 def main() -> int:
     if os.geteuid() != 0:
         print("bench/capture_live.py needs root (it builds a lab of network namespaces)", file=sys.stderr)
         return 1
-    spec = article_spec(prefix=f"bcap{os.getpid() % 10000}")
+    prefix = os.environ.get("BENCH_PREFIX", f"bcap{os.getpid() % 1000}")
+    spec = article_spec(prefix=prefix)
+    trials = [
+        Trial("idle, 20k/s × 10 s", 20_000, 10.0, hogs=False),
+        Trial("2 hogs, 20k/s × 10 s", 20_000, 10.0, hogs=True),
+        Trial("idle, 50k/s × 5 s", 50_000, 5.0, hogs=False),
+    ]
+    print(load_line() + " before the lab (the idle trials need an idle machine)")
     try:
         state = up(spec)
-        asyncio.run(run(state))
+        with tempfile.TemporaryDirectory(prefix="capture-live-") as tmp:
+            for i, trial in enumerate(trials):
+                asyncio.run(run_trial(state, trial, Path(tmp) / f"trial-{i}"))
     finally:
         down(spec.prefix)
-    return 0
+    return report(trials)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Stitching 1M observations from the article's 6 streams (node-1 lxc/cilium_vxlan/ens4, node-2 ens4/
-cilium_vxlan/lxc) into journeys: goal < 2 s. Prints time, memory and, as the anchor measured in the same run,
-a naive `sorted()` by time + dict grouping by 5-tuple of the same observations, as a ratio."""
+cilium_vxlan/lxc) into journeys with every hop built: goal ≤ 1.0 × the anchor measured in the same run, a
+naive `sorted()` by time + dict grouping by 5-tuple of the same observations (its groups are whole lists,
+so ours is timed with every journey's hops built too). Prints time, memory and the ratio."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
+from _goals import Verdict, load_line
+
 from labyrinth_tui.journey.clock import ClockOffset
 from labyrinth_tui.journey.roles import InterfaceRole, Role
 from labyrinth_tui.journey.stitch import StitchResult, stitch
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.topology import Service, ServicePort
 
-GOAL_SECONDS = 2.0
+GOAL_RATIO = 1.0  # ours (stitch + every hop) ÷ the sort+group anchor
 N1, N2 = "node-1", "node-2"
 N1_IP, N2_IP = "10.168.0.4", "10.168.0.5"
 CLIENT_VETH, SERVER_VETH = "lxc7dc050ebabd6", "lxc3afb1f126f2c"
@@ -234,10 +237,10 @@ def main() -> int:
         anchor.append(t)
         result = None  # one result alive at a time, as in the app
         t, result = _timed(lambda: stitch(observations, SERVICES, ROLES))
-        ours.append(t)
+        t_hops, n_hops, journeys, vanished, off = _describe(result)
+        ours.append(t + t_hops)
     assert result is not None
     best, best_anchor = min(ours), min(anchor)
-    t_hops, n_hops, journeys, vanished, off = _describe(result)
     result = None
     gc.collect()
     tracemalloc.start()
@@ -252,21 +255,25 @@ def main() -> int:
         f"({off.method}; true: 500 ms)"
     )
     print(f"anchor  naive sorted()+5-tuple dict: {best_anchor:.3f} s (best of {args.rounds})")
-    print(
-        f"ours    stitch():                    {best:.3f} s (best of {args.rounds})  "
-        f"ratio ours/anchor = {best / best_anchor:.2f}x   goal < {GOAL_SECONDS:.1f} s: "
-        f"{'MET' if best < GOAL_SECONDS else 'MISSED'}"
-    )
-    print(
-        f"        all {n_hops:,} hops built on access: {t_hops:.3f} s (the TUI builds a few journeys' hops)"
-    )
+    print(f"ours    stitch() + every hop built:  {best:.3f} s (best of {args.rounds}; the last round's hops")
+    print(f"        took {t_hops:.3f} s for {n_hops:,} hops)")
     print(
         f"memory  stitch() tracemalloc peak {peak / 1e6:.0f} MB, {kept / 1e6:.0f} MB kept for "
         f"{len(traced.journeys):,} journeys; "
         f"process max RSS {rss_before:.0f} MB with the observations, {rss_after:.0f} MB at the end "
         "(all hops built once, tracemalloc's own bookkeeping)"
     )
-    return 0 if best < GOAL_SECONDS else 1
+    print(load_line())
+    verdict = Verdict("bench/journey_stitch.py")
+    ratio = best / best_anchor
+    verdict.goal(
+        "1M observations, every hop built",
+        f"{best:.3f} s = {ratio:.2f} ×",
+        f"{best_anchor:.3f} s",
+        f"≤ {GOAL_RATIO:g} × anchor",
+        ratio <= GOAL_RATIO,
+    )
+    return verdict.status()
 
 
 if __name__ == "__main__":

@@ -1,73 +1,120 @@
-"""Lab up/down time (seed; 3 nodes × 100 pods) beside a process-per-command build of the same links.
+"""Lab up/down as pods grow (the per-pod curve), 20 workers × 50 pods, beside Mininet at one host count.
 
-Goal (issue 3): seed up < 1 s, down < 1 s; 3 × 100 pods up < 10 s.
-Anchor: the same `ip` commands run one process each (how a shell script or a naive tool builds it).
-Mininet is not run: its switches live in the root network namespace, which this project never touches.
-Run as root: `.venv/bin/python bench/lab_scale.py`.
+Goals (issue 17): 3 nodes × 1000 pods up ≤ 15 s and down ≤ 5 s; time per pod flat from 100 to 1000
+pods per node (the largest per-pod time ≤ 1.5 × the smallest: no pods² term); 20 workers × 50 pods up
+≤ 15 s; seed up and down < 1 s; Mininet (`mn --topo single,N --switch lxbr --controller none --test
+none`, run inside a network namespace of the bench's own so nothing reaches the root namespace) at
+the 3 × 100 host count in the same run: ours ≤ 0.2 × its time. Mininet is skipped (said so, not a
+pass) when `mn` is not installed or `--no-mininet` is given.
+Run as root: `.venv/bin/python bench/lab_scale.py [--prefix bzlab]`.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
 
-from labyrinth_tui.lab import links
+from _goals import Verdict, load_line
+
 from labyrinth_tui.lab.build import down, up
 from labyrinth_tui.lab.spec import LabSpec, article_spec
 
+CURVE = (0, 100, 300, 1000)  # extra pods per node
+FLAT = 1.5  # the largest time per pod ÷ the smallest, from 100 to 1000 pods per node
+MININET_HOSTS = 303
 
-def timed(fn: object, *args: object) -> float:
+
+def timed_up_down(spec: LabSpec) -> tuple[float, float]:
+    down(spec.prefix)
     start = time.perf_counter()
-    fn(*args)  # type: ignore[operator]
-    return time.perf_counter() - start
+    up(spec)
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    down(spec.prefix)
+    return built, time.perf_counter() - start
 
 
-def storm_build(spec: LabSpec) -> None:
-    """The anchor: every link/route/addr line of our batches as its own `ip` process."""
-
-    def one(argv: list[str]) -> None:
-        subprocess.run(argv, check=True, capture_output=True)
-
-    for line in links.netns_batch(spec):
-        one(["ip", *line.split()])
-    for line in links.vpc_batch(spec):
-        one(["ip", "-n", spec.vpc_netns, *line.split()])
-    for node in spec.nodes:
-        for line in links.node_batch(spec, node):
-            one(["ip", "-n", spec.node_netns(node.name), *line.split()])
-        for line in links.fdb_batch(spec, node):
-            one(["bridge", "-n", spec.node_netns(node.name), *line.split()])
-    for pod in spec.pods:
-        for line in links.pod_batch(spec, pod):
-            one(["ip", "-n", spec.pod_netns(pod), *line.split()])
+def mininet_seconds(hosts: int, netns: str) -> float | None:
+    """`mn` building `hosts` hosts on one Linux bridge, inside netns `netns` (made and removed here)
+    and a private mount namespace: its bridge, veths and hosts never touch the root namespace."""
+    if shutil.which("mn") is None:
+        return None
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        argv = ["unshare", "-m", "ip", "netns", "exec", netns]
+        argv += [
+            "mn",
+            "--topo",
+            f"single,{hosts}",
+            "--switch",
+            "lxbr",
+            "--controller",
+            "none",
+            "--test",
+            "none",
+        ]
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True, timeout=1800)
+        return time.perf_counter() - start
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)
 
 
 def main() -> int:
+    args = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    args.add_argument("--prefix", default="benchlab", help="the lab's prefix (unique on a shared machine)")
+    args.add_argument("--no-mininet", action="store_true", help="skip the Mininet anchor")
+    opts = args.parse_args()
     if os.geteuid() != 0:
         print("bench/lab_scale.py needs root (it builds network namespaces)", file=sys.stderr)
         return 1
-    rows = []
-    for label, per_node in (("seed (3 nodes, 3 pods)", 0), ("3 nodes × 100 pods", 100)):
-        spec = article_spec(prefix="benchlab", pods_per_node=per_node)
-        down(spec.prefix)
-        ours_up = timed(up, spec)
-        ours_down = timed(down, spec.prefix)
-        anchor_up = timed(storm_build, spec)  # links only: no sshd, DNS or iptables
-        anchor_down = timed(down, spec.prefix)
-        rows.append((label, ours_up, ours_down, anchor_up, anchor_down))
-    head = f"{'topology':<24} {'ours up':>9} {'ours down':>10}"
-    print(f"{head} {'1-proc/cmd up (links only)':>27} {'ratio':>7}")
-    for label, o_up, o_down, a_up, _a_down in rows:
-        print(f"{label:<24} {o_up:8.3f}s {o_down:9.3f}s {a_up:26.3f}s {a_up / o_up:6.1f}×")
-    seed, scale = rows
-    print(
-        f"goals: seed up {seed[1]:.3f}s < 1s {'✓' if seed[1] < 1 else '✗'}; "
-        f"seed down {seed[2]:.3f}s < 1s {'✓' if seed[2] < 1 else '✗'}; "
-        f"3×100 up {scale[1]:.3f}s < 10s {'✓' if scale[1] < 10 else '✗'}"
+    print(f"{'lab':<26}{'pods':>6}{'up':>9}{'down':>8}{'up per pod':>13}")
+    curve: dict[int, tuple[int, float, float]] = {}
+    for per_node in CURVE:
+        spec = article_spec(prefix=opts.prefix, pods_per_node=per_node)
+        built, removed = timed_up_down(spec)
+        curve[per_node] = (len(spec.pods), built, removed)
+        per_pod = built / len(spec.pods) * 1000
+        label = f"3 nodes, {per_node} extra/node"
+        print(f"{label:<26}{len(spec.pods):>6}{built:>8.2f}s{removed:>7.2f}s{per_pod:>10.2f} ms")
+    wide = article_spec(prefix=opts.prefix, pods_per_node=50, workers=20)
+    wide_up, wide_down = timed_up_down(wide)
+    print(f"{'21 nodes (20 workers), 50/node':<26}{len(wide.pods):>6}{wide_up:>8.2f}s{wide_down:>7.2f}s")
+    mininet = None if opts.no_mininet else mininet_seconds(MININET_HOSTS, f"{opts.prefix}-mn")
+    shown = "not run" if mininet is None else f"{mininet:.2f} s"
+    print(f"Mininet single,{MININET_HOSTS} (lxbr, no controller): {shown}")
+    print(load_line())
+
+    verdict = Verdict("bench/lab_scale.py")
+    seed = curve[0]
+    verdict.goal("seed up", f"{seed[1]:.3f} s", "", "< 1 s", seed[1] < 1)
+    verdict.goal("seed down", f"{seed[2]:.3f} s", "", "< 1 s", seed[2] < 1)
+    big = curve[1000]
+    verdict.goal("3 × 1000 pods up", f"{big[1]:.2f} s", "", "≤ 15 s", big[1] <= 15)
+    verdict.goal("3 × 1000 pods down", f"{big[2]:.2f} s", "", "≤ 5 s", big[2] <= 5)
+    per_pod = [curve[n][1] / curve[n][0] for n in CURVE[1:]]
+    spread = max(per_pod) / min(per_pod)
+    verdict.goal(
+        "time per pod, 100 → 1000 per node", f"{spread:.2f} × spread", "", f"≤ {FLAT} ×", spread <= FLAT
     )
-    return 0
+    verdict.goal("20 workers × 50 pods up", f"{wide_up:.2f} s", "", "≤ 15 s", wide_up <= 15)
+    if mininet is None:
+        print("Mininet anchor not run: `mn` is not installed (make setup) or --no-mininet")
+    else:
+        ours = curve[100][1]
+        ratio = ours / mininet
+        verdict.goal(
+            f"3 × 100 pods up ÷ Mininet {MININET_HOSTS} hosts",
+            f"{ours:.2f} s = {ratio:.2f} ×",
+            f"{mininet:.2f} s",
+            "≤ 0.2 ×",
+            ratio <= 0.2,
+        )
+    return verdict.status()
 
 
 if __name__ == "__main__":

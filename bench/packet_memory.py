@@ -22,6 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.fakes.pcapgen
 
+from _goals import Verdict
 from tests.fakes.pcapgen import write_pcap
 
 from labyrinth_tui.model.packets import PACKET_FIELDS, PacketRing, PacketSummary
@@ -138,12 +139,15 @@ def main() -> int:
         walk = f"  getsizeof walk, {label}"
         print(f"{walk:<52}{deep_size(packet, shared):>8}{deep_size(as_dataclass, shared):>11}")
     print()
-    verdict = "ok" if ours_bytes <= GOAL_BYTES else "ABOVE GOAL"
-    print(f"ours: {ours_bytes:.0f} B/packet   goal <= {GOAL_BYTES}  {verdict}")
     ring_mb, anchor_mb = ours_bytes * n / 1e6, anchor_bytes * n / 1e6
     ratio = ours_bytes / anchor_bytes
     print(f"ours / dataclass: {ratio:.2f}   (full ring: {ring_mb:.0f} MB, not {anchor_mb:.0f} MB)")
-    return 0
+    verdict = Verdict("bench/packet_memory.py")
+    met = ours_bytes <= GOAL_BYTES
+    verdict.goal(
+        "bytes kept per packet", f"{ours_bytes:.0f} B", f"{anchor_bytes:.0f} B", f"≤ {GOAL_BYTES} B", met
+    )
+    return verdict.status()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Live streams over SSH into the lab: what a user sees in them, many at once, and nothing left on a node."""
+# (streams here ask for the journey's fields: ip.id identifies each packet in the recording)
 
 from __future__ import annotations
 
@@ -161,7 +162,7 @@ async def test_a_stream_on_the_client_pods_veth_shows_the_articles_journey(
     lab_prefix: str, state: LabState, captures: CaptureStreams
 ) -> None:
     node, veth, _ = pod_of(state, WRK1)
-    spec = StreamSpec(node, veth)
+    spec = StreamSpec(node, veth, journey_fields=True)
     seen = Seen()
     task = start(captures, spec, seen)
     await until(lambda: seen.state(spec) is StreamState.CAPTURING, "the stream is capturing")
@@ -212,11 +213,16 @@ async def test_fifteen_streams_on_three_nodes_at_once_then_none_left(
 ) -> None:
     client_node, client_veth, client_netns = pod_of(state, WRK1)
     server_node, server_veth, _ = pod_of(state, WRK2)
-    specs = [StreamSpec(client_node, i) for i in ("ens4", "cilium_host", "cilium_net", "cilium_vxlan", "lo")]
+    specs = [
+        StreamSpec(client_node, i, journey_fields=True)
+        for i in ("ens4", "cilium_host", "cilium_net", "cilium_vxlan", "lo")
+    ]
     # nine on one node: more than sshd's MaxSessions (10) once each stream's canaries have a channel too
-    specs += [StreamSpec(client_node, client_veth, f) for f in ("", "udp", "udp port 9", "ip")]
-    specs += [StreamSpec(server_node, i) for i in ("ens4", "cilium_vxlan", server_veth)]
-    specs += [StreamSpec("node-0", i) for i in ("ens4", "cilium_host", "cilium_vxlan")]
+    specs += [
+        StreamSpec(client_node, client_veth, f, journey_fields=True) for f in ("", "udp", "udp port 9", "ip")
+    ]
+    specs += [StreamSpec(server_node, i, journey_fields=True) for i in ("ens4", "cilium_vxlan", server_veth)]
+    specs += [StreamSpec("node-0", i, journey_fields=True) for i in ("ens4", "cilium_host", "cilium_vxlan")]
     assert len(specs) == 15 and sum(s.node == client_node for s in specs) == 9
     seen = Seen()
     tasks = [start(captures, spec, seen) for spec in specs]
@@ -227,9 +233,9 @@ async def test_fifteen_streams_on_three_nodes_at_once_then_none_left(
     )
     assert sum(captures_running(state).values()) >= 2 * len(specs)  # a tshark and a tcpdump each
     await send_udp(client_netns, 200)
-    on_client = StreamSpec(client_node, client_veth, "udp port 9")
-    on_server = StreamSpec(server_node, server_veth)
-    on_wire = StreamSpec(client_node, "ens4")
+    on_client = StreamSpec(client_node, client_veth, "udp port 9", journey_fields=True)
+    on_server = StreamSpec(server_node, server_veth, journey_fields=True)
+    on_wire = StreamSpec(client_node, "ens4", journey_fields=True)
     for spec in (on_client, on_server):
         await until(lambda spec=spec: sum(p.dport == 9 for p in seen.of(spec)) >= 200, f"200 on {spec.key}")  # type: ignore[misc]
     # between the nodes the datagrams travel in VXLAN: the wire stream shows the outer and inner headers
@@ -254,7 +260,7 @@ async def test_restarts_lose_no_packet_and_the_recording_matches_the_numbers(
     node, veth, netns = pod_of(state, WRK1)
     sessions = sessions_of(state)
     captures = CaptureStreams(sessions, restart_after=400)  # several tshark runs for 2000 datagrams
-    spec = StreamSpec(node, veth, "udp port 9")
+    spec = StreamSpec(node, veth, "udp port 9", journey_fields=True)
     seen = Seen()
     try:
         task = start(captures, spec, seen, record_dir=tmp_path)
@@ -308,7 +314,7 @@ async def test_restarts_under_load_lose_no_packet_while_the_new_tshark_starts(
     sessions = sessions_of(state)
     path = f"PATH={slow}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     captures = CaptureStreams(sessions, restart_after=2000, privilege=("env", path))
-    spec = StreamSpec(node, veth, "udp port 9")
+    spec = StreamSpec(node, veth, "udp port 9", journey_fields=True)
     seen = Seen()
     total = 30_000  # 6 s: each run is 2000 packets, then ~1.7 s more while its successor starts
     try:
@@ -339,7 +345,7 @@ async def test_a_live_streams_packets_are_dissected_and_saved_while_it_runs(
     node, veth, netns = pod_of(state, WRK1)
     sessions = sessions_of(state)
     captures = CaptureStreams(sessions, restart_after=300)
-    spec = StreamSpec(node, veth, "udp port 9")
+    spec = StreamSpec(node, veth, "udp port 9", journey_fields=True)
     seen = Seen()
     try:
         task = start(captures, spec, seen, record_dir=tmp_path / "kept")
@@ -381,7 +387,7 @@ async def test_an_unrecorded_stream_saves_its_current_run_and_says_so(
     node, veth, netns = pod_of(state, WRK1)
     sessions = sessions_of(state)
     captures = CaptureStreams(sessions, restart_after=300)
-    spec = StreamSpec(node, veth, "udp port 9")
+    spec = StreamSpec(node, veth, "udp port 9", journey_fields=True)
     seen = Seen()
     try:
         task = start(captures, spec, seen)
@@ -409,7 +415,7 @@ async def test_an_unrecorded_stream_saves_its_current_run_and_says_so(
 async def test_a_bad_filter_fails_in_tsharks_words_and_starts_nothing(
     state: LabState, captures: CaptureStreams
 ) -> None:
-    spec = StreamSpec("node-1", "ens4", "tcp port eighty")
+    spec = StreamSpec("node-1", "ens4", "tcp port eighty", journey_fields=True)
     seen = Seen()
     await asyncio.wait_for(captures.open(spec, seen.emit), WAIT)
     assert seen.state(spec) is StreamState.FAILED
@@ -421,7 +427,7 @@ async def test_a_bad_filter_fails_in_tsharks_words_and_starts_nothing(
 
 
 async def test_a_missing_interface_fails_with_its_name(captures: CaptureStreams) -> None:
-    spec = StreamSpec("node-1", "nosuch0")
+    spec = StreamSpec("node-1", "nosuch0", journey_fields=True)
     seen = Seen()
     await asyncio.wait_for(captures.open(spec, seen.emit), WAIT)
     assert seen.state(spec) is StreamState.FAILED
@@ -437,7 +443,7 @@ async def test_an_interface_that_vanishes_fails_the_stream_and_leaves_nothing(
     try:
         subprocess.run(["ip", "-n", netns, "link", "set", "tvan0", "up"], check=True)
         subprocess.run(["ip", "-n", netns, "link", "set", "tvan1", "up"], check=True)
-        spec = StreamSpec("node-1", "tvan0")
+        spec = StreamSpec("node-1", "tvan0", journey_fields=True)
         seen = Seen()
         task = start(captures, spec, seen)
         await until(lambda: seen.state(spec) is StreamState.CAPTURING, "capturing")
@@ -467,7 +473,7 @@ async def test_a_dropped_connection_fails_the_stream_and_the_node_ends_tshark(
     state: LabState, captures: CaptureStreams
 ) -> None:
     node, veth, _ = pod_of(state, WRK1)
-    spec = StreamSpec(node, veth)
+    spec = StreamSpec(node, veth, journey_fields=True)
     seen = Seen()
     task = start(captures, spec, seen)
     await until(lambda: seen.state(spec) is StreamState.CAPTURING, "capturing")
@@ -571,7 +577,7 @@ async def test_a_cluster_source_streams_over_its_node_sessions_and_close_ends_th
     source = ClusterSource(tmp_path / "kubeconfig", inventory=inventory)
     source.sessions.update(sessions_of(state))  # what its discovery would have opened
     node, veth, netns = pod_of(state, WRK1)
-    spec = StreamSpec(node, veth, "udp port 9")
+    spec = StreamSpec(node, veth, "udp port 9", journey_fields=True)
     seen = Seen()
     task = asyncio.create_task(source.open_stream(spec, seen.emit))
     try:

@@ -51,7 +51,9 @@ def root_netns_state() -> tuple[str, str]:
     listeners = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
     # loopback listeners come and go with whatever else runs tests on this machine (fake servers on
     # 127.0.0.1); what the lab must never add is a listener on any other address of the root netns
-    kept = sorted(line.split()[3] for line in listeners.splitlines() if not line.split()[3].startswith("127."))
+    kept = sorted(
+        line.split()[3] for line in listeners.splitlines() if not line.split()[3].startswith("127.")
+    )
     return links, "\n".join(kept)
 
 

@@ -16,6 +16,7 @@ from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.probes.capture import read_argv
 from labyrinth_tui.probes.capture_parse import (
     DEFAULT_FORMAT,
+    LIST_FORMAT,
     LineAssembler,
     SkipReason,
     SummaryFormat,
@@ -85,6 +86,23 @@ def test_every_packet_reads_back_as_written(
         assert packet.ts == pytest.approx(frame.ts, abs=1e-6)
         assert (packet.node, packet.interface) == ("node-1", "ens4")
         assert packet.info  # tshark's own one-line summary is kept for display
+
+
+def test_the_list_format_gives_the_lists_columns_alike_and_leaves_the_journeys_out(
+    tmp_path: Path, article: tuple[list[Frame], list[PacketSummary], list[str]]
+) -> None:
+    """A watched stream asks tshark for the list's columns only: the same rows, no journey fields."""
+    written, full, _ = article
+    pcap = tmp_path / "article.pcap"
+    write_frames(pcap, written)
+    listed, parser = parse_file(pcap, LIST_FORMAT)
+    assert parser.skipped_total == 0, parser.last_skipped
+    assert len(LIST_FORMAT.columns) == 9 < len(DEFAULT_FORMAT.columns)
+    shown = ("ts", "number", "length", "src", "dst", "sport", "dport", "protocol", "info")
+    assert [[getattr(p, k) for k in shown] for p in listed] == [[getattr(p, k) for k in shown] for p in full]
+    journey = ("tcp_flags", "seq", "ack", "ip_id", "vni", "outer_src", "dns_query", "dns_answer")
+    assert all(getattr(p, k) is None for p in listed for k in journey)
+    assert any(p.vni is not None for p in full) and any(p.seq is not None for p in full)
 
 
 def test_vxlan_packet_shows_the_inner_packet_and_how_it_travelled(

@@ -187,6 +187,48 @@ def test_a_full_disk_cuts_the_recording_back_to_whole_packets_and_says_so(tmp_pa
     assert lines.where(first.recorded + 1) is None  # not in the file: no dissection of it
 
 
+def test_a_stalled_tshark_never_holds_up_the_recording_and_catches_up_from_it(tmp_path: Path) -> None:
+    """tshark does not read at all until the test lets it: the relay still takes every packet at once
+    (tcpdump never waits), has them all in the run's file, says how far behind tshark is, and once
+    tshark reads, every packet reaches it in order and the relay says it caught up."""
+    pcap = tmp_path / "in.pcap"
+    write_pcap(pcap, 20_000)  # ~3 MB: far more than a pipe holds
+    go = tmp_path / "go"
+    gated = ["sh", "-c", f'while [ ! -e {go} ]; do sleep 0.05; done; exec "$@"', "gate", *TSHARK]
+    prefix = str(tmp_path / "run")
+    proc = subprocess.Popen(
+        swap_argv(prefix, 10**9, True, gated), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    data = pcap.read_bytes()
+    written = threading.Event()
+
+    def feed() -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(data)  # blocks only if the relay stops reading
+        proc.stdin.close()
+        written.set()
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    assert written.wait(30), "the relay stopped reading while tshark was stalled"
+    first = proc.stdout.readline().decode()  # nothing but a marker can come before tshark reads
+    assert first.startswith(MARK + "behind\t")
+    assert 0 < int(first.split("\t")[2]) <= 20_000  # (the pipe to tshark holds a few hundred)
+    assert Path(run_path(prefix, 0)).read_bytes() == data  # all recorded while tshark read nothing
+    go.touch()
+    rest = proc.stdout.read().decode()
+    feeder.join()
+    assert proc.wait(timeout=60) == 0
+    lags: list[tuple[int, float]] = []
+    lines, _ = lines_of(prefix)
+    lines.behind = lambda packets, seconds: lags.append((packets, seconds))
+    pending: list[PacketSummary] = []
+    lines.take(pending, LineAssembler().feed(first + rest))
+    assert [p.number for p in pending] == list(range(1, 20_001))
+    assert lags[0][0] > 0 and lags[0][1] >= 0.5 and lags[-1] == (0, 0.0)
+
+
 def test_a_dead_tshark_ends_the_relay_with_its_status(tmp_path: Path) -> None:
     pcap = tmp_path / "in.pcap"
     write_pcap(pcap, 50_000)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -19,11 +20,31 @@ from labyrinth_tui.cli import main
 def test_help_lists_every_subcommand_with_one_line_help() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
-    for name, command in main.commands.items():
+    names = main.list_commands(click.Context(main))
+    assert {"tui", "lab", "capture", "journey", "gcp"} <= set(names)
+    for name in names:
+        command = main.get_command(click.Context(main), name)
+        assert command is not None and command.name == name
         assert name in result.output
         assert command.get_short_help_str(), f"{name} has no help"
         sub = CliRunner().invoke(main, [name, "--help"])
         assert sub.exit_code == 0, sub.output
+
+
+def test_version_loads_no_command_modules() -> None:
+    """`labyrinth --version` starts at once: neither SSH, the TUI nor the capture code is imported."""
+    probe = (
+        "import sys, runpy; sys.argv = ['labyrinth', '--version']\n"
+        "try:\n    runpy.run_module('labyrinth_tui', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = ('asyncssh', 'textual', 'labyrinth_tui.probes', 'labyrinth_tui.sources',\n"
+        "         'labyrinth_tui.cli.lab')\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(heavy))) or 'none')"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    *shown, loaded = done.stdout.splitlines()
+    assert shown == [f"labyrinth, version {__version__}"] and loaded == "none"
 
 
 def test_version_from_the_script_and_python_m() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
+from labyrinth_tui.lab import links
 from labyrinth_tui.lab.kubeproxy import nat_rules, sep_chain, svc_chain
 from labyrinth_tui.lab.spec import article_spec
 
@@ -63,12 +66,33 @@ def test_scale_pods_get_unique_addresses_in_their_node_cidr() -> None:
         ({"prefix": "x" * 17}, "prefix"),
         ({"datapath": "cilium"}, "the lab has ebpf, iptables"),
         ({"bpf_attach": "xdp"}, "auto, tcx, tc"),
-        ({"pods_per_node": 500}, "0 to 200"),
+        ({"pods_per_node": 1001}, "0 to 1000"),
+        ({"workers": 1}, "--workers takes 2"),
+        ({"workers": 41}, "to 40"),
     ],
 )
 def test_bad_options_are_refused_with_a_reason(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         article_spec(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_thousand_pods_per_node_on_twenty_workers_get_unique_addresses_routed_to_their_node() -> None:
+    spec = article_spec(pods_per_node=1000, workers=20)
+    assert [n.name for n in spec.nodes] == [f"node-{k}" for k in range(21)]
+    assert len(spec.pods) == 3 + 21 * 1000
+    assert len({p.ip for p in spec.pods}) == len(spec.pods)
+    assert len({n.address for n in spec.nodes}) == len({n.vxlan_mac for n in spec.nodes}) == 21
+    cidrs = {n.name: [ipaddress.ip_network(c) for c in (n.pod_cidr, n.extra_cidr)] for n in spec.nodes}
+    every = [c for pair in cidrs.values() for c in pair]
+    assert all(not a.overlaps(b) for i, a in enumerate(every) for b in every[i + 1 :])
+    cluster = ipaddress.ip_network(spec.cluster_cidr)
+    assert all(c.subnet_of(cluster) for c in every)  # kube-proxy does not masquerade them
+    for p in spec.pods:
+        assert any(ipaddress.ip_address(p.ip) in c for c in cidrs[p.node]), p
+    # the article's pods keep their addresses, and a remote node routes the extra range too
+    assert spec.find_pod("node-wrk-1").ip == "10.0.1.15" and spec.find_pod("coredns").ip == "10.0.2.17"
+    routes = links.node_batch(spec, spec.node("node-1"))
+    assert f"route add 10.0.{64 + 4 * 7}.0/22 via 10.0.7.1 dev cilium_vxlan onlink" in routes
 
 
 def test_find_pod_by_prefix_and_clear_errors() -> None:

@@ -9,7 +9,7 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from labyrinth_tui.sources import StreamSpec, StreamState
+from labyrinth_tui.sources import StreamLag, StreamSpec, StreamState
 from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE
 from labyrinth_tui.sources.replay import ReplaySource
 from labyrinth_tui.ui.app import make_app
@@ -230,3 +230,26 @@ async def test_e_on_a_stream_without_a_recording_says_so(tmp_path: Path, workdir
         said = await _export(app, pilot)
         assert not list(workdir.iterdir())
         assert any("is not recorded as pcapng" in message for message in said)
+
+
+async def test_a_stream_behind_its_recording_says_so_until_it_has_caught_up(tmp_path: Path) -> None:
+    app = make_app(ReplaySource(write_article_bundle(tmp_path / "b", 30), speed=0))
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        await app.workers.wait_for_complete()
+        spec = StreamSpec("node-1", LXC1)
+        await screen.open_stream(spec)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        pane = screen.query_one(StreamPane)
+        line = pane.query_one(".stream-reason", Static)
+        pane.set_state(StreamState.CAPTURING)
+        await pilot.pause()
+        assert not line.display
+        screen.emit(StreamLag(spec, 41_736, 3.3))
+        await pilot.pause()
+        assert line.display and str(line.render()) == "behind by 41,736 packets / 3.3 s, all recorded"
+        screen.emit(StreamLag(spec, 0, 0.0))
+        await pilot.pause()
+        assert not line.display

@@ -141,7 +141,7 @@ def capture(
     """Capture live on INTERFACE of lab node NODE (like tshark on it), until -c packets or Ctrl-C."""
     if os.geteuid() != 0:
         raise click.ClickException("needs root: the lab's nodes live in network namespaces (try sudo)")
-    spec = StreamSpec(node, interface, capture_filter)
+    spec = StreamSpec(node, interface, capture_filter, journey_fields=as_json)  # JSON: every field
     tmp = Path(tempfile.mkdtemp(prefix="labyrinth-capture-")) if write is not None else None
     try:
         failure, last_frame = asyncio.run(_capture(prefix, spec, count, tmp, as_json))

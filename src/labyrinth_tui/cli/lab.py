@@ -6,17 +6,23 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from labyrinth_tui.lab.spec import LabSpec
 
 from labyrinth_tui.model.progress import Step, StepState
 
 
-def _spec(prefix: str, pods_per_node: int = 0, datapath: str = "ebpf", bpf_attach: str = "auto"):  # type: ignore[no-untyped-def]
+def _spec(
+    prefix: str, pods_per_node: int = 0, datapath: str = "ebpf", bpf_attach: str = "auto", workers: int = 2
+) -> LabSpec:
     from labyrinth_tui.lab.spec import article_spec
 
     try:
-        return article_spec(prefix, pods_per_node, datapath, bpf_attach)
+        return article_spec(prefix, pods_per_node, datapath, bpf_attach, workers)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 
@@ -46,7 +52,15 @@ def lab() -> None:
 
 @lab.command()
 @prefix_option
-@click.option("--pods-per-node", default=0, show_default=True, help="Extra pods per node, for scale.")
+@click.option(
+    "--pods-per-node", default=0, show_default=True, help="Extra pods per node (0-1000), for scale."
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    help="Worker nodes node-1..N (2-40): a bigger cluster's stand-in.",
+)
 @click.option(
     "--datapath",
     type=click.Choice(["ebpf", "iptables"]),
@@ -62,13 +76,13 @@ def lab() -> None:
     help="ebpf: tcx links (kernel ≥ 6.6) or classic tc clsact filters; auto picks by kernel.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the lab's status as JSON when it is up.")
-def up(prefix: str, pods_per_node: int, datapath: str, bpf_attach: str, as_json: bool) -> None:
+def up(prefix: str, pods_per_node: int, workers: int, datapath: str, bpf_attach: str, as_json: bool) -> None:
     """Bring the lab up (idempotent): VPC, 3 nodes with sshd, pods, DNS, kube-proxy rules, VXLAN."""
     from labyrinth_tui.lab.build import up as lab_up
     from labyrinth_tui.lab.state import LabError
 
     try:
-        state = lab_up(_spec(prefix, pods_per_node, datapath, bpf_attach), progress=_print_step)
+        state = lab_up(_spec(prefix, pods_per_node, datapath, bpf_attach, workers), progress=_print_step)
     except LabError as exc:
         raise click.ClickException(str(exc)) from exc
     if state.datapath_note:

@@ -1,4 +1,4 @@
-"""The lab's links and routes as `ip -batch` scripts, one per namespace: the VPC, the nodes, the pods."""
+"""The lab's links and routes as `ip -batch` scripts: the VPC, the nodes (a pod's own side: netlink.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,6 @@ VPC_BRIDGE = "vpc0"
 
 def vpc_port(node: NodeSpec) -> str:
     return f"v-{node.name}"[:15]
-
-
-def netns_batch(spec: LabSpec) -> list[str]:
-    names = [spec.vpc_netns, *(spec.node_netns(n.name) for n in spec.nodes)]
-    names += [spec.pod_netns(p) for p in spec.pods]
-    return [f"netns add {name}" for name in names]
 
 
 def vpc_batch(spec: LabSpec) -> list[str]:
@@ -53,6 +47,8 @@ def node_batch(spec: LabSpec, node: NodeSpec) -> list[str]:
             continue
         lines.append(f"neigh add {remote.gateway} lladdr {remote.vxlan_mac} dev cilium_vxlan nud permanent")
         lines.append(f"route add {remote.pod_cidr} via {remote.gateway} dev cilium_vxlan onlink")
+        if remote.extra_cidr:
+            lines.append(f"route add {remote.extra_cidr} via {remote.gateway} dev cilium_vxlan onlink")
     for pod in spec.pods_on(node.name):
         lines += pod_host_side(spec, pod)
     return lines
@@ -74,16 +70,4 @@ def fdb_batch(spec: LabSpec, node: NodeSpec) -> list[str]:
         f"fdb append {remote.vxlan_mac} dev cilium_vxlan dst {remote.address}"
         for remote in spec.nodes
         if remote is not node
-    ]
-
-
-def pod_batch(spec: LabSpec, pod: PodSpec) -> list[str]:
-    """A pod as Cilium wires it: a /32 on eth0, a link route to the gateway, the default route via it."""
-    node = spec.node(pod.node)
-    return [
-        "link set lo up",
-        "link set eth0 up",
-        f"addr add {pod.ip}/32 dev eth0",
-        f"route add {node.gateway} dev eth0 scope link",
-        f"route add default via {node.gateway} dev eth0 mtu {spec.pod_route_mtu}",
     ]

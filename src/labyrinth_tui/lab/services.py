@@ -8,8 +8,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import asyncssh
-
 from labyrinth_tui.lab.kubeproxy import nat_rules
 from labyrinth_tui.lab.netns import entered, own_hostname
 from labyrinth_tui.lab.spec import LabSpec, NodeSpec, PodSpec
@@ -20,12 +18,22 @@ CLUSTER_DOMAIN = "cluster.local"
 
 
 def write_key(path: Path) -> str:
-    """A new ed25519 private key at path (0600); returns its public key line."""
-    key = asyncssh.generate_private_key("ssh-ed25519")
+    """A new ed25519 private key at path (0600, OpenSSH format); returns its public key line.
+
+    cryptography (asyncssh's own backend) rather than asyncssh: importing asyncssh costs ~0.35 s,
+    which every `labyrinth lab up` paid (`python -X importtime -m labyrinth_tui lab status`)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
-        out.write(key.export_private_key())
-    public: bytes = key.export_public_key()
+        out.write(private)
+    ssh = serialization.Encoding.OpenSSH
+    public = key.public_key().public_bytes(ssh, serialization.PublicFormat.OpenSSH) + b"\n"
     path.with_suffix(".pub").write_bytes(public)
     return public.decode().strip()
 

@@ -6,7 +6,7 @@ import hashlib
 import ipaddress
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 NS_UUID = uuid.UUID("6f1c3a52-8d1e-4b8e-9f6a-1a2b3c4d5e6f")  # namespace for stable pod netns names
@@ -20,6 +20,7 @@ class NodeSpec:
     pod_cidr: str
     gateway: str  # cilium_host's address, every local pod's default gateway
     index: int
+    extra_cidr: str = ""  # scale pods beyond what pod_cidr holds (--pods-per-node > ~250), routed alike
 
     @property
     def vxlan_mac(self) -> str:
@@ -117,25 +118,42 @@ class LabSpec:
 DATAPATHS = ("ebpf", "iptables")
 BPF_ATTACH = ("auto", "tcx", "tc")
 SCALE_SERVICE_IP = "10.96.200.200"
+MAX_PODS_PER_NODE = 1000
+MAX_WORKERS = 40
 
 
 def article_spec(
-    prefix: str = "labyrinth", pods_per_node: int = 0, datapath: str = "ebpf", bpf_attach: str = "auto"
+    prefix: str = "labyrinth",
+    pods_per_node: int = 0,
+    datapath: str = "ebpf",
+    bpf_attach: str = "auto",
+    workers: int = 2,
 ) -> LabSpec:
-    """The cluster of the article: node-0 (control plane), node-1 and node-2, the two nc pods, CoreDNS."""
+    """The cluster of the article: node-0 (control plane), node-1 and node-2, the two nc pods, CoreDNS.
+
+    For scale, `pods_per_node` extra pods on every node and `workers` worker nodes (node-1..N: a lab
+    that stands in for a bigger cluster; node-3 on get 10.168.0.(3+k), pod CIDR 10.0.k.0/24)."""
     if not PREFIX_RE.match(prefix):
         raise ValueError(f"prefix {prefix!r}: use 1-16 of a-z, 0-9 and '-', starting with a letter")
     if datapath not in DATAPATHS:
         raise ValueError(f"datapath {datapath!r}: the lab has {', '.join(DATAPATHS)}")
     if bpf_attach not in BPF_ATTACH:
         raise ValueError(f"bpf attach {bpf_attach!r}: use one of {', '.join(BPF_ATTACH)}")
-    if not 0 <= pods_per_node <= 200:
-        raise ValueError("--pods-per-node takes 0 to 200")
+    if not 0 <= pods_per_node <= MAX_PODS_PER_NODE:
+        raise ValueError(f"--pods-per-node takes 0 to {MAX_PODS_PER_NODE}")
+    if isinstance(workers, bool) or not 2 <= workers <= MAX_WORKERS:
+        raise ValueError(f"--workers takes 2 (the article's node-1 and node-2) to {MAX_WORKERS}")
     nodes = (
         NodeSpec("node-0", "10.168.0.2", "control-plane", "10.0.0.0/24", "10.0.0.93", 0),
         NodeSpec("node-1", "10.168.0.4", "worker", "10.0.1.0/24", "10.0.1.49", 1),
         NodeSpec("node-2", "10.168.0.5", "worker", "10.0.2.0/24", "10.0.2.244", 2),
+        *(
+            NodeSpec(f"node-{k}", f"10.168.0.{3 + k}", "worker", f"10.0.{k}.0/24", f"10.0.{k}.1", k)
+            for k in range(3, workers + 1)
+        ),
     )
+    if pods_per_node > 200:  # more than a /24 holds beside the article's pods: a /22 of its own each
+        nodes = tuple(replace(n, extra_cidr=f"10.0.{64 + 4 * n.index}.0/22") for n in nodes)
     pods = [
         PodSpec(
             "wrk-1", "node-wrk-1-ubuntu24-684f7d8fd6-2zncq", "node-1", "10.0.1.15", "node-wrk-1-ubuntu24"
@@ -186,7 +204,8 @@ def article_spec(
 def _extra_pods(nodes: tuple[NodeSpec, ...], taken: set[str], per_node: int) -> list[PodSpec]:
     extra: list[PodSpec] = []
     for node in nodes:
-        hosts = (str(h) for h in ipaddress.ip_network(node.pod_cidr).hosts())
+        cidrs = [node.pod_cidr, *([node.extra_cidr] if node.extra_cidr else [])]
+        hosts = (str(h) for cidr in cidrs for h in ipaddress.ip_network(cidr).hosts())
         free = (h for h in hosts if h not in taken and h != node.gateway)
         for i in range(per_node):
             ip = next(free)

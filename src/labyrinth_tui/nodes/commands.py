@@ -157,13 +157,19 @@ def end_process_group(pgid: int, grace: float = 3.0) -> list[str]:
 
 
 class _Placeholder:
-    """Stands for the netns the surrounding ForEachNetns loop is at; rendered as "$ns"."""
+    """Stands for the netns the surrounding ForEachNetns loop is at, as one shell word (`shell`)."""
+
+    def __init__(self, shell: str, name: str) -> None:
+        self.shell, self.name = shell, name
 
     def __repr__(self) -> str:
-        return "NETNS"
+        return self.name
 
 
-NETNS: Final = _Placeholder()
+NETNS: Final = _Placeholder('"$ns"', "NETNS")  # its name
+# nsenter's option entering its network namespace only: unlike `ip -n`/`ip netns exec`, no mount
+# namespace is unshared (a copy of every /run/netns mount per call: O(namespaces) each)
+NETNS_ENTER: Final = _Placeholder('"--net=/run/netns/$ns"', "NETNS_ENTER")
 Arg = str | _Placeholder
 
 
@@ -218,7 +224,7 @@ def _render_section(marker: str, section: Section, in_loop: bool) -> list[str]:
         if isinstance(arg, _Placeholder):
             if not in_loop:
                 raise UnsafeArgument(arg, "NETNS only means something inside ForEachNetns", "argument")
-            words.append('"$ns"')
+            words.append(arg.shell)  # $ns: checked by the loop (A-Za-z0-9_.- only, no leading -)
         else:
             words.append(shell_line([arg]))
     if not words:

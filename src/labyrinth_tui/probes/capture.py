@@ -20,6 +20,7 @@ from typing import Final
 from labyrinth_tui.nodes.commands import pipeline, validate_capture_filter, validate_interface
 from labyrinth_tui.probes.capture_parse import (
     DEFAULT_FORMAT,
+    LIST_FORMAT,
     SkipReason,
     SummaryFormat,
     SummaryParser,
@@ -29,6 +30,7 @@ from labyrinth_tui.probes.capture_swap import swap_argv
 
 __all__ = [
     "DEFAULT_FORMAT",
+    "LIST_FORMAT",
     "SNAPLEN",
     "VXLAN_PORT",
     "CaptureCheckFailed",

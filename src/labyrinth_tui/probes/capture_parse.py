@@ -57,6 +57,10 @@ _COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("dns_result", "%Cus:dns.flags.rcode || dns.a || dns.aaaa:0:U"),  # "3" or "0,10.96.0.10"
     # dns.id and dns.qry.type are read from the info line instead: each custom field costs tshark ~2%
 )
+# what the packet list shows, and nothing tshark must build a tree for: built-in columns only (every
+# custom column above costs tshark CPU; all of them make it ~1.4 × its plain summary's, these ~1.05 ×:
+# `bench/capture_ingest.py`)
+_LIST_COLUMNS: Final = _COLUMNS[:8]
 _PAYLOAD_COLUMN: Final = ("payload", "%Cus:udp.payload:-1")  # hex, cut by tshark at ~72 bytes
 _INFO_COLUMN: Final = ("info", "%i")
 
@@ -65,14 +69,20 @@ _INFO_COLUMN: Final = ("info", "%i")
 class SummaryFormat:
     """Which columns tshark prints; the argv builders and the parser must share one.
 
-    `payload_hash` adds the UDP payload column (for stitching UDP across hops by its content): it
-    costs ~5% of tshark's rate, so it is off unless a journey needs it.
+    `journey` asks for the journey's fields too (TCP flags, raw seq/ack, ip.id, VXLAN vni and outer
+    addresses, DNS query and answers): the hop captures a journey stitches need them; a stream that is
+    only watched does not (LIST_FORMAT: its packets carry the list's columns, the rest stays None; its
+    recording has every byte). `payload_hash` adds the UDP payload column (for stitching UDP across
+    hops by its content): it costs ~5% of tshark's rate, so it is off unless a journey needs it.
     """
 
     payload_hash: bool = False
+    journey: bool = True
 
     @property
     def columns(self) -> tuple[tuple[str, str], ...]:
+        if not self.journey:
+            return (*_LIST_COLUMNS, _INFO_COLUMN)
         extra = (_PAYLOAD_COLUMN,) if self.payload_hash else ()
         return (*_COLUMNS, *extra, _INFO_COLUMN)
 
@@ -92,6 +102,7 @@ _CHEAPER: Final = (
 )
 
 DEFAULT_FORMAT: Final = SummaryFormat()
+LIST_FORMAT: Final = SummaryFormat(journey=False)
 
 _FLAG_BITS: Final = (
     (0x001, "FIN"),
@@ -148,6 +159,7 @@ class SummaryParser:
         self._width = len(fmt.columns)
         self._last = self._width - 1
         self._payload = fmt.payload_hash
+        self._list_only = not fmt.journey
         self.parsed = 0
         self.skipped: Counter[SkipReason] = Counter()
         self.last_skipped = ""
@@ -186,6 +198,8 @@ class SummaryParser:
 
     def parse(self, line: str) -> PacketSummary | None:
         # one long function on purpose: it runs ~150k times a second; locals, few calls
+        if self._list_only:
+            return self._parse_list(line)
         f = line.split("\t", self._last)
         if len(f) != self._width:
             self._skip(SkipReason.FIELD_COUNT, line)
@@ -284,6 +298,45 @@ class SummaryParser:
         self.parsed += 1
         info = f[-1].encode("utf-8", "surrogatepass")
         return _from_packed(raw + info, self.node, self.interface, src, dst, protocol, flags, extra)
+
+    def _parse_list(self, line: str) -> PacketSummary | None:
+        """A LIST_FORMAT line: ts, number, length, src, sport, dst, dport, protocol, info."""
+        f = line.split("\t", 8)
+        if len(f) != 9:
+            self._skip(SkipReason.FIELD_COUNT, line)
+            return None
+        try:
+            ts = float(f[0])
+            if not 0.0 <= ts < 1e11:  # also false for nan
+                self._skip(SkipReason.BAD_TIMESTAMP, line)
+                return None
+            present = sport = dport = 0
+            if v := f[4]:
+                sport = int(v)
+                present = HAS_SPORT
+            if v := f[6]:
+                dport = int(v)
+                present |= HAS_DPORT
+            local = int(f[1])
+            offset = self._offset + self._last_local if local <= self._last_local else self._offset
+            raw = _pack(ts, offset + local, int(f[2]), 0, 0, 0, 0, sport, dport, 0, 0, 0, 0, 0, present)
+        except ValueError:
+            self._skip(SkipReason.NOT_A_NUMBER, line)
+            return None
+        except StructError:
+            self._skip(SkipReason.OUT_OF_RANGE, line)
+            return None
+        if offset != self._offset:
+            self._offset = offset
+            self.file_starts.append(offset + local)
+        self._last_local = local
+        strings = self._strings
+        src = strings.get(f[3]) or self._intern(f[3])
+        dst = strings.get(f[5]) or self._intern(f[5])
+        protocol = strings.get(f[7]) or self._intern(f[7])
+        self.parsed += 1
+        info = f[8].encode("utf-8", "surrogatepass")
+        return _from_packed(raw + info, self.node, self.interface, src, dst, protocol, None, None)
 
 
 def _dns_from_info(info: str, name: str) -> tuple[int, str | None]:

@@ -1,27 +1,37 @@
-"""The node-side relay between tcpdump and tshark: records each packet, and swaps tshark at a packet boundary.
+"""The node-side relay between tcpdump and tshark: records each packet first, feeds tshark behind it.
 
 tshark's memory grows ~0.8 KB per packet for as long as it runs (docs/lab-facts.md; its own `-M` session reset
-does not bound it), so a long stream needs a fresh tshark now and then. Two overlapping captures handed
-over at a canary (the first design) doubled the CPU for seconds and needed a timestamp cut. Instead,
-ONE tcpdump feeds this relay (python3, which the node already needs for canaries), which:
+does not bound it), so a long stream needs a fresh tshark now and then. ONE tcpdump feeds this relay
+(python3, which the node already needs for canaries), a single loop that:
 
-- writes every packet to the current run's pcap file as it passes (`<prefix>-0000.pcap`, …: live
-  dissection and export read it while the stream runs), then to the current tshark's stdin;
+- writes every packet to the current run's pcap file the moment it arrives (`<prefix>-0000.pcap`, …:
+  live dissection, export and the journey read it), and only then offers it to the current tshark;
+- never blocks on tshark: tshark's stdin is non-blocking, and what tshark has not taken yet stays
+  queued as stretches of the run's file (read back with pread when tshark catches up), so a slow
+  tshark — or a slow app behind it, which stops tshark's output — can not make tcpdump wait, and the
+  kernel drops nothing because of us. Only an unrecorded stream (no prefix, or a failed write) is
+  held in memory, up to 64 MiB, before the relay stops reading (then tcpdump waits, as before);
+- every 0.5 s while tshark is behind, says by how much (the marker below; the app shows "behind by N
+  packets / S s, all recorded"), and once more with 0 when it has caught up. Nothing is skipped: the
+  feed catches up from the file after the burst;
 - after `every` packets starts a spare tshark and gives it the pcap header; once the spare has read
   the header and sleeps reading its stdin (its ~1 s of dissector loading is over: its pipe is empty
-  (FIONREAD) and /proc/PID/wchan says `pipe_read`), the
-  relay closes the current tshark's stdin at a packet boundary, waits for it to print its last line
-  and exit, writes a marker line, and feeds the spare from the next packet on.
+  (FIONREAD) and /proc/PID/wchan says `pipe_read`), the next run's file starts at that packet
+  boundary; when the feed reaches the boundary the relay closes the current tshark's stdin, waits
+  for it to print its last line and exit, writes a marker line, and feeds the spare from there.
 
-So every packet reaches exactly one tshark, lines stay in capture order, and nothing runs twice.
-The relay itself costs ~0.9 µs of CPU per packet, recording included (`bench/capture_relay.py`),
-against tshark's ~8 µs per packet.
+So every packet reaches exactly one tshark, lines stay in capture order, and run N's file holds
+exactly tshark run N's frames. The relay costs a few µs of CPU per packet, recording included
+(`bench/capture_relay.py` prints it), against tshark's ~8 µs per packet.
 Markers, on stdout between tshark's lines (tshark numbers from 1 again after a "run" one):
 - `MARK + "run\t<index>\t<packets in the previous run>\t<its tshark's exit status>"`;
 - `MARK + "failed\t<status>"`: a spare died, or was not ready within 15 s (-1) and was killed; the
   current tshark goes on, another try one budget later;
 - `MARK + "unrecorded\t<run>\t<records>"`: writing run's file failed (a full disk): the file was cut
-  back to its first <records> packets, and records no more of that run.
+  back to its first <records> packets, and records no more of that run;
+- `MARK + "behind\t<packets>\t<milliseconds>"`: recorded packets tshark has not been given yet, and
+  how long the oldest of them has waited (0 0: caught up). Written only when stdout has room, so a
+  stalled reader never stalls the relay for it.
 The relay's exit status is the current tshark's (0 when tcpdump's end ended the stream; 127 when
 tshark cannot be started; 128+N when tshark died of signal N; 2 when stdin is not a pcap stream).
 """
@@ -33,11 +43,16 @@ from typing import Final
 MARK: Final = "\x1elabyrinth\t"
 
 SWAP_SCRIPT: Final = r"""
-import fcntl, os, struct, subprocess, sys, termios, time
+import fcntl, os, select, struct, subprocess, sys, termios, time
+from collections import deque
 prefix, every, keep, tshark = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4:]
 MARK = b"\x1elabyrinth\t"
 # a spare not ready by then is given up (killed; another try one budget later); tests shorten it
 SPARE_WAIT = float(os.environ.get("LABYRINTH_RELAY_SPARE_WAIT", "15"))
+MEMORY = 64 << 20  # unrecorded bytes held for tshark before the relay stops reading stdin
+STRETCH = 256 << 10  # a queued stretch of a run's file grows to this, then the next one starts
+SAY_EVERY = 0.5  # seconds between "behind" markers
+SAY_AFTER = 0.5  # tshark is behind once the oldest packet it has not been given waited this long
 
 def read_exact(n):
     data = b""
@@ -67,8 +82,11 @@ def write_all(fd, data):
     while view:
         view = view[os.write(fd, view):]
 
+def marker(*words):
+    return MARK + b"\t".join(b"%s" % w if isinstance(w, bytes) else b"%d" % w for w in words) + b"\n"
+
 def emit(*words):
-    write_all(1, MARK + b"\t".join(b"%s" % w if isinstance(w, bytes) else b"%d" % w for w in words) + b"\n")
+    write_all(1, marker(*words))
 
 def status(code):
     return 128 - code if code < 0 else code  # killed by signal N: 128 + N, as a shell says
@@ -105,39 +123,44 @@ def ready(proc):
 def path(run):
     return "%s-%04d.pcap" % (prefix, run)
 
-class Recorder:
-    # the run's file: whole records only; on a write error it is cut back to its last whole record,
-    # recording stops for this run, and the app is told how many records the file holds
-    def __init__(self, run):
-        self.run, self.fd, self.size, self.records = run, -1, 0, 0
+class Run:
+    # one tshark run's file: whole records only, written as packets arrive; tshark is fed back from it
+    # (rfd). On a write error it is cut back to its last whole record, recording stops for this run,
+    # and the app is told how many records the file holds
+    def __init__(self, index):
+        self.index, self.wfd, self.rfd, self.size, self.records, self.frames = index, -1, -1, 0, 0, 0
         if not prefix:
             return
         try:
-            self.fd = os.open(path(run), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            write_all(self.fd, header)
+            self.wfd = os.open(path(index), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            self.rfd = os.open(path(index), os.O_RDONLY)
+            write_all(self.wfd, header)
             self.size = 24
         except OSError as e:
             self.fail(e)
 
     def write(self, data, records):
-        if self.fd < 0:
-            return
+        # True when data is in the file (from offset size - len(data))
+        if self.wfd < 0:
+            return False
         try:
-            write_all(self.fd, data)  # on disk before tshark prints its line: dissection can read it
+            write_all(self.wfd, data)
             self.size += len(data)
             self.records += records
+            return True
         except OSError as e:
             self.salvage(data, e)
+            return False
 
     def salvage(self, data, error):
         # back to the last whole record, then the batch's records one by one while they fit
         try:
-            os.ftruncate(self.fd, self.size)
-            os.lseek(self.fd, self.size, os.SEEK_SET)
+            os.ftruncate(self.wfd, self.size)
+            os.lseek(self.wfd, self.size, os.SEEK_SET)
             i = 0
             while i + 16 <= len(data):
                 size = 16 + caplen(data, i + 8)[0]
-                write_all(self.fd, data[i : i + size])
+                write_all(self.wfd, data[i : i + size])
                 self.size += size
                 self.records += 1
                 i += size
@@ -146,25 +169,33 @@ class Recorder:
         self.fail(error)
 
     def fail(self, error):
-        sys.stderr.write("labyrinth relay: recording %s stopped: %s\n" % (path(self.run), error.strerror))
-        if self.fd >= 0:
+        sys.stderr.write("labyrinth relay: recording %s stopped: %s\n" % (path(self.index), error.strerror))
+        if self.wfd >= 0:
             try:
-                os.ftruncate(self.fd, self.size)
+                os.ftruncate(self.wfd, self.size)
             except OSError:
                 pass
-            os.close(self.fd)
-            self.fd = -1
+            os.close(self.wfd)
+            self.wfd = -1
         if self.size < 24:
             try:
-                os.unlink(path(self.run))
+                os.unlink(path(self.index))
             except OSError:
                 pass
-        emit(b"unrecorded", self.run, self.records)
+        emit(b"unrecorded", self.index, self.records)
 
     def close(self):
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        # no more packets for this run (its queued stretches may still be read back)
+        if self.wfd >= 0:
+            os.close(self.wfd)
+            self.wfd = -1
+
+    def done(self):
+        # tshark has had all of it
+        self.close()
+        if self.rfd >= 0:
+            os.close(self.rfd)
+            self.rfd = -1
 
 def finish(proc):
     try:
@@ -173,28 +204,94 @@ def finish(proc):
         pass
     return status(proc.wait())
 
+def feeding(proc):
+    global curfd
+    curfd = proc.stdin.fileno()
+    fcntl.fcntl(curfd, fcntl.F_SETFL, fcntl.fcntl(curfd, fcntl.F_GETFL) | os.O_NONBLOCK)
+    return proc
+
 try:
-    cur = spawn()
+    cur = feeding(spawn())
 except OSError as e:
     die("cannot start %s: %s" % (tshark[0], e.strerror), 127)
-run, frames, due, spare, checked = 0, 0, 0, None, 0.0
-recorder = Recorder(0)
+run, due, spare, checked = Run(0), 0, None, 0.0
+# what tshark has not been given yet, oldest first: [kind, what, start, end, packets, since], kind
+# "file" (a stretch of run `what`'s file), "mem" (bytes, when they are not in a file) or "swap"
+queue = deque()
+held = 0  # bytes of "mem" stretches
+recorded = fed = 0  # packets
 
-def send(data, records):
-    if data:
-        recorder.write(data, records)
-        write_all(cur.stdin.fileno(), data)
+def take(data, packets):
+    # a whole number of packets: into the run's file first, then to tshark (or queued for it)
+    global recorded, fed, held
+    recorded += packets
+    run.frames += packets
+    on_disk = run.write(data, packets)
+    sent = 0
+    if not queue:
+        try:
+            sent = os.write(curfd, data)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            fed += packets
+            return
+    now = time.monotonic()
+    if on_disk:
+        end = run.size
+        begin = end - len(data) + sent
+        last = queue[-1] if queue else None
+        if last and last[0] == "file" and last[1] is run and last[3] == begin and end - last[2] <= STRETCH:
+            last[3] = end
+            last[4] += packets
+        else:
+            queue.append(["file", run, begin, end, packets, now])
+    else:
+        rest = bytes(data[sent:])
+        held += len(rest)
+        queue.append(["mem", rest, 0, len(rest), packets, now])
 
-def swap():
-    global run, frames, due, spare, cur, recorder
-    done, ended = frames, finish(cur)  # it prints every line it owes, then exits: lines stay in order
-    recorder.close()
-    run, frames, due, cur, spare = run + 1, 0, 0, spare, None
-    recorder = Recorder(run)
-    emit(b"run", run, done, ended)
+def feed():
+    # as much of the queue as tshark's pipe takes now; never waits
+    global fed, held
+    while queue:
+        item = queue[0]
+        kind = item[0]
+        if kind == "swap":
+            swap(item[1], item[2])
+            queue.popleft()
+            continue
+        if kind == "file":
+            data = os.pread(item[1].rfd, min(item[3] - item[2], 1 << 16), item[2])
+            if not data:  # cannot happen (the file only grows while queued); never spin on it
+                queue.popleft()
+                fed += item[4]
+                continue
+        else:
+            data = memoryview(item[1])[item[2] : item[2] + (1 << 16)]
+        try:
+            sent = os.write(curfd, data)
+        except BlockingIOError:
+            return
+        item[2] += sent
+        if kind == "mem":
+            held -= sent
+        if item[2] >= item[3]:
+            queue.popleft()
+            fed += item[4]
+        elif sent < len(data):
+            return
+
+def swap(new, old):
+    # every packet of `old` has reached the current tshark: let it finish, then feed `new`
+    global cur
+    ended = finish(cur)  # it prints every line it owes, then exits: lines stay in order
+    old.done()
+    cur = feeding(new)
+    emit(b"run", old.index + 1, old.frames, ended)
     if prefix and not keep:
         try:
-            os.unlink(path(run - 1))
+            os.unlink(path(old.index))
         except OSError:
             pass
 
@@ -203,52 +300,82 @@ def give_up(code):
     emit(b"failed", code)
     spare, due = None, 0
 
+said = False
+
+def say(now):
+    # how far behind tshark is, when it is (only if stdout has room: never block on the reader)
+    global said
+    lag = recorded - fed
+    waited = now - queue[0][5] if queue and lag else 0.0
+    if waited < SAY_AFTER and not said:
+        return
+    if not select.select([], [1], [], 0)[1]:
+        return
+    behind = waited >= SAY_AFTER
+    os.write(1, marker(b"behind", lag if behind else 0, int(waited * 1000) if behind else 0))
+    said = behind
+
 buf = bytearray()
+eof, last_say = False, time.monotonic()
 try:
-    while True:
-        chunk = os.read(0, 1 << 16)
-        if not chunk:
-            break
-        buf += chunk
-        i, start, n, batch = 0, 0, len(buf), 0
-        while n - i >= 16:
-            size = 16 + caplen(buf, i + 8)[0]
-            if size > MAX_RECORD:
-                die("a pcap record of %d bytes: the stream is corrupt" % size, 2)
-            if i + size > n:
-                break
-            i += size
-            frames += 1
-            due += 1
-            batch += 1
-            if due < every:
-                continue
-            if spare is None:
-                try:
-                    spare = spawn()
-                except OSError as e:
-                    give_up(e.errno or 1)
-                continue
-            now = time.monotonic()
-            if now - checked < 0.02:
-                continue
-            checked = now
-            if spare.poll() is not None:
-                give_up(status(spare.returncode))
-            elif ready(spare):
-                send(bytes(buf[start:i]), batch)
-                start, batch = i, 0
-                swap()
-            elif now - spare.started > SPARE_WAIT:
-                spare.kill()
-                spare.wait()
-                give_up(-1)
-        send(bytes(buf[start:i]), batch)
-        del buf[:i]
+    while not (eof and not queue):
+        reading = [0] if not eof and held < MEMORY else []
+        readable, writable, _ = select.select(reading, [curfd] if queue else [], [], SAY_EVERY)
+        if readable:
+            chunk = os.read(0, 1 << 16)
+            if not chunk:
+                eof = True
+            else:
+                buf += chunk
+                i, start, n, batch = 0, 0, len(buf), 0
+                while n - i >= 16:
+                    size = 16 + caplen(buf, i + 8)[0]
+                    if size > MAX_RECORD:
+                        die("a pcap record of %d bytes: the stream is corrupt" % size, 2)
+                    if i + size > n:
+                        break
+                    i += size
+                    due += 1
+                    batch += 1
+                    if due < every:
+                        continue
+                    if spare is None:
+                        try:
+                            spare = spawn()
+                        except OSError as e:
+                            give_up(e.errno or 1)
+                        continue
+                    now = time.monotonic()
+                    if now - checked < 0.02:
+                        continue
+                    checked = now
+                    if spare.poll() is not None:
+                        give_up(status(spare.returncode))
+                    elif ready(spare):
+                        take(buf[start:i], batch)
+                        start, batch = i, 0
+                        run.close()
+                        queue.append(["swap", spare, run, 0, 0, time.monotonic()])
+                        run, due, spare = Run(run.index + 1), 0, None
+                    elif now - spare.started > SPARE_WAIT:
+                        spare.kill()
+                        spare.wait()
+                        give_up(-1)
+                if i > start:
+                    take(buf[start:i], batch)
+                del buf[:i]
+        if queue:
+            feed()
+        now = time.monotonic()
+        if now - last_say >= SAY_EVERY:
+            last_say = now
+            say(now)
 except (BrokenPipeError, ConnectionResetError):
     if spare is not None:
         spare.kill()
     sys.exit(finish(cur) or 1)  # tshark died: its status and words (stderr) end the stream
+if said:
+    say(time.monotonic())
 if spare is not None:
     spare.kill()
     spare.wait()

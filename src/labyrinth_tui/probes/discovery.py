@@ -1,7 +1,7 @@
 """Discovery: ONE batched command per node, parsed into its Node (interfaces, veth pairs, pods).
 
 The node runs a small generated script (fed to `sh -s`) that lists its own links, routes and named
-netns, then loops over the netns linked to it (one `ip` process each): so the round trips per node
+netns, then loops over the netns linked to it (one `nsenter … ip` each): so the round trips per node
 stay one, whatever the number of pods. Pod identity (namespace/name) is not the node's to say: the
 source passes `{pod_ip: (namespace, name)}` (the lab's spec, or the Kubernetes API); unmatched pods
 keep their netns name.
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from labyrinth_tui.model.topology import Interface, InterfaceKind, Node, Pod, Route, VethPair
-from labyrinth_tui.nodes.commands import NETNS, ForEachNetns, Section, batch_script, new_marker
+from labyrinth_tui.nodes.commands import NETNS_ENTER, ForEachNetns, Section, batch_script, new_marker
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.runner import CommandRunner
 from labyrinth_tui.probes.iproute import (
@@ -42,11 +42,14 @@ DISCOVERY = (
     Section("route", ("ip", "-j", "route", "show")),
     # after the link listing, which makes the kernel give ids to the netns our veths lead to
     Section("netns", ("ip", "-j", "netns", "list")),
-    # one process per linked netns (a pod): its links+addresses and its routes from one `ip -b`
+    # per linked netns (a pod): its links+addresses and its routes from one `ip -b`, entered by
+    # nsenter --net (`ip -n` copies the node's whole mount table per pod: pods² on a busy node)
     ForEachNetns(
         (
             Section(
-                "ip", ("ip", "-n", NETNS, "-force", "-j", "-d", "-b", "-"), stdin="addr show\nroute show\n"
+                "ip",
+                ("nsenter", NETNS_ENTER, "ip", "-force", "-j", "-d", "-b", "-"),
+                stdin="addr show\nroute show\n",
             ),
         )
     ),
@@ -98,7 +101,8 @@ def split_sections(text: str, marker: str) -> RawDiscovery:
         elif words[0] == "begin" and len(words) == 2:
             current = place.setdefault(words[1], Output())
         elif words[0] == "end" and len(words) == 3 and current is not None:
-            current.status = int(words[2]) if words[2].isdigit() and len(words[2]) < 4 else -1
+            good = words[2].isascii() and words[2].isdigit() and len(words[2]) < 4  # "¹".isdigit() is True
+            current.status = int(words[2]) if good else -1
             current = None
     return raw
 

@@ -25,6 +25,9 @@ class StreamSpec:
     node: str
     interface: str
     capture_filter: str = ""
+    # the journey's fields too (tcp flags, raw seq/ack, ip.id, vni, outer addresses, DNS): hop captures
+    # need them; a stream that is only watched asks tshark for the list's columns (cheaper per packet)
+    journey_fields: bool = False
 
     @property
     def key(self) -> str:
@@ -57,13 +60,30 @@ class StreamStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamLag:
+    """How far the node's tshark is behind the stream's recording (0 packets: caught up). The node
+    records every packet before tshark sees it, so lag never means loss."""
+
+    spec: StreamSpec
+    packets: int
+    seconds: float
+
+    @property
+    def text(self) -> str:
+        """What the stream's pane says ("" once caught up)."""
+        if self.packets <= 0:
+            return ""
+        return f"behind by {self.packets:,} packets / {self.seconds:.1f} s, all recorded"
+
+
+@dataclass(frozen=True, slots=True)
 class PacketBatch:
     spec: StreamSpec
     packets: tuple[PacketSummary, ...]
     dropped: int = 0  # so far on this stream: packets the source could not ship (a burst over the ring)
 
 
-SourceEvent = ProgressEvent | TopologyEvent | StreamStatus | PacketBatch
+SourceEvent = ProgressEvent | TopologyEvent | StreamStatus | StreamLag | PacketBatch
 Emit = Callable[[SourceEvent], None]
 
 

@@ -50,6 +50,7 @@ class Lines:
     canary: Canary
     parser: SummaryParser
     note: Callable[[str], None]
+    behind: Callable[[int, float], None] = field(default=lambda packets, seconds: None)  # relay's lag
     runs: list[RunFile] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -97,6 +98,8 @@ class Lines:
             if status:  # it died before its last lines: packets of it may be missing from the view
                 said += f"; the old one exited {status}: some of its last packets may not be shown"
             self.note(said)
+        elif kind == "behind" and len(numbers) == 2:
+            self.behind(max(0, numbers[0]), max(0, numbers[1]) / 1000)
         elif kind == "failed" and numbers:
             why = "was not ready in 15 s" if numbers[0] == -1 else f"exited {numbers[0]}"
             self.note(f"a fresh tshark failed to start ({why}); the running one goes on")

@@ -32,7 +32,7 @@ from labyrinth_tui.probes.capture import (
     filter_check_argv,
     interpret_filter_check,
 )
-from labyrinth_tui.probes.capture_parse import LineAssembler, SummaryParser
+from labyrinth_tui.probes.capture_parse import DEFAULT_FORMAT, LIST_FORMAT, LineAssembler, SummaryParser
 from labyrinth_tui.probes.capture_ready import (
     Canary,
     CanaryNotSent,
@@ -40,7 +40,7 @@ from labyrinth_tui.probes.capture_ready import (
     interpret_canary_send,
 )
 from labyrinth_tui.probes.dissect import DISSECT_TIMEOUT, DissectError, frame_in, pdml_argv, pdml_layers
-from labyrinth_tui.sources.base import Emit, PacketBatch, StreamSpec, StreamState, StreamStatus
+from labyrinth_tui.sources.base import Emit, PacketBatch, StreamLag, StreamSpec, StreamState, StreamStatus
 from labyrinth_tui.sources.capture_files import copy_recording, fetch_recording
 from labyrinth_tui.sources.capture_runs import Lines, ended_why
 
@@ -265,12 +265,17 @@ class CaptureStreams:
         def note(reason: str) -> None:
             stream.emit(StreamStatus(spec, StreamState.CAPTURING, reason))
 
-        lines = Lines(prefix, keep, Canary.new(), SummaryParser(spec.node, spec.interface), note)
+        def behind(packets: int, seconds: float) -> None:
+            stream.emit(StreamLag(spec, packets, seconds))
+
+        fmt = DEFAULT_FORMAT if spec.journey_fields else LIST_FORMAT
+        lines = Lines(prefix, keep, Canary.new(), SummaryParser(spec.node, spec.interface, fmt), note, behind)
         stream.lines = lines
         argv = capture_argv(
             spec.interface,
             canary_filter(spec.capture_filter),
             buffer_mb=32,
+            fmt=fmt,
             relay=Relay(prefix, self.restart_after, keep),
         )
         wrapped = self._cmd(stream, ended_with_reader(argv, workdir=stream.workdir))

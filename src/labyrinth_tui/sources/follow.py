@@ -203,7 +203,10 @@ class FollowHub:
         spec_fields, own, packet_fields = request["spec"], request["detail"], request["packet"]
         if not (isinstance(spec_fields, list) and isinstance(own, int) and isinstance(packet_fields, dict)):
             raise TypeError("a detail request is {detail: int, spec: [...], packet: {...}}")
-        spec = StreamSpec(*(str(part) for part in spec_fields[:3]))
+        if len(spec_fields) != 3:
+            raise TypeError("a detail request's spec is [node, interface, filter]")
+        node, interface, capture_filter = (str(part) for part in spec_fields)
+        spec = StreamSpec(node, interface, capture_filter)
         packet = packet_from_json(packet_fields)
         if self.presenter is None or viewer.asks:
             reason = "the presenter is not here" if self.presenter is None else "one dissection at a time"

@@ -67,7 +67,7 @@ async def plan_journey(
 
 
 def hop_specs(plan: JourneyPlan) -> tuple[StreamSpec, ...]:
-    return tuple(StreamSpec(h.node, h.interface, plan.capture_filter) for h in plan.hops)
+    return tuple(StreamSpec(h.node, h.interface, plan.capture_filter, journey_fields=True) for h in plan.hops)
 
 
 class _Collector:

@@ -19,6 +19,7 @@ from labyrinth_tui.sources import (
     ProgressEvent,
     Source,
     SourceEvent,
+    StreamLag,
     StreamSpec,
     StreamState,
     StreamStatus,
@@ -105,6 +106,10 @@ class MainScreen(Screen[None]):
             pane = self.query_one(StreamsArea).pane_for_key(event.spec.key)
             if pane is not None:
                 pane.set_state(event.state, event.reason)
+        elif isinstance(event, StreamLag):
+            pane = self.query_one(StreamsArea).pane_for_key(event.spec.key)
+            if pane is not None:
+                pane.set_lag(event.text)
         elif isinstance(event, ProgressEvent):
             self.query_one(ProvisionPane).update_step(event.step)
         elif isinstance(event, TopologyEvent):

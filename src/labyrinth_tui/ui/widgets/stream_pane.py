@@ -67,6 +67,7 @@ class StreamPane(Vertical, can_focus_children=True):
     def __init__(self, spec: StreamSpec, capacity: int = 100_000) -> None:
         super().__init__(id=pane_id(spec), classes="stream-pane")
         self.spec = spec
+        self.lag = ""  # "behind by N packets / S s, all recorded" while the node's tshark is behind
         self.capacity = capacity
         self._header_pending = False
         # packets per second of the packets' own clock: live it is the wire rate, replayed it is the
@@ -126,6 +127,10 @@ class StreamPane(Vertical, can_focus_children=True):
         self.state = state
         self.reason = reason
 
+    def set_lag(self, lag: str) -> None:
+        self.lag = lag
+        self._update_header()
+
     def _title(self) -> Text:
         label, style = STATE_STYLE[self.state]
         title = Text.assemble((label.split()[0] + " ", style), (self.spec.node, "bold"), " · ")
@@ -163,9 +168,11 @@ class StreamPane(Vertical, can_focus_children=True):
             counts.append(f"  filter: {plist.filter.text}", style="italic")
         self.query_one(".stream-title", Static).update(self._title())
         reason = self.query_one(".stream-reason", Static)
-        reason.update(self._reason())
-        # the state's words stay on screen while it matters: starting, failed, or why it stopped
-        reason.display = self.state is not StreamState.CAPTURING
+        behind = self.state is StreamState.CAPTURING and bool(self.lag)
+        # the state's words stay on screen while it matters: starting, failed, or why it stopped; and
+        # a line of its own while the node's tshark is behind the recording (the counts line is full)
+        reason.update(Text(self.lag, style="bold yellow") if behind else self._reason())
+        reason.display = self.state is not StreamState.CAPTURING or behind
         self.query_one(".stream-counts", Static).update(counts)
 
     @on(PacketList.Selected)
