@@ -71,9 +71,10 @@ class HopView(Widget, can_focus=True):
     def compose(self) -> ComposeResult:
         hop = self.hop
         with Horizontal(classes="hop-row"):
-            yield Static(f"{hop.node} {hop.interface}", classes="hop-where", markup=False)
-            yield Static(str(hop.direction), classes="hop-direction", markup=False)
-            yield Static(micros(hop.since_previous), classes="hop-time", markup=False)
+            with Horizontal(classes="hop-head"):
+                yield Static(f"{hop.node} {hop.interface}", classes="hop-where", markup=False)
+                yield Static(str(hop.direction), classes="hop-direction", markup=False)
+                yield Static(micros(hop.since_previous), classes="hop-time", markup=False)
             yield Static(f"{hop.src} → {hop.dst}", classes="hop-addresses", markup=False)
             notes = [c.text for c in hop.changes]
             kinds = " ".join(dict.fromkeys(_CHANGE_CLASS[c.kind] for c in hop.changes))
@@ -83,8 +84,11 @@ class HopView(Widget, can_focus=True):
             if hop.last_seen:
                 notes.append("✗ last seen here")
                 kinds += " -vanished"
-            yield Static("\n".join(notes), classes=f"hop-change {kinds}".strip(), markup=False)
-            yield Static("\n".join(self.evidence), classes="hop-evidence", markup=False)
+            # an empty column is "-empty": on a narrow screen (journey.tcss) it takes no line of its own
+            empty = "" if notes else " -empty"
+            yield Static("\n".join(notes), classes=f"hop-change {kinds}{empty}".strip(), markup=False)
+            empty = "" if self.evidence else " -empty"
+            yield Static("\n".join(self.evidence), classes=f"hop-evidence{empty}", markup=False)
         yield Static(packet_detail(hop), classes="hop-detail", markup=False)
 
     def watch_expanded(self, expanded: bool) -> None:
