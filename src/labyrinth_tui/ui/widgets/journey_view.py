@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -132,17 +135,20 @@ class JourneyTimeline(Vertical):
             )
 
 
-def dns_text(report: JourneyReport) -> str:
+def dns_text(report: JourneyReport) -> Group:
+    """The DNS phase; an exchange that wraps (a narrow screen, the long names) wraps under its indent."""
     dns = report.dns
     if not dns.exchanges:
-        return "no DNS query seen on the captured hops"
-    lines = [f"search walk: {' → '.join(dns.walk)}"]
+        return Group(Text("no DNS query seen on the captured hops"))
+    lines: list[RenderableType] = [Text(f"search walk: {' → '.join(dns.walk)}")]
     for e in dns.exchanges:
         answer = f"  {e.answer}" if e.answer else ""
-        lines.append(f"  {e.qtype or '?':<5} {e.name}  {e.status}{answer}")
+        lines.append(
+            Padding(Text(f"{e.qtype or '?':<5} {e.name}  {e.status}{answer}"), (0, 0, 0, 2), expand=False)
+        )
     found = dns.answer
-    lines.append(f"answer: {found.name} A {found.answer}" if found else "answer: none")
-    return "\n".join(lines)
+    lines.append(Text(f"answer: {found.name} A {found.answer}" if found else "answer: none"))
+    return Group(*lines)
 
 
 def header_text(report: JourneyReport) -> str:
@@ -163,7 +169,7 @@ class JourneyView(VerticalScroll):
     def compose(self) -> ComposeResult:
         report = self.report
         yield Static(header_text(report), id="journey-header", markup=False)
-        dns = Static(dns_text(report), id="journey-dns", classes="pane", markup=False)
+        dns = Static(dns_text(report), id="journey-dns", classes="pane")
         dns.border_title = "DNS"
         yield dns
         hs = report.handshake
@@ -178,12 +184,15 @@ class JourneyView(VerticalScroll):
 
 
 class TourStepView(Static):
-    """One step of the tour: ✓ or ✗, the article's claim, and what was actually seen."""
+    """One step of the tour: ✓ or ✗, the article's claim, and what was actually seen (wrapping under
+    its own indent on a narrow screen)."""
 
     def __init__(self, step: TourStep) -> None:
         super().__init__(
-            f"{step.mark} {step.title}\n  seen: {step.seen}",
+            Group(
+                Text(f"{step.mark} {step.title}"),
+                Padding(Text(f"seen: {step.seen}"), (0, 0, 0, 2), expand=False),
+            ),
             classes="tour-step " + ("-passed" if step.passed else "-failed"),
-            markup=False,
         )
         self.step = step
