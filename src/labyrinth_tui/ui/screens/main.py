@@ -91,20 +91,24 @@ class MainScreen(Screen[None]):
     def show_view(self, view: str) -> None:
         """Narrow: show the topology, the streams or the details (wide, all are shown anyway)."""
         self.query_one("#view-tabs", Tabs).active = f"view-{view}"
+        self._apply_view(view)
 
     @on(Tabs.TabActivated, "#view-tabs")
     def _view_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()
-        view = (event.tab.id or "view-topology").removeprefix("view-")
+        self._apply_view((event.tab.id or "view-topology").removeprefix("view-"))
+
+    def _apply_view(self, view: str) -> None:
+        """The class that styles/main.tcss shows the pane by, then focus into it once it is shown."""
         for name in self.VIEWS:
             self.set_class(name == view, f"-view-{name}")
         if view == "topology":
-            self.query_one(TopologyTree).focus()
+            self.call_after_refresh(self.query_one(TopologyTree).focus)
         elif view == "streams":
             area = self.query_one(StreamsArea)
             pane = next((p for p in area.panes if p.has_class("-active")), None)
             if pane is not None:
-                pane.packets.focus()
+                self.call_after_refresh(pane.packets.focus)
 
     def action_next_view(self) -> None:
         active = (self.query_one("#view-tabs", Tabs).active or "view-topology").removeprefix("view-")
@@ -166,9 +170,9 @@ class MainScreen(Screen[None]):
         """Open a pane for spec and start its capture (or show it again if it is open)."""
         area = self.query_one(StreamsArea)
         already = area.pane(spec) is not None
-        if self.narrow:
-            self.show_view("streams")
         await area.open(spec)
+        if self.narrow:
+            self.show_view("streams")  # after open: the new pane is the active one it focuses
         if already:
             return
         if self.source is None:
