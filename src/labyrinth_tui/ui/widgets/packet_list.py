@@ -29,7 +29,7 @@ RENDER_CACHE_ROWS = 1024
 COLUMN_WIDTH = {"number": 7, "time": 11, "addresses": 34, "protocol": 7, "length": 6}
 ALL_COLUMNS = frozenset(COLUMN_WIDTH)
 DROP_ORDER = ("length", "time", "number", "protocol")
-MIN_INFO = 24
+MIN_INFO = 20
 
 
 def columns_for(width: int) -> frozenset[str]:
