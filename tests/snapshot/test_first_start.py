@@ -9,7 +9,8 @@ from labyrinth_tui.ui.app import make_app
 
 class TestFirstStart:
     def test_empty_main_screen_80x24(self, snap_compare: Any) -> None:
-        """Tree, provisioning and streams regions, each saying how it gets filled; footer with keys."""
+        """Narrow (80 columns): the Topology / Streams / Details bar, the topology pane alone saying there is
+        no cluster yet, and a compact footer whose keys fit (`v` switches the pane, `?` lists the rest)."""
         assert snap_compare(make_app(None), terminal_size=(80, 24))
 
     def test_help_screen(self, snap_compare: Any) -> None:

@@ -16,7 +16,7 @@ from labyrinth_tui.ui.gc_policy import keep_gc_pauses_short
 from labyrinth_tui.ui.screens.follow import FollowScreen
 from labyrinth_tui.ui.screens.help import HelpScreen
 from labyrinth_tui.ui.screens.main import MainScreen
-from labyrinth_tui.ui.styles import stylesheets
+from labyrinth_tui.ui.styles import NARROW_BELOW, stylesheets
 
 
 class LabyrinthApp(App[None]):
@@ -24,6 +24,9 @@ class LabyrinthApp(App[None]):
     SUB_TITLE = f"a packet's journey through Kubernetes · v{__version__}"
     CSS_PATH = stylesheets()  # type: ignore[assignment]
     COMMANDS = App.COMMANDS | {LabyrinthCommands}
+    # every screen gets `-narrow` below NARROW_BELOW columns (a projector, a laptop with a big font):
+    # styles/*.tcss collapse panes to one at a time and stack the journey's hop rows there
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),

@@ -6,6 +6,10 @@ from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
+# below this many columns the app is "narrow": the main screen shows one pane at a time (topology,
+# streams, details) and the journey stacks each hop on several lines; 80×24 is the case to serve
+NARROW_BELOW = 100
+
 
 def styles_dir() -> Path:
     installed = _PACKAGE_DIR / "styles"

@@ -50,7 +50,7 @@ class FollowScreen(MainScreen):
         self.presenter_selection = ""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return action not in PRESENTER_ONLY
+        return False if action in PRESENTER_ONLY else super().check_action(action, parameters)
 
     def on_mount(self) -> None:
         super().on_mount()

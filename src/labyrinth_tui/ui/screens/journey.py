@@ -9,12 +9,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.tour import TourStep
 from labyrinth_tui.sources.tour import TourRun, run_failed
+from labyrinth_tui.ui.widgets.fitted_footer import FittedFooter
 from labyrinth_tui.ui.widgets.journey_view import HopView, JourneyView, TourStepView
 
 
@@ -34,7 +35,7 @@ class JourneyScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield JourneyView(self.report, id="journey-view")
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "journey"
@@ -75,7 +76,7 @@ class TourScreen(Screen[None]):
         yield Header()
         yield Static("", id="tour-summary", markup=False)
         yield VerticalScroll(id="tour-steps")
-        yield Footer()
+        yield FittedFooter()
 
     async def on_mount(self) -> None:
         self.sub_title = "tour"

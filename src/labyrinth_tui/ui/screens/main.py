@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Tree
+from textual.widgets import Header, Tab, Tabs, Tree
 from textual.worker import Worker, WorkerState
 
 from labyrinth_tui.model.topology import Topology
@@ -30,6 +30,7 @@ from labyrinth_tui.ui.messages import SourceEventMessage
 from labyrinth_tui.ui.screens.journey import JourneyScreen, TourScreen
 from labyrinth_tui.ui.screens.packet_detail import PacketDetailScreen
 from labyrinth_tui.ui.widgets.details_panel import DetailsPanel
+from labyrinth_tui.ui.widgets.fitted_footer import FittedFooter
 from labyrinth_tui.ui.widgets.provision_pane import ProvisionPane
 from labyrinth_tui.ui.widgets.stream_pane import StreamPane
 from labyrinth_tui.ui.widgets.streams_area import StreamsArea
@@ -49,8 +50,10 @@ class MainScreen(Screen[None]):
         Binding("e", "export", "Export pcapng"),
         Binding("j", "journey", "Journey"),
         Binding("u", "tour", "Tour"),
+        Binding("v", "next_view", "View"),
         Binding("tab", "focus_next", "Next pane", show=False),
     ]
+    VIEWS = ("topology", "streams", "details")  # the panes one at a time, on a narrow terminal
 
     def __init__(self, source: Source | None) -> None:
         super().__init__()
@@ -59,6 +62,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Tabs(*(Tab(view.title(), id=f"view-{view}") for view in self.VIEWS), id="view-tabs")
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield TopologyTree(id="topology")
@@ -66,12 +70,50 @@ class MainScreen(Screen[None]):
             with Vertical(id="right"):
                 yield ProvisionPane(id="provision")
                 yield StreamsArea(id="streams")
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
+        self.add_class("-view-topology")
         self.query_one(TopologyTree).focus()
         if self.source is not None:
             self.start_source()
+
+    @property
+    def narrow(self) -> bool:
+        return self.has_class("-narrow")  # set by the app's HORIZONTAL_BREAKPOINTS
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # switching views means something only when the panes are shown one at a time
+        return self.narrow if action == "next_view" else True
+
+    def on_resize(self) -> None:
+        self.refresh_bindings()  # `v` shows in the footer only while narrow
+
+    def show_view(self, view: str) -> None:
+        """Narrow: show the topology, the streams or the details (wide, all are shown anyway)."""
+        self.query_one("#view-tabs", Tabs).active = f"view-{view}"
+        self._apply_view(view)
+
+    @on(Tabs.TabActivated, "#view-tabs")
+    def _view_activated(self, event: Tabs.TabActivated) -> None:
+        event.stop()
+        self._apply_view((event.tab.id or "view-topology").removeprefix("view-"))
+
+    def _apply_view(self, view: str) -> None:
+        """The class that styles/main.tcss shows the pane by, then focus into it once it is shown."""
+        for name in self.VIEWS:
+            self.set_class(name == view, f"-view-{name}")
+        if view == "topology":
+            self.call_after_refresh(self.query_one(TopologyTree).focus)
+        elif view == "streams":
+            area = self.query_one(StreamsArea)
+            pane = next((p for p in area.panes if p.has_class("-active")), None)
+            if pane is not None:
+                self.call_after_refresh(pane.packets.focus)
+
+    def action_next_view(self) -> None:
+        active = (self.query_one("#view-tabs", Tabs).active or "view-topology").removeprefix("view-")
+        self.show_view(self.VIEWS[(self.VIEWS.index(active) + 1) % len(self.VIEWS)])
 
     @work(group="source", exclusive=True, exit_on_error=False)
     async def start_source(self) -> None:
@@ -134,6 +176,8 @@ class MainScreen(Screen[None]):
         area = self.query_one(StreamsArea)
         already = area.pane(spec) is not None
         await area.open(spec)
+        if self.narrow:
+            self.show_view("streams")  # after open: the new pane is the active one it focuses
         if already:
             return
         if self.source is None:
@@ -277,6 +321,8 @@ class MainScreen(Screen[None]):
         self.query_one(ProvisionPane).toggle_class("-collapsed")
 
     def action_focus_tree(self) -> None:
+        if self.narrow:
+            self.show_view("topology")
         self.query_one(TopologyTree).focus()
 
     def action_toggle_layout(self) -> None:

@@ -8,12 +8,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, Tree
+from textual.widgets import Header, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from labyrinth_tui.model.dissection import Dissection, DissectionField
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.sources import Source, StreamSpec
+from labyrinth_tui.ui.widgets.fitted_footer import FittedFooter
 
 
 def summary_lines(packet: PacketSummary) -> Text:
@@ -56,7 +57,7 @@ class PacketDetailScreen(Screen[None]):
                 hexpane = Static("", id="detail-hex", classes="pane")
                 hexpane.border_title = "Bytes"
                 yield hexpane
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         self.query_one("#detail-tree", Tree).focus()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -71,9 +74,10 @@ class HopView(Widget, can_focus=True):
     def compose(self) -> ComposeResult:
         hop = self.hop
         with Horizontal(classes="hop-row"):
-            yield Static(f"{hop.node} {hop.interface}", classes="hop-where", markup=False)
-            yield Static(str(hop.direction), classes="hop-direction", markup=False)
-            yield Static(micros(hop.since_previous), classes="hop-time", markup=False)
+            with Horizontal(classes="hop-head"):
+                yield Static(f"{hop.node} {hop.interface}", classes="hop-where", markup=False)
+                yield Static(str(hop.direction), classes="hop-direction", markup=False)
+                yield Static(micros(hop.since_previous), classes="hop-time", markup=False)
             yield Static(f"{hop.src} → {hop.dst}", classes="hop-addresses", markup=False)
             notes = [c.text for c in hop.changes]
             kinds = " ".join(dict.fromkeys(_CHANGE_CLASS[c.kind] for c in hop.changes))
@@ -83,8 +87,11 @@ class HopView(Widget, can_focus=True):
             if hop.last_seen:
                 notes.append("✗ last seen here")
                 kinds += " -vanished"
-            yield Static("\n".join(notes), classes=f"hop-change {kinds}".strip(), markup=False)
-            yield Static("\n".join(self.evidence), classes="hop-evidence", markup=False)
+            # an empty column is "-empty": on a narrow screen (journey.tcss) it takes no line of its own
+            empty = "" if notes else " -empty"
+            yield Static("\n".join(notes), classes=f"hop-change {kinds}{empty}".strip(), markup=False)
+            empty = "" if self.evidence else " -empty"
+            yield Static("\n".join(self.evidence), classes=f"hop-evidence{empty}", markup=False)
         yield Static(packet_detail(hop), classes="hop-detail", markup=False)
 
     def watch_expanded(self, expanded: bool) -> None:
@@ -128,17 +135,20 @@ class JourneyTimeline(Vertical):
             )
 
 
-def dns_text(report: JourneyReport) -> str:
+def dns_text(report: JourneyReport) -> Group:
+    """The DNS phase; an exchange that wraps (a narrow screen, the long names) wraps under its indent."""
     dns = report.dns
     if not dns.exchanges:
-        return "no DNS query seen on the captured hops"
-    lines = [f"search walk: {' → '.join(dns.walk)}"]
+        return Group(Text("no DNS query seen on the captured hops"))
+    lines: list[RenderableType] = [Text(f"search walk: {' → '.join(dns.walk)}")]
     for e in dns.exchanges:
         answer = f"  {e.answer}" if e.answer else ""
-        lines.append(f"  {e.qtype or '?':<5} {e.name}  {e.status}{answer}")
+        lines.append(
+            Padding(Text(f"{e.qtype or '?':<5} {e.name}  {e.status}{answer}"), (0, 0, 0, 2), expand=False)
+        )
     found = dns.answer
-    lines.append(f"answer: {found.name} A {found.answer}" if found else "answer: none")
-    return "\n".join(lines)
+    lines.append(Text(f"answer: {found.name} A {found.answer}" if found else "answer: none"))
+    return Group(*lines)
 
 
 def header_text(report: JourneyReport) -> str:
@@ -159,7 +169,7 @@ class JourneyView(VerticalScroll):
     def compose(self) -> ComposeResult:
         report = self.report
         yield Static(header_text(report), id="journey-header", markup=False)
-        dns = Static(dns_text(report), id="journey-dns", classes="pane", markup=False)
+        dns = Static(dns_text(report), id="journey-dns", classes="pane")
         dns.border_title = "DNS"
         yield dns
         hs = report.handshake
@@ -174,12 +184,15 @@ class JourneyView(VerticalScroll):
 
 
 class TourStepView(Static):
-    """One step of the tour: ✓ or ✗, the article's claim, and what was actually seen."""
+    """One step of the tour: ✓ or ✗, the article's claim, and what was actually seen (wrapping under
+    its own indent on a narrow screen)."""
 
     def __init__(self, step: TourStep) -> None:
         super().__init__(
-            f"{step.mark} {step.title}\n  seen: {step.seen}",
+            Group(
+                Text(f"{step.mark} {step.title}"),
+                Padding(Text(f"seen: {step.seen}"), (0, 0, 0, 2), expand=False),
+            ),
             classes="tour-step " + ("-passed" if step.passed else "-failed"),
-            markup=False,
         )
         self.step = step

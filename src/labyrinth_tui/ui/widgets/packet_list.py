@@ -23,12 +23,38 @@ FLUSH_SECONDS = 0.05  # the UI takes new packets at most every 50 ms, in one go
 RENDER_CACHE_ROWS = 1024
 
 
-def row_text(packet: PacketSummary, t0: float) -> str:
+# a row's columns and the cells each takes; the narrower the list, the more of them give way (DROP_ORDER)
+# so that the addresses and the info stay readable: at 80 columns a row keeps number, addresses,
+# protocol and info
+COLUMN_WIDTH = {"number": 7, "time": 11, "addresses": 34, "protocol": 7, "length": 6}
+ALL_COLUMNS = frozenset(COLUMN_WIDTH)
+DROP_ORDER = ("length", "time", "number", "protocol")
+MIN_INFO = 20
+
+
+def columns_for(width: int) -> frozenset[str]:
+    """The columns a list `width` cells wide shows: all of them, or fewer, leaving MIN_INFO for the info."""
+    columns = set(ALL_COLUMNS)
+    for column in DROP_ORDER:
+        if width - sum(COLUMN_WIDTH[c] for c in columns) >= MIN_INFO:
+            break
+        columns.discard(column)
+    return frozenset(columns)
+
+
+def row_text(packet: PacketSummary, t0: float, columns: frozenset[str] = ALL_COLUMNS) -> str:
     """One line per packet, like tshark's summary; encapsulated packets say how they travelled."""
-    text = (
-        f"{packet.number:>6} {packet.ts - t0:>10.6f} {packet.src:>15} → {packet.dst:<15} "
-        f"{packet.protocol:<6} {packet.length:>5} {packet.info}"
-    )
+    cells = []
+    if "number" in columns:
+        cells.append(f"{packet.number:>6} ")
+    if "time" in columns:
+        cells.append(f"{packet.ts - t0:>10.6f} ")
+    cells.append(f"{packet.src:>15} → {packet.dst:<15} ")
+    if "protocol" in columns:
+        cells.append(f"{packet.protocol:<6} ")
+    if "length" in columns:
+        cells.append(f"{packet.length:>5} ")
+    text = "".join(cells) + packet.info
     if packet.vni is not None:
         text += f"  ⛓ {packet.outer_src}→{packet.outer_dst} vni {packet.vni}"
     return text
@@ -107,6 +133,7 @@ class PacketList(ScrollView, can_focus=True):
         self._seen_dropped = 0
         self._cache: LRUCache[int, Strip] = LRUCache(RENDER_CACHE_ROWS)
         self._cache_width = 0
+        self._columns = ALL_COLUMNS
 
     def on_mount(self) -> None:
         self.set_interval(FLUSH_SECONDS, self._flush)
@@ -215,6 +242,7 @@ class PacketList(ScrollView, can_focus=True):
         if width != self._cache_width:
             self._cache.clear()
             self._cache_width = width
+            self._columns = columns_for(width)
         row = int(self.scroll_y) + y
         if row >= self.row_count:
             return Strip.blank(width)
@@ -235,7 +263,7 @@ class PacketList(ScrollView, can_focus=True):
             style = self.get_component_rich_style("packet-list--cursor")
         else:
             style = self.get_component_rich_style(self._kind(packet))
-        text = row_text(packet, self._t0 or 0.0)
+        text = row_text(packet, self._t0 or 0.0, self._columns)
         return Strip([Segment(text[:width].ljust(width), style)], width)
 
     @staticmethod

@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Input, Sparkline, Static
 
+from labyrinth_tui.model.fit import Field, fit_fields
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.sources import StreamSpec, StreamState
 from labyrinth_tui.ui.widgets.packet_list import PacketList
@@ -27,6 +28,7 @@ STATE_STYLE = {
     StreamState.FAILED: ("✗ failed", "bold red"),
 }
 RATE_WINDOW = 30  # seconds of pkt/s history in the sparkline
+RATE_CELLS = 12  # the sparkline's width (styles/main.tcss .stream-rate)
 
 
 def pane_id(spec: StreamSpec) -> str:
@@ -156,6 +158,34 @@ class StreamPane(Vertical, can_focus_children=True):
         self._header_pending = False
         if not self.is_mounted:
             return
+        title = self._title()
+        self.query_one(".stream-title", Static).update(title)
+        reason = self.query_one(".stream-reason", Static)
+        behind = self.state is StreamState.CAPTURING and bool(self.lag)
+        # the state's words stay on screen while it matters: starting, failed, or why it stopped; and
+        # a line of its own while the node's tshark is behind the recording (the counts line is full)
+        reason.update(Text(self.lag, style="bold yellow") if behind else self._reason())
+        reason.display = self.state is not StreamState.CAPTURING or behind
+        self._fit_counts(title.cell_len + 2)
+
+    def _count_fields(self) -> list[tuple[Field, str]]:
+        """The header's counts, compact, ranked: packets seen, then what was lost, then the rest."""
+        plist = self.packets
+        fields = [(Field(f"{plist.ring.total} pkts", required=True), "")]
+        if plist.ring.dropped:
+            fields.append((Field(f"{plist.ring.dropped} dropped", 1), "bold red"))
+        if self.source_dropped:
+            fields.append((Field(f"{self.source_dropped} not delivered", 1), "bold red"))
+        if plist.new_count:
+            fields.append((Field(f"+{plist.new_count} new", 1), "bold yellow"))
+        if plist.filter:
+            fields.append((Field(f"filter: {plist.filter.text}", 3, min_width=12), "italic"))
+        fields.insert(1, (Field(f"{self._rates[-1]:.0f} pkt/s", 2), ""))
+        return fields
+
+    def _fit_counts(self, title_cells: int) -> None:
+        """Node and interface first: the sparkline goes when the header is short of room, then the counts
+        shrink (model.fit's order) to what is left beside the title."""
         plist = self.packets
         counts = Text(f"{self._rates[-1]:>7.0f} pkt/s  {plist.ring.total:>7} pkts")
         if plist.ring.dropped:
@@ -166,14 +196,20 @@ class StreamPane(Vertical, can_focus_children=True):
             counts.append(f"  +{plist.new_count} new", style="bold yellow")
         if plist.filter:
             counts.append(f"  filter: {plist.filter.text}", style="italic")
-        self.query_one(".stream-title", Static).update(self._title())
-        reason = self.query_one(".stream-reason", Static)
-        behind = self.state is StreamState.CAPTURING and bool(self.lag)
-        # the state's words stay on screen while it matters: starting, failed, or why it stopped; and
-        # a line of its own while the node's tshark is behind the recording (the counts line is full)
-        reason.update(Text(self.lag, style="bold yellow") if behind else self._reason())
-        reason.display = self.state is not StreamState.CAPTURING or behind
+        width = self.query_one(".stream-header").size.width
+        sparkline = self.query_one(Sparkline)
+        fits = width == 0 or title_cells + counts.cell_len + 2 + RATE_CELLS <= width
+        sparkline.display = fits
+        if not fits:
+            fields = self._count_fields()
+            texts = fit_fields([f for f, _ in fields], max(8, width - title_cells - 2))
+            counts = Text("  ").join(
+                Text(text, style=style) for (_, style), text in zip(fields, texts, strict=True) if text
+            )
         self.query_one(".stream-counts", Static).update(counts)
+
+    def on_resize(self) -> None:
+        self._header_changed()
 
     @on(PacketList.Selected)
     def _selected(self, event: PacketList.Selected) -> None:
