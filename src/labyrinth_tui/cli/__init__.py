@@ -7,6 +7,7 @@ import click
 from labyrinth_tui import __version__
 from labyrinth_tui.cli.capture import capture
 from labyrinth_tui.cli.cluster import cluster
+from labyrinth_tui.cli.cluster_check import check
 from labyrinth_tui.cli.doctor import doctor
 from labyrinth_tui.cli.gcp import gcp
 from labyrinth_tui.cli.journey import journey
@@ -36,6 +37,7 @@ main.add_command(doctor)
 main.add_command(lab)
 main.add_command(gcp)
 main.add_command(cluster)
+cluster.add_command(check)
 main.add_command(topology)
 main.add_command(replay)
 main.add_command(journey)
