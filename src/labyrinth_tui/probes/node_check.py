@@ -18,7 +18,7 @@ from typing import Final
 
 from labyrinth_tui.nodes.commands import port_probe
 from labyrinth_tui.nodes.errors import NodeError
-from labyrinth_tui.nodes.session import NodeSession
+from labyrinth_tui.nodes.runner import CommandRunner
 
 PROBE_SECONDS: Final = 2.0
 
@@ -113,7 +113,7 @@ def read_probe(output: str, port: ClusterPort, seconds: float = PROBE_SECONDS) -
 
 
 async def check_nodes(
-    sessions: Mapping[str, NodeSession], nodes: Sequence[NodeAddress], seconds: float = PROBE_SECONDS
+    sessions: Mapping[str, CommandRunner], nodes: Sequence[NodeAddress], seconds: float = PROBE_SECONDS
 ) -> list[PairResult]:
     """Each probe runs on its source node over its session, all at once; a node SSH cannot reach gives
     an error for each of its probes (the others still run)."""
