@@ -262,8 +262,8 @@ class KubeApiStub:
                 await self._exit(ws, 126)
             elif argv[:2] == ["nc", "-v"] and "-l" in argv:
                 await self._nc_listen(ws, pod, int(argv[-1]))
-            elif argv and argv[0] == "nc" and len(argv) == 3:
-                await self._nc_connect(ws, pod, argv[1], int(argv[2]))
+            elif argv and argv[0] == "nc" and argv[1:-2] in ([], ["-u"]):  # a `-u` line is met the same way
+                await self._nc_connect(ws, pod, argv[-2], int(argv[-1]))
             else:
                 why = f'exec: "{argv[0] if argv else ""}": executable file not found in $PATH'
                 await self._send(ws, STDERR, f"OCI runtime exec failed: exec failed: {why}: unknown\n")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from labyrinth_tui.sources.cluster import ClusterSource
 from tests.conftest import IS_ROOT
 from tests.fakes.kube_api import KubeApiStub
 from tests.fakes.kube_lab import LabCluster
-from tests.integration.conftest import LABYRINTH, labyrinth
+from tests.integration.conftest import LABYRINTH, labyrinth, unique_prefix
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +33,7 @@ def lab() -> Iterator[tuple[str, dict[str, Any], str]]:
     """A lab with one extra pod per node; its status and its inventory, as the CLI gives them."""
     if not IS_ROOT:
         pytest.skip("NEEDS ROOT: the lab builds network namespaces. CI runs as root; run `sudo make test`.")
-    prefix = f"jz{os.getpid() % 100000}"
+    prefix = unique_prefix("jz")
     try:
         labyrinth("lab", "up", "--prefix", prefix, "--pods-per-node", "1")
         status = json.loads(labyrinth("lab", "status", "--json", "--prefix", prefix).stdout)
@@ -245,3 +244,54 @@ async def test_a_service_whose_backend_already_listens_gets_no_server_of_ours(
     assert any(
         p.startswith("a backend already listens on 9999: no server was started") for p in report.problems
     )
+
+
+async def test_j_on_a_pod_and_u_in_the_tui_on_the_attached_lab(
+    lab: tuple[str, dict[str, Any], str], tmp_path: Path
+) -> None:
+    """As a person drives it: the tree's cursor on the extra pod of node-2, `j`, the client's pod completed
+    as the target, enter: the journey's six hops the other way; then `u`: the tour on the cluster."""
+    from textual.widgets import Input
+
+    from labyrinth_tui.ui.app import make_app
+    from labyrinth_tui.ui.screens.journey import JourneyScreen, TourScreen
+    from labyrinth_tui.ui.screens.journey_target import JourneyTargetScreen
+    from tests.unit.test_journey_target import on_pod
+
+    _, status, inventory = lab
+    client = next(p for p in status["pods"] if p["namespace"] == "wrk-1")
+    extra = next(p for p in status["pods"] if p["name"] == "extra-node-2-000")
+    async with KubeApiStub(tmp_path / "pki", model=LabCluster(status)) as api:
+        kubeconfig = tmp_path / "admin.conf"
+        kubeconfig.write_text(yaml.safe_dump(api.admin_conf()))
+        app = make_app(ClusterSource(kubeconfig, inventory=parse_inventory(inventory, "lab inventory")))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await on_pod(app, pilot, extra["name"])
+            await pilot.press("j", *"wrk-1/", "right")
+            assert isinstance(app.screen, JourneyTargetScreen)
+            assert app.screen.query_one(Input).value == f"wrk-1/{client['name']}:9999"
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert isinstance(app.screen, JourneyScreen), [n.message for n in app._notifications]
+            report = app.screen.report.jsonable()
+            await pilot.press("escape", "home", "u")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert isinstance(app.screen, TourScreen)
+            summary = app.screen.query_one("#tour-summary").render()
+            failed = [(s.title, s.seen) for s in app.screen.steps if not s.passed]
+    assert _hops(report, "syn") == [
+        ("node-2", extra["host_veth"]),
+        ("node-2", "cilium_vxlan"),
+        ("node-2", "ens4"),
+        ("node-1", "ens4"),
+        ("node-1", "cilium_vxlan"),
+        ("node-1", client["host_veth"]),
+    ]
+    assert report["received"] == "asdfasdfasdfasd\n"
+    # the lab's default datapath translates the service in eBPF: kube-proxy's iptables rules count nothing
+    assert failed == [
+        ("kube-proxy's iptables counters on node-1 moved", "no rule of the service counted anything")
+    ]
+    assert str(summary).strip() == "6/7 steps passed"

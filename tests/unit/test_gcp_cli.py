@@ -60,6 +60,17 @@ def test_plan_json_lists_the_creates_and_the_cost(gce: FakeGce, env: Path) -> No
     assert _mutations(gce) == []
 
 
+def test_plan_shows_the_addresses_it_pins(gce: FakeGce, env: Path) -> None:
+    """The node scripts and the article use 10.168.0.0/24 and these three addresses: the plan says so."""
+    result = gcp("plan", *PROJECT, *SSH)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(ln.split()[:2] == ["+", "create"] and ln.endswith("  10.168.0.0/24") for ln in lines)
+    for node, ip in (("node-0", "10.168.0.2"), ("node-1", "10.168.0.4"), ("node-2", "10.168.0.5")):
+        assert any(f"{node}  internal IP {ip}" in ln for ln in lines), lines
+    assert _mutations(gce) == []
+
+
 def test_up_without_an_ssh_range_refuses_before_calling_gce(gce: FakeGce, env: Path) -> None:
     result = gcp("up", *PROJECT, "--yes")
     assert result.exit_code == 1

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from labyrinth_tui.cli.cluster_check import check, load_inventory_file
 from labyrinth_tui.model.progress import Step, StepState
 
 if TYPE_CHECKING:
@@ -46,17 +47,6 @@ def cluster() -> None:
 
 
 # --- attach -------------------------------------------------------------------------------------------
-
-
-def _load_inventory(path: Path | None) -> Inventory | None:
-    from labyrinth_tui.cloud.bootstrap.inventory import InventoryError, load_inventory
-
-    if path is None:
-        return None
-    try:
-        return load_inventory(path)
-    except InventoryError as exc:
-        raise click.UsageError(str(exc)) from None
 
 
 async def _headless(source: ClusterSource) -> Topology:
@@ -108,7 +98,7 @@ def attach(
     from labyrinth_tui.nodes.errors import NodeError
     from labyrinth_tui.sources.cluster import ClusterSource
 
-    inventory = _load_inventory(ssh_inventory)
+    inventory = load_inventory_file(ssh_inventory)
     try:  # a wrong file or context is said here, before any screen opens
         context_cluster(load_kubeconfig(kubeconfig), context)
     except KubeError as exc:
@@ -213,7 +203,7 @@ def bootstrap(
             raise click.UsageError(str(exc)) from None
         config_dir = cluster_dir(gcp_cluster)
     else:
-        loaded = _load_inventory(inventory_path)
+        loaded = load_inventory_file(inventory_path)
         assert loaded is not None
         inventory = loaded
         config_dir = config_root() / "clusters" / inventory.cluster
@@ -273,3 +263,6 @@ def bootstrap(
         )
     click.echo(f"admin.conf (0600): {done.bootstrap.admin_conf}")
     click.echo(f"Follow the journey: {done.attach_command}")
+
+
+cluster.add_command(check)  # `cluster check` lives in its own module

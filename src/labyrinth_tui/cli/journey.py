@@ -107,13 +107,15 @@ async def _on_cluster(
     ready_timeout: float,
 ) -> JourneyReport:
     """Attach (API + SSH discovery, progress on stderr), follow the request, detach."""
-    from labyrinth_tui.cli.cluster import _load_inventory
+    from labyrinth_tui.cli.cluster_check import load_inventory_file
     from labyrinth_tui.cloud.kube.errors import KubeError
     from labyrinth_tui.nodes.errors import NodeError
     from labyrinth_tui.sources.base import JourneyError
     from labyrinth_tui.sources.cluster import ClusterSource
 
-    source = ClusterSource(kubeconfig, context, _load_inventory(ssh_inventory), ready_timeout=ready_timeout)
+    source = ClusterSource(
+        kubeconfig, context, load_inventory_file(ssh_inventory), ready_timeout=ready_timeout
+    )
     try:
         await source.start(_progress)
         return await source.journey(_progress, request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labyrinth_tui.journey.article import CLIENT_NAMESPACE, CLIENT_POD, PAYLOAD, PORT, SERVICE
+from labyrinth_tui.model.topology import Topology
 
 PROTOCOLS = ("tcp", "udp")
 
@@ -73,3 +74,14 @@ def parse_target(to: str) -> tuple[str, int | None]:
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise RequestError(f"--to {to!r}: the port must be 1-65535")
     return name, int(port_text)
+
+
+def target_choices(topology: Topology) -> list[str]:
+    """What `--to` can name in this topology, for completion: each service port as `SERVICE.NS:PORT`,
+    each pod as `NS/POD:PORT` for the ports a service sends it to (`NS/POD:` when none is known)."""
+    services = [f"{s.name}.{s.namespace}:{p.port}" for s in topology.services for p in s.ports]
+    pods = []
+    for _, pod in topology.pods():
+        ports = sorted({p.target_port for s in topology.services if pod.ip in s.endpoints for p in s.ports})
+        pods += [f"{pod.qualified_name}:{port}" for port in ports] or [f"{pod.qualified_name}:"]
+    return sorted(set(services)) + sorted(set(pods))

@@ -305,3 +305,35 @@ def ended_with_reader(argv: Sequence[str], *, interval: float = 0.5, workdir: st
         raise ValueError("the reader check runs every 0.05-10 s")
     where = validate_workdir(workdir) if workdir else ""
     return ["sh", "-c", _END_WITH_READER, "sh", f"{interval:g}", where, *argv]
+
+
+# --- node ↔ node port probe (`labyrinth cluster check`) ----------------------------------------------
+
+# Prints "<tool> <exit status>" then what the tool said. bash's /dev/tcp under `timeout` where both are
+# there (exit 124: no answer in time), else `nc -z -w`. UDP: one byte sent on a connected socket, then a
+# read of $4 seconds: an ICMP port-unreachable makes that read fail with "Connection refused"; silence
+# (status 142, the read's own timeout) is all an open or a filtered port ever says.
+# $1 proto, $2 host, $3 port, $4 seconds: never spliced into the script.
+_PORT_PROBE: Final = (
+    "p=$1 h=$2 n=$3 t=$4; "
+    "if command -v bash >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1; then "
+    'if [ "$p" = udp ]; then '
+    'out=$(bash -c \'exec 3<>"/dev/udp/$0/$1" && printf x >&3 && read -r -t "$2" -n 1 <&3\' '
+    '"$h" "$n" "$t" 2>&1); '
+    'else out=$(timeout "$t" bash -c \'exec 3<>"/dev/tcp/$0/$1"\' "$h" "$n" 2>&1); fi; '
+    'echo "bash $?"; '
+    "elif command -v nc >/dev/null 2>&1; then "
+    'if [ "$p" = udp ]; then out=$(nc -v -u -z -w "$t" "$h" "$n" 2>&1); '
+    'else out=$(nc -v -z -w "$t" "$h" "$n" 2>&1); fi; echo "nc $?"; '
+    'else echo "none 127"; out="neither bash with timeout nor nc is installed"; fi; '
+    'printf "%s\\n" "$out"'
+)
+
+
+def port_probe(proto: str, host: str, port: int, seconds: float) -> list[str]:
+    """From this node: can `host`:`port` be reached over `proto`? See _PORT_PROBE for what is printed."""
+    if proto not in ("tcp", "udp"):
+        raise UnsafeArgument(proto, "tcp or udp", "protocol")
+    if not 0 < int(port) < 65536:
+        raise UnsafeArgument(port, "a port 1-65535", "port")
+    return ["sh", "-c", _PORT_PROBE, "sh", proto, _text(host, "host"), str(int(port)), f"{seconds:g}"]

@@ -97,13 +97,22 @@ def _keep_note(spec: ClusterSpec, found: Found) -> str:
     return note
 
 
+def _pinned(spec: ClusterSpec, ref: Ref) -> str:
+    """The addresses `up` pins (the node scripts and the article use them): the subnet's, each node's."""
+    if ref.kind is Kind.SUBNET:
+        return f"{spec.subnet_cidr}"
+    if ref.kind is Kind.INSTANCE:
+        return f"internal IP {dict(spec.nodes)[ref.name]}"
+    return ""
+
+
 def plan_up(spec: ClusterSpec, found: list[Found], estimate: Estimate) -> Plan:
     by_ref = {f.ref: f for f in found}
     items: list[PlanItem] = []
     for ref in spec.refs():
         f = by_ref.get(ref)
         if f is None:
-            items.append(PlanItem(ref, Action.CREATE))
+            items.append(PlanItem(ref, Action.CREATE, _pinned(spec, ref)))
         elif f.ours:
             items.append(PlanItem(ref, Action.KEEP, _keep_note(spec, f)))
         else:

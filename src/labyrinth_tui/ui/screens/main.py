@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Tab, Tabs, Tree
 from textual.worker import Worker, WorkerState
 
+from labyrinth_tui.journey.request import JourneyRequest
 from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.sources import (
     PacketBatch,
@@ -28,6 +29,7 @@ from labyrinth_tui.sources import (
 from labyrinth_tui.sources.tour import tour_runner
 from labyrinth_tui.ui.messages import SourceEventMessage
 from labyrinth_tui.ui.screens.journey import JourneyScreen, TourScreen
+from labyrinth_tui.ui.screens.journey_target import JourneyTargetScreen
 from labyrinth_tui.ui.screens.packet_detail import PacketDetailScreen
 from labyrinth_tui.ui.widgets.details_panel import DetailsPanel
 from labyrinth_tui.ui.widgets.fitted_footer import FittedFooter
@@ -261,14 +263,27 @@ class MainScreen(Screen[None]):
         if self.source is None:
             self.notify("no source: the journey needs the lab or a recording", severity="warning")
             return
-        self.notify("following the article's packet: captures on every hop, then nc…", title="Journey")
-        self.run_journey()
+        tree = self.query_one(TopologyTree)
+        line = tree.cursor_node.data if tree.cursor_node is not None else None
+        topology = tree.root.data.topology if tree.root.data is not None else None
+        if line is not None and line.pod is not None and topology is not None:
+            # on a pod: ask where its packet goes (escape: nothing runs); elsewhere the article's pair
+            self.app.push_screen(JourneyTargetScreen(topology, line.pod.qualified_name), self._follow)
+            return
+        self._follow(JourneyRequest())
+
+    def _follow(self, request: JourneyRequest | None) -> None:
+        if request is None:  # the target modal was cancelled
+            return
+        what = "the article's packet" if request == JourneyRequest() else request.text
+        self.notify(f"following {what}: captures on every hop, then the traffic…", title="Journey")
+        self.run_journey(request)
 
     @work(group="journey", exclusive=True, exit_on_error=False)
-    async def run_journey(self) -> None:
+    async def run_journey(self, request: JourneyRequest | None = None) -> None:
         assert self.source is not None
         try:
-            report = await self.source.journey(self.emit)
+            report = await self.source.journey(self.emit, request)
         except Exception as exc:  # shown to the user with its reason; the app goes on
             self.notify(str(exc), title="The journey could not run", severity="error", timeout=20)
             return

@@ -1,0 +1,89 @@
+"""`j` → full timeline on the lab: LabSource.journey (what the TUI's `j` awaits), beside its floor.
+
+Floor, measured in the same run doing the same work without us around it: one tshark started on one
+hop until it is proven capturing (CaptureStreams.open on node-1/ens4, the journey starts six of these
+at once) plus the article's ncat exchange alone (lab/traffic.exchange, the journey's own traffic).
+Goal: the journey's median ≤ 3 s on an idle machine (the load average is printed: read it with it).
+Run as root: `.venv/bin/python bench/journey_latency.py` (builds its own lab, removes it; < 1 minute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+
+from labyrinth_tui.journey.article import PAYLOAD, PORT, SERVICE
+from labyrinth_tui.lab.build import down
+from labyrinth_tui.lab.traffic import exchange
+from labyrinth_tui.sources.base import SourceEvent, StreamSpec, StreamState, StreamStatus
+from labyrinth_tui.sources.lab import LabSource
+
+GOAL = 3.0  # s
+RUNS = 3
+
+
+def noop(event: SourceEvent) -> None:
+    pass
+
+
+async def tshark_start(source: LabSource) -> float:
+    """One capture on node-1/ens4, from open() to CAPTURING (proven by its canary)."""
+    assert source.captures is not None
+    ready = asyncio.Event()
+
+    def emit(event: SourceEvent) -> None:
+        if isinstance(event, StreamStatus) and event.state is not StreamState.STARTING:
+            ready.set()
+
+    spec = StreamSpec("node-1", "ens4", "tcp port 9999")
+    started = time.perf_counter()
+    task = asyncio.create_task(source.captures.open(spec, emit))
+    await asyncio.wait_for(ready.wait(), 60)
+    took = time.perf_counter() - started
+    await source.captures.close(spec)
+    await task
+    return took
+
+
+async def main() -> int:
+    prefix = f"jqb{os.getpid() % 100000}"
+    source = LabSource.article(prefix=prefix)
+    try:
+        await source.start(noop)
+        first = await source.journey(noop)  # warm: SSH sessions open, pods' tools in the page cache
+        journeys = []
+        for _ in range(RUNS):
+            started = time.perf_counter()
+            report = await source.journey(noop)
+            journeys.append(time.perf_counter() - started)
+            assert report.handshake is not None and report.handshake.complete, report.problems
+        starts, exchanges = [], []
+        for _ in range(RUNS):
+            starts.append(await tshark_start(source))
+            started = time.perf_counter()
+            await exchange(
+                client_netns=first.client.netns, client_name=first.client.name,
+                servers=[(first.server.netns, first.server.name)], target=SERVICE, port=PORT,
+                payload=PAYLOAD, timeout=10.0,
+            )  # fmt: skip
+            exchanges.append(time.perf_counter() - started)
+    finally:
+        await source.close()
+        await asyncio.to_thread(down, prefix)
+    ours = statistics.median(journeys)
+    floor = statistics.median(starts) + statistics.median(exchanges)
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    print(f"j → timeline (LabSource.journey)   median {ours:6.2f} s   runs {[round(t, 2) for t in journeys]}")
+    print(
+        f"floor: tshark start {statistics.median(starts):.2f} s + ncat exchange "
+        f"{statistics.median(exchanges):.2f} s = {floor:.2f} s   (×{ours / floor:.1f})"
+    )
+    print(f"goal ≤ {GOAL:.1f} s: {'met' if ours <= GOAL else 'MISSED'}")
+    return 0 if ours <= GOAL else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
