@@ -85,3 +85,42 @@ def test_the_recorded_bundle_stitches_like_a_live_run_but_has_no_evidence() -> N
     steps = tour_steps(report)
     assert _failed(steps) == ["kube-proxy's iptables counters on node-1 moved"]
     assert steps[-1].seen == "no evidence from node-1"
+
+
+EBPF_STEP = "kube-proxy's counters stay at 0; tcx programs on every Cilium device"
+
+
+def test_on_the_ebpf_datapath_the_last_step_is_kube_proxy_bypassed() -> None:
+    steps = tour_steps(article_report(ebpf=True))
+    assert _failed(steps) == []
+    assert steps[-1].title == EBPF_STEP
+    assert steps[-1].seen == (
+        "node-1: 5 kube-proxy rules of the service, +0 packets; 8 tcx programs on every Cilium device; "
+        "node-2: 5 kube-proxy rules of the service, +0 packets; 8 tcx programs on every Cilium device; "
+        "cil_from_container on lxc7dc050ebabd6 translated +9"
+    )
+
+
+def test_the_ebpf_step_fails_when_kube_proxy_counted_or_a_device_has_no_program() -> None:
+    moved = tour_steps(article_report(ebpf=True, kube_moved=True))[-1]
+    assert (moved.title, moved.passed) == (EBPF_STEP, False)
+    assert "node-1: 5 kube-proxy rules of the service, +3 packets" in moved.seen
+    bare = tour_steps(article_report(ebpf=True, without="lxc_health"))[-1]
+    assert not bare.passed and "none on lxc_health/ingress" in bare.seen
+
+
+def test_the_ebpf_journey_names_the_program_that_translated_and_kube_proxy_at_0() -> None:
+    lines = journey_lines(article_report(ebpf=True))
+    syn = lines[lines.index(next(ln for ln in lines if ln.startswith("SYN:"))) :]
+    vxlan = next(i for i, ln in enumerate(syn) if "node-1  cilium_vxlan" in ln)
+    assert syn[vxlan + 1 : vxlan + 5] == [
+        "      evidence: eBPF cil_from_container on node-1/lxc7dc050ebabd6 translated "
+        "10.105.134.33:9999 → 10.0.2.215:9999 (+9 this run)",
+        "      evidence: kube-proxy KUBE-SERVICES → KUBE-SVC-IWPXKGE4TAJJE4GD → "
+        "KUBE-SEP-FXHI2MOU7V5XIHJD (DNAT): 0 packets — bypassed",
+        "      evidence: eBPF tcx/ingress cil_from_overlay (prog 500): +12 seen, +9 translated",
+        "      evidence: eBPF tcx/egress cil_to_overlay (prog 501): +12 seen, +0 translated",
+    ]
+    # the iptables datapath keeps today's evidence: the rules that counted the DNAT, nothing bypassed
+    plain = "\n".join(journey_lines(article_report()))
+    assert "bypassed" not in plain and "+1 pkt KUBE-SEP-FXHI2MOU7V5XIHJD → DNAT" in plain

@@ -28,7 +28,7 @@ from labyrinth_tui.sources.base import (
     StreamStatus,
 )
 from labyrinth_tui.sources.captures import CaptureStreams
-from labyrinth_tui.sources.lab_nodes import sessions_for, topology_from_state
+from labyrinth_tui.sources.lab_nodes import datapath_reader, sessions_for, topology_from_state
 
 
 class Captures(Protocol):
@@ -150,7 +150,9 @@ async def run_journey(
         if not_ready:
             raise JourneyError("captures not proven before the traffic: " + "; ".join(not_ready))
         proven = dict(collector.states)  # what each stream was when the traffic started
-        before = await asyncio.gather(*(gather_evidence(nodes[n]) for n in involved))
+        before = await asyncio.gather(
+            *(gather_evidence(nodes[n], datapath=datapath_reader(state, n)) for n in involved)
+        )
         try:
             received = await exchange(
                 client_netns=client.netns, client_name=client.name,
@@ -168,7 +170,9 @@ async def run_journey(
         while collector.count() != seen and loop.time() < end:
             seen = collector.count()
             await collector.wait(lambda n=seen: collector.count() != n, settle)  # type: ignore[misc]
-        after = await asyncio.gather(*(gather_evidence(nodes[n]) for n in involved))
+        after = await asyncio.gather(
+            *(gather_evidence(nodes[n], datapath=datapath_reader(state, n)) for n in involved)
+        )
         veths = await asyncio.gather(
             _pod_has_veth(nodes[client.node], client.host_veth),
             _pod_has_veth(nodes[server.node], server.host_veth),

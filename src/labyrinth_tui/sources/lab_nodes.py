@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
+from labyrinth_tui.lab.bpf.inspect import lab_bpf, node_bpf
 from labyrinth_tui.lab.state import LabState
+from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.topology import Node, Pod, Service, ServicePort, Topology
 from labyrinth_tui.nodes.connect import NetnsConnector
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.discovery import discover
+from labyrinth_tui.probes.evidence import DatapathReader
 
 
 def topology_from_state(state: LabState) -> Topology:
@@ -57,3 +61,22 @@ async def discover_lab(state: LabState, sessions: dict[str, NodeSession]) -> Top
     nodes = await discover(list(sessions.values()), identities)
     base = topology_from_state(state)
     return replace(base, nodes=tuple(replace(n, role=roles.get(n.name, n.role)) for n in nodes))
+
+
+def datapath_reader(state: LabState, node: str) -> DatapathReader | None:
+    """The lab's own reader of a node's programs and counters (its pinned links, its counter map), off the
+    loop: bpftool 7.1 cannot place a tcx link on a device, and in the lab it would list every lab's links."""
+    found = next((n for n in state.nodes if n.name == node), None)
+    if state.datapath != "ebpf" or found is None:
+        return None
+
+    async def read() -> NodeBpf:
+        return await asyncio.to_thread(node_bpf, state, found.name, found.netns)
+
+    return read
+
+
+async def lab_datapath(state: LabState) -> dict[str, NodeBpf]:
+    """Every node's programs, counters and service map (nothing on an iptables lab)."""
+    read = await asyncio.to_thread(lab_bpf, state)
+    return {n.node: n for n in read.nodes}
