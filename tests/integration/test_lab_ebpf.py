@@ -156,7 +156,7 @@ def test_the_tour_passes_with_kube_proxy_bypassed_and_the_journey_names_the_prog
         "kube-proxy KUBE-SERVICES → KUBE-SVC-IWPXKGE4TAJJE4GD → KUBE-SEP-FXHI2MOU7V5XIHJD (DNAT): "
         "0 packets — bypassed"
     ) in syn
-    assert "eBPF tcx/ingress cil_from_overlay (prog " in syn  # the programs on cilium_vxlan, counted
+    assert "eBPF tcx/ingress cil_from_overlay #" in syn  # the programs on cilium_vxlan, counted
 
 
 def traces(prefix: str) -> dict[str, list[str]]:

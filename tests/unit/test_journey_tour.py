@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 from labyrinth_tui.journey.text import journey_lines
 from labyrinth_tui.journey.tour import tour_steps
+from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE
 from tests.fakes.article_journey import article_report
 
 
@@ -72,7 +75,7 @@ def test_json_has_the_syns_six_hops_and_survives_a_round_trip() -> None:
     assert data["clock_offsets"]["node-2"]["offset"] == pytest.approx(0.0025)
 
 
-def test_the_recorded_bundle_stitches_like_a_live_run_but_has_no_evidence() -> None:
+def test_the_recorded_bundle_stitches_like_a_live_run_with_its_evidence(tmp_path: Path) -> None:
     from labyrinth_tui.sources.journey_replay import NO_EVIDENCE, report_from_bundle
 
     report = report_from_bundle()
@@ -81,10 +84,19 @@ def test_the_recorded_bundle_stitches_like_a_live_run_but_has_no_evidence() -> N
     assert hs.syn is not None and [h.interface for h in hs.syn.hops][1:5] == [
         "cilium_vxlan", "ens4", "ens4", "cilium_vxlan",
     ]  # fmt: skip
-    assert report.problems == (NO_EVIDENCE,)
+    assert report.problems == ()
     steps = tour_steps(report)
-    assert _failed(steps) == ["kube-proxy's iptables counters on node-1 moved"]
-    assert steps[-1].seen == "no evidence from node-1"
+    assert _failed(steps) == []  # recorded on the eBPF datapath: kube-proxy bypassed, programs everywhere
+    assert steps[-1].title == "kube-proxy's counters stay at 0; tcx programs on every Cilium device"
+    # a recording without evidence (older ones) still stitches, and says what it lacks
+    bare = tmp_path / "bare"
+    shutil.copytree(ARTICLE_BUNDLE, bare)
+    meta = json.loads((bare / "bundle.json").read_text())
+    del meta["evidence"], meta["datapath"]
+    (bare / "bundle.json").write_text(json.dumps(meta))
+    old = report_from_bundle(bare)
+    assert old.problems == (NO_EVIDENCE,)
+    assert not tour_steps(old)[-1].passed and tour_steps(old)[-1].seen == "no evidence from node-1"
 
 
 EBPF_STEP = "kube-proxy's counters stay at 0; tcx programs on every Cilium device"
@@ -118,8 +130,8 @@ def test_the_ebpf_journey_names_the_program_that_translated_and_kube_proxy_at_0(
         "10.105.134.33:9999 → 10.0.2.215:9999 (+9 this run)",
         "      evidence: kube-proxy KUBE-SERVICES → KUBE-SVC-IWPXKGE4TAJJE4GD → "
         "KUBE-SEP-FXHI2MOU7V5XIHJD (DNAT): 0 packets — bypassed",
-        "      evidence: eBPF tcx/ingress cil_from_overlay (prog 500): +12 seen, +9 translated",
-        "      evidence: eBPF tcx/egress cil_to_overlay (prog 501): +12 seen, +0 translated",
+        "      evidence: eBPF tcx/ingress cil_from_overlay #500: +12 pkt, +9 translated",
+        "      evidence: eBPF tcx/egress cil_to_overlay #501: +12 pkt",
     ]
     # the iptables datapath keeps today's evidence: the rules that counted the DNAT, nothing bypassed
     plain = "\n".join(journey_lines(article_report()))

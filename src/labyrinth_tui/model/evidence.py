@@ -99,10 +99,11 @@ class ProgramMove:
 
     @property
     def text(self) -> str:
-        """'eBPF tcx/ingress cil_from_container (prog 812): +14 seen, +9 translated'."""
+        """'eBPF tcx/ingress cil_from_container #812: +14 pkt, +9 translated' (short: it sits by a hop)."""
+        translated = f", +{self.translated} translated" if self.translated else ""
         return (
-            f"eBPF {self.link.kind}/{self.link.direction} {self.link.prog_name} (prog {self.link.prog_id}):"
-            f" +{self.seen} seen, +{self.translated} translated"
+            f"eBPF {self.link.kind}/{self.link.direction} {self.link.prog_name} #{self.link.prog_id}:"
+            f" +{self.seen} pkt{translated}"
         )
 
 

@@ -16,6 +16,7 @@ from labyrinth_tui.cloud.kube.client import KubeClient, NodeInfo, PodInfo, load_
 from labyrinth_tui.cloud.kube.errors import KubeError
 from labyrinth_tui.cloud.kube.tunnel import API_SERVER_NAME, ApiTunnel, api_endpoint
 from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
@@ -189,6 +190,9 @@ class ClusterSource:
 
     async def journey(self, emit: Emit) -> JourneyReport:
         raise JourneyError("following the article's packet runs on the lab for now (labyrinth journey)")
+
+    async def datapath(self) -> dict[str, NodeBpf]:
+        return {}  # a node's programs come with the journey's evidence (bpftool on the node)
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         # streams here are not recorded once closed; a live one is dissected by tshark on its node

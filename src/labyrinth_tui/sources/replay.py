@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.serialize import (
@@ -109,6 +110,10 @@ class ReplaySource:
 
     async def journey(self, emit: Emit) -> JourneyReport:
         return await asyncio.to_thread(report_from_bundle, self.root)
+
+    async def datapath(self) -> dict[str, NodeBpf]:
+        """The programs and their counters as they were after the recorded journey."""
+        return {n.node: n for n in self.load().datapath}
 
     async def close(self) -> None:
         if self.bundle is not None:
