@@ -142,6 +142,15 @@ def test_the_article_journey_kube_proxy_counters_stay_at_0(ebpf_lab: str) -> Non
     assert vxlan_in["translated"] >= 2  # their replies, given their ClusterIP back
 
 
+def test_every_endpoint_runs_its_own_program_as_in_the_article(ebpf_lab: str) -> None:
+    for node in bpf(ebpf_lab)["nodes"]:
+        lxc = [ln for ln in node["links"] if ln["ifname"].startswith("lxc")]
+        # node-0 has lxc_health only; node-1 and node-2 have their pods' lxc… beside it
+        assert len(lxc) >= (1 if node["node"] == "node-0" else 2), lxc
+        assert all(ln["prog_name"] == "cil_from_container" for ln in lxc)
+        assert len({ln["prog_id"] for ln in lxc}) == len(lxc), lxc  # one program id per lxc
+
+
 def test_the_tour_passes_with_kube_proxy_bypassed_and_the_journey_names_the_program(ebpf_lab: str) -> None:
     out = labyrinth("tour", "--prefix", ebpf_lab, check=False)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -67,10 +67,12 @@ def datapath_reader(state: LabState, node: str) -> DatapathReader | None:
     """The lab's own reader of a node's programs and counters (its pinned links, its counter map), off the
     loop: bpftool 7.1 cannot place a tcx link on a device, and in the lab it would list every lab's links."""
     found = next((n for n in state.nodes if n.name == node), None)
-    if state.datapath != "ebpf" or found is None:
+    if found is None:
         return None
 
     async def read() -> NodeBpf:
+        if state.datapath != "ebpf":  # the lab loaded nothing here; bpftool would list other labs' links
+            return NodeBpf(found.name, "")
         return await asyncio.to_thread(node_bpf, state, found.name, found.netns)
 
     return read
