@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from labyrinth_tui.journey.report import JourneyReport, PodSeen, StreamReady
 from labyrinth_tui.journey.stitch import stitch
+from labyrinth_tui.model.bpf import BpfLink, NodeBpf
 from labyrinth_tui.model.evidence import NodeEvidence, diff_evidence
 from labyrinth_tui.probes.evidence import parse_iptables_save
 from tests.fakes import DATA
@@ -16,11 +17,16 @@ def article_report(
     drop_syn_after: int | None = None,
     counters: bool = True,
     veth_present: bool = True,
+    ebpf: bool = False,
+    without: str = "",
+    kube_moved: bool = False,
 ) -> JourneyReport:
     """The article's connection as the lab would report it; node-2's clock `skew` s ahead.
 
     drop_syn_after: the SYN is lost after that many of its six hops (and no SYN-ACK comes back).
     counters: False → node-1's iptables did not count anything (before == after).
+    ebpf: the eBPF datapath translated it (kube-proxy's counters stay put, the programs count);
+    without: a device left without its program in that case; kube_moved: kube-proxy counted it too.
     """
     cap = art.Capture(skew={art.NODE2: skew})
     if drop_syn_after is None:
@@ -38,10 +44,19 @@ def article_report(
     )
     before = parse_iptables_save((DATA / "iptables_save_nat_before.txt").read_text())
     after = parse_iptables_save((DATA / "iptables_save_nat_after.txt").read_text()) if counters else before
-    evidence = (
-        diff_evidence(NodeEvidence(art.NODE1, before, ()), NodeEvidence(art.NODE1, after, ())),
-        diff_evidence(NodeEvidence(art.NODE2, before, ()), NodeEvidence(art.NODE2, before, ())),
-    )
+    if ebpf:
+        evidence = tuple(
+            diff_evidence(
+                NodeEvidence(node, before, (), (), datapath(node, veth, 0, without)),
+                NodeEvidence(node, after if kube_moved else before, (), (), datapath(node, veth, 1, without)),
+            )
+            for node, veth in ((art.NODE1, art.CLIENT_VETH), (art.NODE2, art.SERVER_VETH))
+        )
+    else:
+        evidence = (
+            diff_evidence(NodeEvidence(art.NODE1, before, ()), NodeEvidence(art.NODE1, after, ())),
+            diff_evidence(NodeEvidence(art.NODE2, before, ()), NodeEvidence(art.NODE2, before, ())),
+        )
     counts: dict[tuple[str, str], int] = {}
     for p in cap.observations:
         counts[(p.node, p.interface)] = counts.get((p.node, p.interface), 0) + 1
@@ -63,3 +78,27 @@ def article_report(
         evidence=evidence,
         received="asdfasdfasdfasd\n" if drop_syn_after is None else "",
     )  # fmt: skip
+
+
+def datapath(node: str, lxc: str, run: int, without: str = "") -> NodeBpf:
+    """A node's tcx links as the lab reads them, after `run` journeys: the client's lxc translates 9 a run."""
+    devices = [
+        ("cilium_vxlan", 5, "tcx_ingress", "cil_from_overlay"),
+        ("cilium_vxlan", 5, "tcx_egress", "cil_to_overlay"),
+        ("cilium_host", 4, "tcx_ingress", "cil_to_host"),
+        ("cilium_host", 4, "tcx_egress", "cil_from_host"),
+        ("cilium_net", 3, "tcx_ingress", "cil_to_host"),
+        ("ens4", 2, "tcx_ingress", "cil_from_netdev"),
+        ("lxc_health", 6, "tcx_ingress", "cil_from_container"),
+        (lxc, 9, "tcx_ingress", "cil_from_container"),
+    ]
+    translating = node == art.NODE1
+    links = tuple(
+        BpfLink(
+            "tcx", 100 + i, 500 + i, name, ifindex, ifname, attach, 12 * run,
+            9 * run if translating and ifname in (lxc, "cilium_vxlan") and attach == "tcx_ingress" else 0,
+        )
+        for i, (ifname, ifindex, attach, name) in enumerate(devices)
+        if ifname != without
+    )  # fmt: skip
+    return NodeBpf(node, "tcx", links)

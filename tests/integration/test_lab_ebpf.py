@@ -142,6 +142,32 @@ def test_the_article_journey_kube_proxy_counters_stay_at_0(ebpf_lab: str) -> Non
     assert vxlan_in["translated"] >= 2  # their replies, given their ClusterIP back
 
 
+def test_every_endpoint_runs_its_own_program_as_in_the_article(ebpf_lab: str) -> None:
+    for node in bpf(ebpf_lab)["nodes"]:
+        lxc = [ln for ln in node["links"] if ln["ifname"].startswith("lxc")]
+        # node-0 has lxc_health only; node-1 and node-2 have their pods' lxc… beside it
+        assert len(lxc) >= (1 if node["node"] == "node-0" else 2), lxc
+        assert all(ln["prog_name"] == "cil_from_container" for ln in lxc)
+        assert len({ln["prog_id"] for ln in lxc}) == len(lxc), lxc  # one program id per lxc
+
+
+def test_the_tour_passes_with_kube_proxy_bypassed_and_the_journey_names_the_program(ebpf_lab: str) -> None:
+    out = labyrinth("tour", "--prefix", ebpf_lab, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.rstrip().endswith("7/7 steps passed")
+    assert "✓ kube-proxy's counters stay at 0; tcx programs on every Cilium device" in out.stdout
+    assert "kube-proxy's iptables counters on node-1 moved" not in out.stdout
+    text = labyrinth("journey", "--prefix", ebpf_lab).stdout
+    syn = text[text.index("SYN:") : text.index("SYN-ACK:")]
+    client = status(ebpf_lab)["pods"][0]["host_veth"]  # wrk-1's pod: the spec lists it first
+    assert f"eBPF cil_from_container on node-1/{client} translated {CLUSTER_IP} → {SERVER} (+" in syn
+    assert (
+        "kube-proxy KUBE-SERVICES → KUBE-SVC-IWPXKGE4TAJJE4GD → KUBE-SEP-FXHI2MOU7V5XIHJD (DNAT): "
+        "0 packets — bypassed"
+    ) in syn
+    assert "eBPF tcx/ingress cil_from_overlay #" in syn  # the programs on cilium_vxlan, counted
+
+
 def traces(prefix: str) -> dict[str, list[str]]:
     """What a lab could leave, looked up independently: netns, the bpffs mount, its state folder."""
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.evidence import NodeEvidence, diff_evidence
 from labyrinth_tui.nodes.runner import CommandResult
 from labyrinth_tui.probes.evidence import (
@@ -18,6 +19,7 @@ from labyrinth_tui.probes.evidence import (
     iptables_save_argv,
     parse_bpftool_link,
     parse_bpftool_net,
+    parse_bpftool_programs,
     parse_iptables_save,
 )
 from tests.fakes import DATA
@@ -159,3 +161,50 @@ async def test_gather_with_garbage_iptables_reports_why() -> None:
 
 def NodeEvidenceOf(text: str) -> NodeEvidence:
     return NodeEvidence("node-1", parse_iptables_save(text), ())
+
+
+# `bpftool -j prog show` of two Cilium programs (run_cnt only with sysctl kernel.bpf_stats_enabled=1)
+PROGS = (
+    '[{"id":3355,"type":"sched_cls","name":"cil_from_contai","run_cnt":14,"map_ids":[1515]},'
+    '{"id":3357,"type":"sched_cls","name":"cil_from_overlay","map_ids":[1515,1514]}]'
+)
+
+
+def test_bpftool_7_1_cannot_place_tcx_links_and_says_so_instead_of_guessing() -> None:
+    # Debian 12's bpftool 7.1: `{"id":2325,"type":11,"prog_id":3357}`, no device, no direction
+    found = parse_bpftool_programs("node-1", '[{"id":2325,"type":11,"prog_id":3357}]', PROGS)
+    assert found.links == ()
+    assert found.error == "bpftool cannot name the device of 1 tcx links (it can from 7.4 on): not shown"
+
+
+def test_a_newer_bpftool_places_each_tcx_link_with_its_program_and_run_count() -> None:
+    links = (
+        '[{"id":2324,"type":"tcx","prog_id":3355,"ifindex":9,"devname":"lxc1ba60d50596c",'
+        '"attach_type":"tcx_ingress"},{"id":2325,"type":"tcx","prog_id":3357,"ifindex":5,'
+        '"devname":"cilium_vxlan","attach_type":"tcx_ingress"},{"id":7,"type":"cgroup","prog_id":5}]'
+    )
+    found = parse_bpftool_programs("node-1", links, PROGS)
+    assert found.error == ""
+    assert [(ln.article_line(), ln.prog_name, ln.seen) for ln in found.links] == [
+        ("2324: tcx prog 3355 ifindex lxc1ba60d50596c(9) attach_type tcx_ingress", "cil_from_contai", 14),
+        ("2325: tcx prog 3357 ifindex cilium_vxlan(5) attach_type tcx_ingress", "cil_from_overlay", 0),
+    ]
+
+
+async def test_gather_takes_the_programs_from_the_callers_reader_or_says_why_not() -> None:
+    from tests.fakes.article_journey import datapath
+
+    node = FakeNode({"iptables-save": (0, AFTER), "bpftool": (0, "[]")})
+
+    async def lab_reader() -> NodeBpf:
+        return datapath("node-1", "lxc7dc050ebabd6", 1)
+
+    ev = await gather_evidence(node, datapath=lab_reader)
+    assert ev.datapath is not None and len(ev.datapath.links) == 8 and ev.problems == ()
+
+    async def gone() -> NodeBpf:
+        raise OSError(2, "No such file or directory")
+
+    ev = await gather_evidence(node, datapath=gone)
+    assert ev.datapath is None
+    assert ev.problems == ("BPF programs not read: [Errno 2] No such file or directory",)

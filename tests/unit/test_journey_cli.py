@@ -17,9 +17,18 @@ def test_journey_of_the_recording_prints_the_syns_hops() -> None:
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
     syn = next(i for i, line in enumerate(lines) if re.fullmatch(r"SYN: 6 hops, \d+µs", line))
-    assert "DNAT 10.105.134.33:9999 → 10.0.2.215:9999" in lines[syn + 2]
-    assert re.search(r"encap VXLAN VNI 2 10\.168\.0\.4:\d+ → 10\.168\.0\.5:8472", lines[syn + 3])
-    assert lines[-1] == "problem: a recording holds packets only: no iptables or BPF evidence was taken"
+    hops = [line for line in lines[syn + 1 : syn + 40] if not line.startswith("      evidence:")]
+    assert "DNAT 10.105.134.33:9999 → 10.0.2.215:9999" in hops[1]
+    assert re.search(r"encap VXLAN VNI 2 10\.168\.0\.4:\d+ → 10\.168\.0\.5:8472", hops[2])
+    # recorded on the eBPF datapath, with its evidence: the program translated, kube-proxy stayed at 0
+    dnat = lines[lines.index(hops[1]) + 1 : lines.index(hops[2])]
+    assert dnat[:2] == [
+        "      evidence: eBPF cil_from_container on node-1/lxc1ba60d50596c translated "
+        "10.105.134.33:9999 → 10.0.2.215:9999 (+9 this run)",
+        "      evidence: kube-proxy KUBE-SERVICES → KUBE-SVC-IWPXKGE4TAJJE4GD → KUBE-SEP-FXHI2MOU7V5XIHJD "
+        "(DNAT): 0 packets — bypassed",
+    ]
+    assert not any(line.startswith("problem:") for line in lines)
 
 
 def test_journey_json_of_the_recording() -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 from labyrinth_tui.journey.text import journey_lines
 from labyrinth_tui.journey.tour import tour_steps
+from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE
 from tests.fakes.article_journey import article_report
 
 
@@ -72,7 +75,7 @@ def test_json_has_the_syns_six_hops_and_survives_a_round_trip() -> None:
     assert data["clock_offsets"]["node-2"]["offset"] == pytest.approx(0.0025)
 
 
-def test_the_recorded_bundle_stitches_like_a_live_run_but_has_no_evidence() -> None:
+def test_the_recorded_bundle_stitches_like_a_live_run_with_its_evidence(tmp_path: Path) -> None:
     from labyrinth_tui.sources.journey_replay import NO_EVIDENCE, report_from_bundle
 
     report = report_from_bundle()
@@ -81,7 +84,55 @@ def test_the_recorded_bundle_stitches_like_a_live_run_but_has_no_evidence() -> N
     assert hs.syn is not None and [h.interface for h in hs.syn.hops][1:5] == [
         "cilium_vxlan", "ens4", "ens4", "cilium_vxlan",
     ]  # fmt: skip
-    assert report.problems == (NO_EVIDENCE,)
+    assert report.problems == ()
     steps = tour_steps(report)
-    assert _failed(steps) == ["kube-proxy's iptables counters on node-1 moved"]
-    assert steps[-1].seen == "no evidence from node-1"
+    assert _failed(steps) == []  # recorded on the eBPF datapath: kube-proxy bypassed, programs everywhere
+    assert steps[-1].title == "kube-proxy's counters stay at 0; tcx programs on every Cilium device"
+    # a recording without evidence (older ones) still stitches, and says what it lacks
+    bare = tmp_path / "bare"
+    shutil.copytree(ARTICLE_BUNDLE, bare)
+    meta = json.loads((bare / "bundle.json").read_text())
+    del meta["evidence"], meta["datapath"]
+    (bare / "bundle.json").write_text(json.dumps(meta))
+    old = report_from_bundle(bare)
+    assert old.problems == (NO_EVIDENCE,)
+    assert not tour_steps(old)[-1].passed and tour_steps(old)[-1].seen == "no evidence from node-1"
+
+
+EBPF_STEP = "kube-proxy's counters stay at 0; tcx programs on every Cilium device"
+
+
+def test_on_the_ebpf_datapath_the_last_step_is_kube_proxy_bypassed() -> None:
+    steps = tour_steps(article_report(ebpf=True))
+    assert _failed(steps) == []
+    assert steps[-1].title == EBPF_STEP
+    assert steps[-1].seen == (
+        "node-1: 5 kube-proxy rules of the service, +0 packets; 8 tcx programs on every Cilium device; "
+        "node-2: 5 kube-proxy rules of the service, +0 packets; 8 tcx programs on every Cilium device; "
+        "cil_from_container on lxc7dc050ebabd6 translated +9"
+    )
+
+
+def test_the_ebpf_step_fails_when_kube_proxy_counted_or_a_device_has_no_program() -> None:
+    moved = tour_steps(article_report(ebpf=True, kube_moved=True))[-1]
+    assert (moved.title, moved.passed) == (EBPF_STEP, False)
+    assert "node-1: 5 kube-proxy rules of the service, +3 packets" in moved.seen
+    bare = tour_steps(article_report(ebpf=True, without="lxc_health"))[-1]
+    assert not bare.passed and "none on lxc_health/ingress" in bare.seen
+
+
+def test_the_ebpf_journey_names_the_program_that_translated_and_kube_proxy_at_0() -> None:
+    lines = journey_lines(article_report(ebpf=True))
+    syn = lines[lines.index(next(ln for ln in lines if ln.startswith("SYN:"))) :]
+    vxlan = next(i for i, ln in enumerate(syn) if "node-1  cilium_vxlan" in ln)
+    assert syn[vxlan + 1 : vxlan + 5] == [
+        "      evidence: eBPF cil_from_container on node-1/lxc7dc050ebabd6 translated "
+        "10.105.134.33:9999 → 10.0.2.215:9999 (+9 this run)",
+        "      evidence: kube-proxy KUBE-SERVICES → KUBE-SVC-IWPXKGE4TAJJE4GD → "
+        "KUBE-SEP-FXHI2MOU7V5XIHJD (DNAT): 0 packets — bypassed",
+        "      evidence: eBPF tcx/ingress cil_from_overlay #500: +12 pkt, +9 translated",
+        "      evidence: eBPF tcx/egress cil_to_overlay #501: +12 pkt",
+    ]
+    # the iptables datapath keeps today's evidence: the rules that counted the DNAT, nothing bypassed
+    plain = "\n".join(journey_lines(article_report()))
+    assert "bypassed" not in plain and "+1 pkt KUBE-SEP-FXHI2MOU7V5XIHJD → DNAT" in plain

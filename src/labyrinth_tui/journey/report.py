@@ -9,7 +9,7 @@ from labyrinth_tui.journey.hops import ChangeKind, Hop, Journey
 from labyrinth_tui.journey.phases import DnsPhase, Handshake
 from labyrinth_tui.journey.service_map import ServiceMap
 from labyrinth_tui.journey.stitch import StitchResult, journey_jsonable
-from labyrinth_tui.model.evidence import EvidenceDiff
+from labyrinth_tui.model.evidence import CounterMove, EvidenceDiff
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,22 +72,27 @@ class JourneyReport:
         return next((e for e in self.evidence if e.node == node), None)
 
     def hop_evidence(self, journey: Journey, hop: Hop) -> tuple[str, ...]:
-        """What the node showed about this hop: the kube-proxy rules that counted a DNAT that happened
-        before it (on the same node), and BPF programs attached to its interface."""
+        """What the node showed about this hop: who translated a DNAT that happened before it on the same
+        node (kube-proxy's rules that counted it, or the eBPF program that did, with kube-proxy's chain at
+        0 beside it), and the BPF programs on its interface with what they counted."""
         ev = self.evidence_on(hop.node)
         if ev is None:
             return ()
         lines: list[str] = []
         # iptables NAT counts a connection's first packet only (conntrack NATs the rest): the SYN, a query
         first = journey.flow.l4 != "TCP" or journey.tcp_flags == {"SYN"}
-        if first and any(c.kind is ChangeKind.DNAT for c in hop.changes):
+        dnat = next((c for c in hop.changes if c.kind is ChangeKind.DNAT), None)
+        if first and dnat is not None:
             service = _service_of(self, journey)
             if service is not None:
-                lines += [m.text for m in ev.for_service(*service)]
-        lines += [
-            f"bpf {a.hook}/{a.direction} {a.program or '?'} (prog {a.prog_id})"
-            for a in ev.on_interface(hop.interface)
-        ]
+                lines += _dnat_evidence(ev, service, dnat.before, dnat.after)
+        programs = ev.programs_on(hop.interface)
+        lines += [p.text for p in programs]
+        if not programs:
+            lines += [
+                f"bpf {a.hook}/{a.direction} {a.program or '?'} (prog {a.prog_id})"
+                for a in ev.on_interface(hop.interface)
+            ]
         return tuple(lines)
 
     def jsonable(self) -> dict[str, Any]:
@@ -151,6 +156,17 @@ class JourneyReport:
                         }
                         for a in e.bpf
                     ],
+                    "programs": [
+                        {
+                            "interface": p.link.ifname,
+                            "direction": p.link.direction,
+                            "prog": p.link.prog_name,
+                            "prog_id": p.link.prog_id,
+                            "seen": p.seen,
+                            "translated": p.translated,
+                        }
+                        for p in e.programs
+                    ],
                     "problems": list(e.problems),
                 }
                 for e in self.evidence
@@ -181,6 +197,38 @@ def _pod_json(p: PodSeen) -> dict[str, Any]:
         "host_veth": p.host_veth,
         "veth_present": p.veth_present,
     }
+
+
+def _dnat_evidence(
+    ev: EvidenceDiff, service: tuple[str, str, str | None], before: str, after: str
+) -> list[str]:
+    """kube-proxy's rules that counted the DNAT; or, where BPF did it, the program and kube-proxy's chain
+    shown at 0 packets — bypassed (the article's punchline)."""
+    moved = ev.for_service(*service)
+    translators = [p for p in ev.programs if p.translated and p.link.prog_name == "cil_from_container"]
+    lines = [m.text for m in moved]
+    for p in translators:
+        lines.append(
+            f"eBPF {p.link.prog_name} on {ev.node}/{p.link.ifname} translated {before} → {after}"
+            f" (+{p.translated} this run)"
+        )
+    if translators and not moved:
+        chain = _kube_chain(ev.service_rules(*service))
+        if chain:
+            lines.append(f"kube-proxy {chain}: 0 packets — bypassed")
+    return lines
+
+
+def _kube_chain(rules: tuple[CounterMove, ...]) -> str:
+    """'KUBE-SERVICES → KUBE-SVC-IWPXKGE4TAJJE4GD → KUBE-SEP-… (DNAT)': the service's path through the rules,
+    in the order a packet would take it (iptables-save lists the chains alphabetically)."""
+    rank = {"KUBE-SERVICES": 0, "KUBE-SVC": 1, "KUBE-SEP": 2}
+    chains = sorted(
+        {m.rule.chain for m in rules if m.rule.chain.startswith(tuple(rank))},
+        key=lambda c: (rank.get(c, rank.get(c.rsplit("-", 1)[0], 3)), c),
+    )
+    dnat = " (DNAT)" if any(m.rule.target == "DNAT" for m in rules) else ""
+    return " → ".join(chains) + dnat if chains else ""
 
 
 def _service_of(report: JourneyReport, journey: Journey) -> tuple[str, str, str | None] | None:

@@ -135,6 +135,8 @@ def _arrival(r: JourneyReport) -> TourStep:
 
 def _counters(r: JourneyReport) -> TourStep:
     ev = r.evidence_on(r.client.node)
+    if ev is not None and ev.ebpf:
+        return _bypassed(r)
     name, _, namespace = r.service.partition(".")
     title = f"kube-proxy's iptables counters on {r.client.node} moved"
     if ev is None:
@@ -145,6 +147,55 @@ def _counters(r: JourneyReport) -> TourStep:
     if ev.problems:
         seen += f" ({'; '.join(ev.problems)})"
     return TourStep(title, bool(dnat), seen)
+
+
+# the devices the article's `bpftool link` lists a program on, besides every lxc… (direction per device)
+CILIUM_DEVICES = (
+    ("cilium_vxlan", "ingress"),
+    ("cilium_vxlan", "egress"),
+    ("cilium_host", "ingress"),
+    ("cilium_host", "egress"),
+    ("cilium_net", "ingress"),
+    ("ens4", "ingress"),
+    ("lxc_health", "ingress"),
+)
+
+
+def _bypassed(r: JourneyReport) -> TourStep:
+    """The eBPF datapath: no kube-proxy rule of the service counted the traffic on either node, a program
+    translated it on the client's lxc, and every Cilium device of both nodes carries a program."""
+    title = "kube-proxy's counters stay at 0; tcx programs on every Cilium device"
+    name, _, namespace = r.service.partition(".")
+    ok = True
+    seen: list[str] = []
+    for pod in (r.client, r.server):
+        ev = r.evidence_on(pod.node)
+        if ev is None:
+            return TourStep(title, False, f"no evidence from {pod.node}")
+        moved = ev.for_service(namespace, name, f"tcp-{r.service_port}")
+        rules = ev.service_rules(namespace, name, f"tcp-{r.service_port}")
+        ok = ok and not moved and bool(rules)
+        counted = sum(m.packets for m in moved)
+        seen.append(f"{pod.node}: {len(rules)} kube-proxy rules of the service, +{counted} packets")
+        wanted = [*CILIUM_DEVICES, (pod.host_veth, "ingress")]
+        have = {(p.link.ifname, p.link.direction) for p in ev.programs}
+        missing = [f"{dev}/{way}" for dev, way in wanted if (dev, way) not in have]
+        kinds = sorted({p.link.kind for p in ev.programs})
+        ok = ok and not missing
+        seen.append(
+            f"{len(ev.programs)} {'/'.join(kinds) or 'BPF'} programs"
+            + (f", none on {', '.join(missing)}" if missing else " on every Cilium device")
+        )
+    client = r.evidence_on(r.client.node)
+    translated = [p for p in (client.programs_on(r.client.host_veth) if client else ()) if p.translated]
+    ok = ok and bool(translated)
+    seen.append(
+        "; ".join(
+            f"{p.link.prog_name} on {r.client.host_veth} translated +{p.translated}" for p in translated
+        )
+        or f"nothing translated on {r.client.host_veth}"
+    )
+    return TourStep(title, ok, "; ".join(seen))
 
 
 STEPS: tuple[Callable[[JourneyReport], TourStep], ...] = (

@@ -1,4 +1,11 @@
-"""Evidence probes: parse `iptables-save -c` and `bpftool -j net|link`, their argv, gathering from a node."""
+"""Evidence probes: `iptables-save -c` and `bpftool -j net|link|prog`: argv, parsers, gathering from a node.
+
+A node's tc/tcx programs with their counters come from a `DatapathReader` where the caller has one (the
+lab reads its own pinned links and counter map, see lab/bpf/inspect.py), else from bpftool on the node:
+`bpftool -j link show` names a tcx link's device and direction only from bpftool 7.4 on (Debian 12's
+7.1 prints `{"id":2325,"type":11,"prog_id":3357}`), so older ones leave the links unplaced and say so;
+a program's packets are its `run_cnt` where the kernel counts them (sysctl kernel.bpf_stats_enabled=1).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,10 @@ import asyncio
 import json
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
+from labyrinth_tui.model.bpf import BpfLink, NodeBpf
 from labyrinth_tui.model.evidence import (
     BpfAttachment,
     ChainCounter,
@@ -22,10 +30,12 @@ __all__ = [
     "EvidenceParseError",
     "bpftool_link_argv",
     "bpftool_net_argv",
+    "bpftool_prog_argv",
     "gather_evidence",
     "iptables_save_argv",
     "parse_bpftool_link",
     "parse_bpftool_net",
+    "parse_bpftool_programs",
     "parse_iptables_save",
 ]
 
@@ -60,6 +70,15 @@ def bpftool_net_argv() -> list[str]:
 def bpftool_link_argv() -> list[str]:
     """`bpftool -j link`: BPF links (tcx attachments are links), by ifindex."""
     return ["bpftool", "-j", "link"]
+
+
+def bpftool_prog_argv() -> list[str]:
+    """`bpftool -j prog show`: every program's id, name and (with bpf_stats_enabled) run_cnt."""
+    return ["bpftool", "-j", "prog", "show"]
+
+
+DatapathReader = Callable[[], Awaitable[NodeBpf]]
+TCX_ATTACH_TYPES: Final = ("tcx_ingress", "tcx_egress")
 
 
 def _option(words: list[str], *names: str) -> str | None:
@@ -180,22 +199,90 @@ def parse_bpftool_link(text: str, names: dict[int, str] | None = None) -> tuple[
     return tuple(found)
 
 
+def parse_bpftool_programs(node: str, link_text: str, prog_text: str) -> NodeBpf:
+    """A node's tcx links with their programs' names and run counts, from `bpftool -j link|prog show`.
+    A link bpftool cannot place on a device (bpftool < 7.4) is left out, and the result says how many."""
+    links = _json("bpftool link", link_text)
+    progs = _json("bpftool prog", prog_text)
+    if not isinstance(links, list) or not isinstance(progs, list):
+        raise EvidenceParseError("bpftool", 1, link_text[:120], "expected JSON lists")
+    by_id = {p.get("id"): p for p in progs if isinstance(p, dict)}
+    found: list[BpfLink] = []
+    unplaced = 0
+    for entry in links:
+        if not isinstance(entry, dict) or entry.get("type") not in ("tcx", 11):
+            continue
+        ifindex, attach = _int(entry.get("ifindex")), str(entry.get("attach_type", ""))
+        if ifindex is None or attach not in TCX_ATTACH_TYPES:
+            unplaced += 1
+            continue
+        prog_id = _int(entry.get("prog_id")) or 0
+        prog = by_id.get(prog_id) or {}
+        found.append(
+            BpfLink(
+                "tcx", _int(entry.get("id")), prog_id, str(prog.get("name", "?")), ifindex,
+                str(entry.get("devname") or f"ifindex {ifindex}"), attach, _int(prog.get("run_cnt")) or 0,
+            )
+        )  # fmt: skip
+    error = (
+        f"bpftool cannot name the device of {unplaced} tcx links (it can from 7.4 on): not shown"
+        if unplaced
+        else ""
+    )
+    return NodeBpf(node, "tcx", tuple(found), error=error)
+
+
+async def _read(reader: DatapathReader | None) -> NodeBpf | str | None:
+    """The caller's reading of the node's programs, the reason it failed, or None without a reader."""
+    if reader is None:
+        return None
+    try:
+        return await reader()
+    except OSError as exc:
+        return f"BPF programs not read: {exc}"
+
+
+def _programs(
+    node: str, read: NodeBpf | str | None, link: CommandResult, prog: CommandResult
+) -> tuple[NodeBpf | None, str]:
+    """The node's programs and counters (the reader's, else bpftool's) and a problem to show (or "")."""
+    if isinstance(read, str):
+        return None, read
+    if read is not None:
+        return read, read.error
+    if link.exit_status != 0 or prog.exit_status != 0:
+        return None, ""  # bpftool's absence or failure is reported with `bpftool net`'s
+    try:
+        found = parse_bpftool_programs(node, link.stdout, prog.stdout)
+    except EvidenceParseError as exc:
+        return None, str(exc)
+    return found, found.error
+
+
 def _missing(result: CommandResult) -> bool:
     return result.exit_status == NOT_FOUND or "not found" in result.stderr.lower()
 
 
 async def gather_evidence(
-    runner: CommandRunner, *, timeout: float = 15.0, privilege: Sequence[str] = ()
+    runner: CommandRunner,
+    *,
+    timeout: float = 15.0,
+    privilege: Sequence[str] = (),
+    datapath: DatapathReader | None = None,
 ) -> NodeEvidence:
-    """iptables nat counters and BPF attachments of one node. A missing tool or unreadable output is a
-    problem on the result, never an exception: evidence is shown beside the journey, not required for it.
-    `privilege` prefixes each command (("sudo", "-n") for a non-root login, as captures do)."""
-    save, net, link = await asyncio.gather(
+    """iptables nat counters, BPF attachments and the tc/tcx programs' counters of one node. A missing tool
+    or unreadable output is a problem on the result, never an exception: evidence is shown beside the
+    journey, not required for it. `privilege` prefixes each command (("sudo", "-n") for a non-root login,
+    as captures do); `datapath` reads the programs where the caller can (the lab)."""
+    save, net, link, prog, read = await asyncio.gather(
         runner.run([*privilege, *iptables_save_argv("nat")], timeout=timeout, check=False),
         runner.run([*privilege, *bpftool_net_argv()], timeout=timeout, check=False),
         runner.run([*privilege, *bpftool_link_argv()], timeout=timeout, check=False),
+        runner.run([*privilege, *bpftool_prog_argv()], timeout=timeout, check=False),
+        _read(datapath),
     )
-    problems: list[str] = []
+    programs, program_problem = _programs(runner.name, read, link, prog)
+    problems: list[str] = [program_problem] if program_problem else []
     iptables: IptablesSnapshot | None = None
     if save.exit_status != 0:
         problems.append(f"iptables-save failed ({save.exit_status}): {save.stderr.strip()[:200]}")
@@ -219,4 +306,4 @@ async def gather_evidence(
             problems.append(str(exc))
         if net.exit_status != 0:
             problems.append(f"bpftool net failed ({net.exit_status}): {net.stderr.strip()[:200]}")
-    return NodeEvidence(runner.name, iptables, tuple(bpf), tuple(problems))
+    return NodeEvidence(runner.name, iptables, tuple(bpf), tuple(problems), programs)

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.request import JourneyRequest
+from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step
@@ -118,3 +119,7 @@ class Source(Protocol):
     async def journey(self, emit: Emit, request: JourneyRequest | None = None) -> JourneyReport:
         """The request's packet (the article's by default) followed across every hop (runs its traffic
         where the source can)."""
+
+    async def datapath(self) -> dict[str, NodeBpf]:
+        """Each node's tc/tcx programs (with their counters now) and BPF service map, by node name;
+        empty where the source has none (an iptables lab, a recording without it, a viewer)."""

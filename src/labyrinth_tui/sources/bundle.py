@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labyrinth_tui.model.bpf import NodeBpf
+from labyrinth_tui.model.evidence import EvidenceDiff
+from labyrinth_tui.model.evidence_json import evidence_from_json
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.serialize import BundleFormatError, packet_from_json, topology_from_json
 from labyrinth_tui.model.topology import Topology
@@ -33,6 +36,8 @@ class Bundle:
     steps: list[dict[str, Any]]
     streams: list[RecordedStream]
     title: str = ""
+    evidence: tuple[EvidenceDiff, ...] = ()  # the recorded journey's, where it was kept
+    datapath: tuple[NodeBpf, ...] = ()  # each node's BPF programs after the journey
 
     @classmethod
     def load(cls, root: Path) -> Bundle:
@@ -56,13 +61,28 @@ class Bundle:
             )
             for s in meta.get("streams", [])
         ]
-        return cls(root, topology, meta.get("steps", []), streams, meta.get("title", ""))
+        evidence = tuple(evidence_from_json(e) for e in _optional(root, meta.get("evidence")))
+        datapath = tuple(NodeBpf.from_json(n) for n in _optional(root, meta.get("datapath")))
+        return cls(root, topology, meta.get("steps", []), streams, meta.get("title", ""), evidence, datapath)
 
     def stream(self, spec: StreamSpec) -> RecordedStream | None:
         return next((s for s in self.streams if s.spec == spec), None)
 
     def stream_for(self, node: str, interface: str) -> RecordedStream | None:
         return next((s for s in self.streams if (s.spec.node, s.spec.interface) == (node, interface)), None)
+
+
+def _optional(root: Path, name: str | None) -> list[dict[str, Any]]:
+    """A list kept in its own file of the bundle (older recordings have none)."""
+    if not name:
+        return []
+    try:
+        found = json.loads((root / name).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BundleFormatError(f"{root / name}: {exc}") from exc
+    if not isinstance(found, list):
+        raise BundleFormatError(f"{root / name}: expected a list")
+    return found
 
 
 def read_packets(path: Path) -> list[PacketSummary]:

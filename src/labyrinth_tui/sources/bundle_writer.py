@@ -8,6 +8,9 @@ import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from labyrinth_tui.model.bpf import NodeBpf
+from labyrinth_tui.model.evidence import EvidenceDiff
+from labyrinth_tui.model.evidence_json import evidence_to_json
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step
 from labyrinth_tui.model.serialize import packet_to_json, topology_to_json
@@ -30,8 +33,11 @@ def write_bundle(
     pcapngs: Mapping[StreamSpec, Path] | None = None,
     failures: Mapping[StreamSpec, str] | None = None,
     title: str = "",
+    evidence: Iterable[EvidenceDiff] = (),
+    datapath: Iterable[NodeBpf] = (),
 ) -> Path:
-    """Write a bundle that `labyrinth replay root` plays; returns root. Existing stream files are replaced."""
+    """Write a bundle that `labyrinth replay root` plays; returns root. Existing stream files are replaced.
+    evidence: the journey's, before vs after its traffic; datapath: each node's BPF programs after it."""
     (root / "streams").mkdir(parents=True, exist_ok=True)
     (root / "topology.json").write_text(json.dumps(topology_to_json(topology), indent=1))
     entries = []
@@ -66,5 +72,13 @@ def write_bundle(
         "steps": [to_jsonable(s) for s in steps],
         "streams": entries,
     }
+    kept = [evidence_to_json(e) for e in evidence]
+    if kept:
+        (root / "evidence.json").write_text(json.dumps(kept, indent=1))
+        meta["evidence"] = "evidence.json"
+    nodes = [n.to_json() for n in datapath]
+    if nodes:
+        (root / "datapath.json").write_text(json.dumps(nodes, indent=1))
+        meta["datapath"] = "datapath.json"
     (root / "bundle.json").write_text(json.dumps(meta, indent=1))
     return root

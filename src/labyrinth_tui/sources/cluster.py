@@ -21,6 +21,7 @@ from labyrinth_tui.cloud.kube.tunnel import API_SERVER_NAME, ApiTunnel, api_endp
 from labyrinth_tui.journey.plan import End, Ends
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.request import JourneyRequest
+from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
@@ -279,6 +280,9 @@ class ClusterSource:
             self._dial_tools[client] = dial
             self._listen_tools.update(zip(missing, listen, strict=True))
         return self._dial_tools[client], [self._listen_tools[s] for s in servers]
+
+    async def datapath(self) -> dict[str, NodeBpf]:
+        return {}  # a node's programs come with the journey's evidence (bpftool on the node)
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         # streams here are not recorded once closed; a live one is dissected by tshark on its node

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.request import JourneyRequest
+from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.serialize import BundleFormatError, packet_from_json, packet_to_json
@@ -272,6 +273,9 @@ class FollowSource:
 
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
         return None
+
+    async def datapath(self) -> dict[str, NodeBpf]:
+        return {}  # a viewer sees the presenter's screens, not its nodes
 
     async def packet_detail(self, spec: StreamSpec, packet: PacketSummary) -> Dissection | None:
         if self._writer is None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.request import JourneyRequest
+from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.sources.base import Emit, PacketBatch, Source, SourceEvent, StreamSpec
@@ -103,6 +104,9 @@ class PublishingSource:
         report = await self.inner.journey(self._tee(emit), request)
         self.publish(JourneyShown(report))
         return report
+
+    async def datapath(self) -> dict[str, NodeBpf]:
+        return await self.inner.datapath()
 
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
         return self.inner.pcapng_path(spec)

@@ -22,7 +22,7 @@ from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
-from labyrinth_tui.probes.evidence import gather_evidence
+from labyrinth_tui.probes.evidence import DatapathReader, gather_evidence
 from labyrinth_tui.probes.route_get import routes_for
 from labyrinth_tui.sources.base import (
     Emit,
@@ -35,7 +35,7 @@ from labyrinth_tui.sources.base import (
     StreamStatus,
 )
 from labyrinth_tui.sources.captures import CaptureStreams
-from labyrinth_tui.sources.lab_nodes import discover_lab, sessions_for
+from labyrinth_tui.sources.lab_nodes import datapath_reader, discover_lab, sessions_for
 
 
 class Captures(Protocol):
@@ -139,6 +139,7 @@ async def run_journey(
         return await follow(
             plan, topology, traffic, nodes, captures=captures, emit=emit,
             payload=request.payload, ready_timeout=ready_timeout,
+            datapath=lambda node: datapath_reader(state, node),
         )  # fmt: skip
     finally:
         if own_sessions:
@@ -158,11 +159,14 @@ async def follow(
     settle: float = 0.3,
     stall: float = STALL,
     privilege: Callable[[str], Sequence[str]] | None = None,
+    datapath: Callable[[str], DatapathReader | None] | None = None,
 ) -> JourneyReport:
     """Captures proven on every planned hop, evidence before, the traffic, evidence after, stitched.
 
-    `privilege(node)` prefixes the evidence commands there (("sudo", "-n") for a non-root login)."""
+    `privilege(node)` prefixes the evidence commands there (("sudo", "-n") for a non-root login);
+    `datapath(node)` reads a node's BPF programs where the source can (the lab's own reader)."""
     prefix = privilege or (lambda node: ())
+    read_datapath = datapath or (lambda node: None)
     caps = captures if captures is not None else CaptureStreams(nodes)
     ends = plan.ends
     specs = hop_specs(plan)
@@ -192,7 +196,9 @@ async def follow(
         if not_ready:
             raise JourneyError("captures not proven before the traffic: " + "; ".join(not_ready))
         proven = dict(collector.states)  # what each stream was when the traffic started
-        before = await asyncio.gather(*(gather_evidence(nodes[n], privilege=prefix(n)) for n in involved))
+        before = await asyncio.gather(
+            *(gather_evidence(nodes[n], privilege=prefix(n), datapath=read_datapath(n)) for n in involved)
+        )
         read, which = await traffic()
         if which >= 0:
             answered = ends.servers[which]
@@ -212,7 +218,9 @@ async def follow(
         while collector.count() != seen and loop.time() < end:
             seen = collector.count()
             await collector.wait(lambda n=seen: collector.count() != n, settle)  # type: ignore[misc]
-        after = await asyncio.gather(*(gather_evidence(nodes[n], privilege=prefix(n)) for n in involved))
+        after = await asyncio.gather(
+            *(gather_evidence(nodes[n], privilege=prefix(n), datapath=read_datapath(n)) for n in involved)
+        )
         veths = await asyncio.gather(_veth_present(nodes, ends.client), _veth_present(nodes, answered))
     except NodeError as exc:
         raise JourneyError(f"{exc.node}: {exc.reason}") from None

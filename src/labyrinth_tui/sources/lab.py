@@ -11,6 +11,7 @@ from labyrinth_tui.journey.request import JourneyRequest
 from labyrinth_tui.lab.build import down, up
 from labyrinth_tui.lab.spec import LabSpec, article_spec
 from labyrinth_tui.lab.state import LabState
+from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
@@ -28,7 +29,7 @@ from labyrinth_tui.sources.base import (
 from labyrinth_tui.sources.capture_files import copy_recording
 from labyrinth_tui.sources.captures import CaptureStreams
 from labyrinth_tui.sources.journey_run import run_journey
-from labyrinth_tui.sources.lab_nodes import discover_lab, sessions_for, topology_from_state
+from labyrinth_tui.sources.lab_nodes import discover_lab, lab_datapath, sessions_for, topology_from_state
 
 
 @dataclass
@@ -97,6 +98,9 @@ class LabSource:
         if self.state is None:
             raise JourneyError("the lab is not up yet")
         return await run_journey(self.state, request, sessions=self.sessions, emit=emit)
+
+    async def datapath(self) -> dict[str, NodeBpf]:
+        return {} if self.state is None else await lab_datapath(self.state)
 
     async def down(self) -> None:
         """Stop every capture and connection, then remove the lab (everything it made, by prefix)."""

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
 from labyrinth_tui.cloud.bootstrap.inventory import Inventory, NodeEntry
+from labyrinth_tui.lab.bpf.inspect import lab_bpf, node_bpf
 from labyrinth_tui.lab.state import LabState
+from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.topology import Node, Pod, Service, ServicePort, Topology
 from labyrinth_tui.nodes.connect import NetnsConnector
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.discovery import discover
+from labyrinth_tui.probes.evidence import DatapathReader
 
 
 def topology_from_state(state: LabState) -> Topology:
@@ -81,3 +85,24 @@ def lab_inventory(state: LabState) -> Inventory:
         for n in state.nodes
     )
     return Inventory(f"lab-{state.prefix}", nodes, known_hosts=str(known_hosts), ssh_config=False)
+
+
+def datapath_reader(state: LabState, node: str) -> DatapathReader | None:
+    """The lab's own reader of a node's programs and counters (its pinned links, its counter map), off the
+    loop: bpftool 7.1 cannot place a tcx link on a device, and in the lab it would list every lab's links."""
+    found = next((n for n in state.nodes if n.name == node), None)
+    if found is None:
+        return None
+
+    async def read() -> NodeBpf:
+        if state.datapath != "ebpf":  # the lab loaded nothing here; bpftool would list other labs' links
+            return NodeBpf(found.name, "")
+        return await asyncio.to_thread(node_bpf, state, found.name, found.netns)
+
+    return read
+
+
+async def lab_datapath(state: LabState) -> dict[str, NodeBpf]:
+    """Every node's programs, counters and service map (nothing on an iptables lab)."""
+    read = await asyncio.to_thread(lab_bpf, state)
+    return {n.node: n for n in read.nodes}

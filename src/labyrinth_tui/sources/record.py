@@ -1,4 +1,4 @@
-"""Recording the lab's journey into a bundle: topology, progress, and packets + pcapng for every hop."""
+"""Recording the lab's journey into a bundle: topology, progress, packets + pcapng for every hop, evidence."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from labyrinth_tui.sources.bundle_writer import write_bundle
 from labyrinth_tui.sources.captures import CaptureStreams
 from labyrinth_tui.sources.journey_run import run_journey
 from labyrinth_tui.sources.lab import LabSource
+from labyrinth_tui.sources.lab_nodes import lab_datapath
 
 
 class _RecordingCaptures:
@@ -59,7 +60,7 @@ async def record_journey(source: LabSource, out: Path, title: str = "") -> Path:
 
     with tempfile.TemporaryDirectory(prefix="labyrinth-record-") as tmp:
         captures = CaptureStreams(source.sessions)
-        await run_journey(
+        report = await run_journey(
             source.state,
             captures=_RecordingCaptures(captures, Path(tmp)),
             sessions=source.sessions,
@@ -74,5 +75,7 @@ async def record_journey(source: LabSource, out: Path, title: str = "") -> Path:
             steps=list(final.values()),
             pcapngs=pcaps,
             title=title or f"the article's journey, recorded in lab {source.state.prefix}",
+            evidence=report.evidence,
+            datapath=(await lab_datapath(source.state)).values(),
         )
     return out

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.request import JourneyRequest
+from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.serialize import (
@@ -111,6 +112,10 @@ class ReplaySource:
     async def journey(self, emit: Emit, request: JourneyRequest | None = None) -> JourneyReport:
         # a recording holds one journey, whatever the request: the one it recorded
         return await asyncio.to_thread(report_from_bundle, self.root)
+
+    async def datapath(self) -> dict[str, NodeBpf]:
+        """The programs and their counters as they were after the recorded journey."""
+        return {n.node: n for n in self.load().datapath}
 
     async def close(self) -> None:
         if self.bundle is not None:

@@ -46,6 +46,12 @@ class Attachment:
     ingress: bool
 
     @property
+    def object_key(self) -> str:
+        """Which loaded object runs here: every endpoint (lxc…) gets its own copy of bpf_lxc, as in Cilium,
+        so `bpftool link` lists one program id per lxc; the node's other devices share their family's."""
+        return f"{self.family}:{self.ifname}" if self.family == "bpf_lxc" else self.family
+
+    @property
     def pin_name(self) -> str:
         # bpffs refuses names with a dot (EPERM); a device name cannot hold a colon
         return f"{self.ifname}:{'ingress' if self.ingress else 'egress'}"
@@ -130,7 +136,10 @@ def up(spec: LabSpec, attach: str, checkpoint: Checkpoint) -> None:
     loaded: dict[str, dict[str, libbpf.BpfObject]] = {}
     try:
         with ThreadPoolExecutor(max_workers=len(spec.nodes)) as loaders:
-            futures = {node.name: loaders.submit(_node_load, spec, node, built) for node in spec.nodes}
+            futures = {
+                node.name: loaders.submit(_node_load, spec, node, built, attachments(spec, node))
+                for node in spec.nodes
+            }
             for name, future in futures.items():
                 loaded[name] = future.result()
         checkpoint("bpf-loaded")
@@ -148,7 +157,9 @@ def up(spec: LabSpec, attach: str, checkpoint: Checkpoint) -> None:
     checkpoint("bpf-attached")
 
 
-def _node_load(spec: LabSpec, node: NodeSpec, built: dict[str, str]) -> dict[str, libbpf.BpfObject]:
+def _node_load(
+    spec: LabSpec, node: NodeSpec, built: dict[str, str], items: list[Attachment]
+) -> dict[str, libbpf.BpfObject]:
     pins = node_pins(spec.prefix, node.name)
     (pins / "maps").mkdir(parents=True, exist_ok=True)
     (pins / "links").mkdir(exist_ok=True)
@@ -158,6 +169,9 @@ def _node_load(spec: LabSpec, node: NodeSpec, built: dict[str, str]) -> dict[str
         for family in ("bpf_lxc", "bpf_overlay", "bpf_host"):
             loaded[family] = libbpf.BpfObject(built[family], pin_dir=str(pins / "maps"))
         _fill_services(spec, loaded["bpf_lxc"])
+        for item in items:
+            if item.object_key not in loaded:
+                loaded[item.object_key] = libbpf.BpfObject(built[item.family], pin_dir=str(pins / "maps"))
     except BaseException:
         for obj in loaded.values():
             obj.close()
@@ -166,7 +180,7 @@ def _node_load(spec: LabSpec, node: NodeSpec, built: dict[str, str]) -> dict[str
 
 
 def _attach(attach: str, netns: str, pins: Path, item: Attachment, objs: dict[str, libbpf.BpfObject]) -> None:
-    prog_fd = objs[item.family].prog_fd(item.program)
+    prog_fd = objs[item.object_key].prog_fd(item.program)
     with entered(netns):
         ifindex = socket.if_nametoindex(item.ifname)
         if attach == "tc":

@@ -158,10 +158,23 @@ class MainScreen(Screen[None]):
             self.query_one(ProvisionPane).update_step(event.step)
         elif isinstance(event, TopologyEvent):
             self.query_one(TopologyTree).show_topology(event.topology)
+            self.read_datapath()
+
+    @work(group="datapath", exclusive=True, exit_on_error=False)
+    async def read_datapath(self) -> None:
+        """The nodes' BPF programs and counters as the source has them now, into the details panel."""
+        if self.source is None:
+            return
+        try:
+            found = await self.source.datapath()
+        except OSError:
+            return  # a lab going down under us: the panel keeps what it showed
+        self.query_one(DetailsPanel).show_datapath(found)
 
     @on(Tree.NodeHighlighted)
     def _highlighted(self, event: Tree.NodeHighlighted[TreeRef]) -> None:
         self.query_one(DetailsPanel).show(event.node.data)
+        self.read_datapath()  # the counters move with the traffic: read them again for the line shown
         note_selection = getattr(self.source, "note_selection", None)  # `labyrinth serve`'s presenter
         if note_selection is not None:
             note_selection(str(event.node.label))

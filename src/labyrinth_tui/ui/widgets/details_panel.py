@@ -1,4 +1,5 @@
-"""DetailsPanel: what the selected line of the tree is — addresses, routes, MTU, peer, VNI, processes."""
+"""DetailsPanel: what the selected line of the tree is — addresses, routes, MTU, peer, VNI, processes, and on
+the eBPF datapath the programs on an interface and a node's service map."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from labyrinth_tui.model.bpf import NodeBpf, lb_list
 from labyrinth_tui.model.topology import Interface, Node, Pod
 from labyrinth_tui.ui.widgets.topology_tree import TreeRef
 
@@ -17,7 +19,7 @@ def _grid() -> Table:
     return table
 
 
-def interface_details(node: Node, iface: Interface, pod: Pod | None) -> Table:
+def interface_details(node: Node, iface: Interface, pod: Pod | None, bpf: NodeBpf | None = None) -> Table:
     table = _grid()
     table.add_row("interface", f"{iface.name} on {node.name}")
     table.add_row(
@@ -36,6 +38,13 @@ def interface_details(node: Node, iface: Interface, pod: Pod | None) -> Table:
         table.add_row("peer", f"eth0 in {pod.netns} ({pod.qualified_name}, {pod.ip})")
     elif iface.peer_ifindex is not None:
         table.add_row("peer", f"ifindex {iface.peer_ifindex} in netns id {iface.link_netnsid}")
+    for link in bpf.links if bpf is not None else ():
+        if link.ifname == iface.name:
+            table.add_row(
+                link.kind,
+                f"{link.prog_name}  prog {link.prog_id}  {link.direction}  {link.seen} packets"
+                + (f", {link.translated} translated" if link.translated else ""),
+            )
     table.add_row("", Text("enter: watch its packets live", style="dim italic"))
     return table
 
@@ -59,12 +68,18 @@ def pod_details(node: Node, pod: Pod) -> Table:
     return table
 
 
-def node_details(node: Node) -> Table:
+def node_details(node: Node, bpf: NodeBpf | None = None) -> Table:
     table = _grid()
     table.add_row("node", f"{node.name} ({node.role})")
     table.add_row("address", node.address)
     if not node.reachable:
         table.add_row("state", Text(f"unreachable: {node.error}", style="bold red"))
+    if bpf is not None:
+        note = f" ({bpf.error})" if bpf.error else ""
+        table.add_row("datapath", f"eBPF, {len(bpf.links)} {bpf.attach} programs{note}")
+        if bpf.services:
+            # `cilium bpf lb list`'s layout: a frontend's slot 0, then one line per backend
+            table.add_row("services", "\n".join(lb_list(bpf.services)))
     table.add_row("pods", str(len(node.pods)))
     table.add_row("interfaces", str(len(node.interfaces)))
     for route in node.routes[:8]:
@@ -79,13 +94,23 @@ class DetailsPanel(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("[dim]Select a node, pod or interface.[/dim]", id=id, classes="pane")
         self.border_title = "Details"
+        self.ref: TreeRef | None = None
+        self.datapath: dict[str, NodeBpf] = {}
 
     def show(self, ref: TreeRef | None) -> None:
+        self.ref = ref
         if ref is None or ref.node is None:
             self.update("[dim]Select a node, pod or interface.[/dim]")
-        elif ref.kind == "interface" and ref.interface is not None:
-            self.update(interface_details(ref.node, ref.interface, ref.pod))
+            return
+        bpf = self.datapath.get(ref.node.name)
+        if ref.kind == "interface" and ref.interface is not None:
+            self.update(interface_details(ref.node, ref.interface, ref.pod, bpf))
         elif ref.pod is not None:
             self.update(pod_details(ref.node, ref.pod))
         else:
-            self.update(node_details(ref.node))
+            self.update(node_details(ref.node, bpf))
+
+    def show_datapath(self, datapath: dict[str, NodeBpf]) -> None:
+        """The nodes' programs as read now: the line shown follows their counters."""
+        self.datapath = datapath
+        self.show(self.ref)
