@@ -290,8 +290,10 @@ async def test_j_on_a_pod_and_u_in_the_tui_on_the_attached_lab(
         ("node-1", client["host_veth"]),
     ]
     assert report["received"] == "asdfasdfasdfasd\n"
-    # the lab's default datapath translates the service in eBPF: kube-proxy's iptables rules count nothing
-    assert failed == [
-        ("kube-proxy's iptables counters on node-1 moved", "no rule of the service counted anything")
-    ]
+    # the lab's default datapath translates the service in eBPF, so kube-proxy's rules count nothing; seen
+    # from a node over SSH (not the lab's own reader), Debian's bpftool 7.1 cannot place a tcx link on a
+    # device, so the eBPF step cannot be proven there and the tour says why instead of guessing
+    assert [title for title, _ in failed] == ["kube-proxy's iptables counters on node-1 moved"]
+    assert failed[0][1].startswith("no rule of the service counted anything")
+    assert "bpftool cannot name the device" in failed[0][1]
     assert str(summary).strip() == "6/7 steps passed"

@@ -60,9 +60,9 @@ def test_presenter_drives_two_viewers_follow(tmp_path: Path, keys: dict[str, Pat
         tmux.open("presenter", server.ssh(keys["presenter"], "-tt"))
         tmux.open("alice", server.ssh(keys["alice"], "-tt"), width=100, height=30)
         tmux.open("bob", server.ssh(keys["bob"], "-tt"), width=140, height=45)
-        tmux.wait("presenter", "presenting", "wrk-1/node-wrk-1-ubuntu24", "j Journey")
+        tmux.wait("presenter", "presenting", "wrk-1/node-wrk", "j Journey")
         for viewer in ("alice", "bob"):
-            screen = tmux.wait(viewer, "following the presenter", "wrk-1/node-wrk-1-ubuntu24")
+            screen = tmux.wait(viewer, "following the presenter", "wrk-1/node-wrk")
             assert "Journey" not in screen and "Export" not in screen  # absent from a viewer's keys
 
         open_lxc_stream(tmux, "presenter")
@@ -258,7 +258,7 @@ def test_a_stopped_viewer_costs_the_presenter_nothing(tmp_path: Path, keys: dict
     with serve(tmp_path, *options, "--replay", str(bundle)) as server, tmux_server("sv-slow") as tmux:
         tmux.open("presenter", server.ssh(keys["presenter"], "-tt"))
         tmux.open("alice", server.ssh(keys["alice"], "-tt"))
-        tmux.wait("alice", "following the presenter", "wrk-1/node-wrk-1-ubuntu24")
+        tmux.wait("alice", "following the presenter", "wrk-1/node-wrk")
         open_lxc_stream(tmux, "presenter")
         tmux.wait("alice", "pkts")
         ssh_pid = int(

@@ -84,8 +84,8 @@ def test_tree_and_a_live_stream_in_tmux(tmux: list[str]) -> None:
             ],
             check=True,
         )
-        text = wait_screen(tmux, "wrk-1/node-wrk-1-ubuntu24", f"lab {prefix}", timeout=30)
-        assert "node-2" in text and "kube-system/coredns" in text and "↔ eth0" in text
+        text = wait_screen(tmux, "wrk-1/node-wrk", f"lab {prefix}", timeout=30)
+        assert "node-2" in text and "kube-system/co" in text and "↔ eth0" in text
 
         # open the client pod's lxc stream through the command palette, as a user would
         subprocess.run([*tmux, "send-keys", "-t", "app", "C-p"], check=True)
