@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
-from labyrinth_tui.journey.hops import Journey
+from labyrinth_tui.journey.hops import ChangeKind, Journey, hops_of
 from labyrinth_tui.journey.roles import Direction
 from labyrinth_tui.journey.stitch import StitchResult, stitch
 from labyrinth_tui.model.packets import PacketSummary
@@ -219,3 +220,28 @@ def test_a_lost_syn_ack_is_said_too_and_a_complete_handshake_says_nothing() -> N
     done = Capture()
     article_connection(done, 1.0)
     assert all(h.stalled is None for h in _stitch(done).handshakes())
+
+
+def test_packets_of_one_flow_share_a_hop_plan_but_each_shows_its_own_times_and_outer_ports() -> None:
+    cap = Capture(skew={NODE2: 0.5})
+    cap.send(1.0, tcp(38430, 9999, "PSH,ACK", 1001, 5001, 8, payload_hash=11))
+    cap.send(1.5, tcp(38430, 9999, "PSH,ACK", 1101, 5001, 9, payload_hash=12))
+    result = _stitch(cap)
+    first, second = (hops_of([j])[0] for j in result.journeys)
+    encap_first = next(h for h in first if h.outer is not None)
+    encap_second = next(h for h in second if h.outer is not None)
+    assert encap_first.outer != encap_second.outer  # each send got its own outer source port
+    (encap,) = encap_second.changes
+    assert encap.kind is ChangeKind.ENCAP and encap_second.outer in encap.text
+    assert second[0].time == 1.5 and second[3].captured_time > 2.0  # node-2's clock, 500 ms ahead
+    assert [h.src for h in first] == [h.src for h in second]
+
+
+def test_hops_from_the_shared_plans_are_those_each_journey_gets_on_its_own() -> None:
+    cap = Capture(skew={NODE2: 0.5})
+    article_connection(cap, 1.0)
+    cap.send(9.0, tcp(38430, 9999, "SYN", 1000, 0, 0), drop_after=3)
+    result = _stitch(cap)
+    shared = hops_of(result.journeys)
+    alone = [replace(j, ctx=replace(result.context, plans={})).hops for j in result.journeys]
+    assert shared == alone and len(shared) == len(result.journeys) > 5

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from operator import attrgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from labyrinth_tui.journey.nat import Flow, NatTable, endpoint_text
+from labyrinth_tui.journey.read import DPORT, SPORT, TS, VNI, default_reader
 from labyrinth_tui.journey.roles import Direction, PathMap, Role, StreamKey
 from labyrinth_tui.model.packets import PacketSummary
 
@@ -39,9 +42,13 @@ class Change:
         return f"{self.kind} {self.before} → {self.after}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Hop:
-    """One sighting of the packet, as the TUI shows it: where, which way, when, as what, and what changed."""
+    """One sighting of the packet, as the TUI shows it: where, which way, when, as what, and what changed.
+
+    Read-only by convention, not frozen: a frozen dataclass's __init__ sets each field through
+    object.__setattr__, 8 × slower than a plain slots one, and a million packets make a million hops.
+    """
 
     index: int
     node: str
@@ -67,6 +74,9 @@ class StitchContext:
     nat: NatTable
     paths: PathMap
     offsets: dict[str, float]
+    # what a journey's hops show besides its times and outer addresses, per journey shape (its ends and
+    # expected path, each hop's where and addresses): the packets of one flow and direction share one
+    plans: dict[tuple[Any, ...], tuple[_Step, ...]] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +168,6 @@ class _Seen(NamedTuple):
     dst: str
     dport: int | None
     vni: int | None
-    outer_src: str | None
-    outer_sport: int | None
-    outer_dst: str | None
-    outer_dport: int | None
 
     @property
     def encapsulated(self) -> bool:
@@ -171,11 +177,8 @@ class _Seen(NamedTuple):
 _READ_SEEN = attrgetter(*_Seen._fields)
 
 
-def _outer(p: _Seen) -> str | None:
-    if not p.encapsulated:
-        return None
-    src = endpoint_text(p.outer_src or "?", p.outer_sport)
-    return f"{src} → {endpoint_text(p.outer_dst or '?', p.outer_dport)}"
+def _outer_text(src: str | None, sport: int | None, dst: str | None, dport: int | None) -> str:
+    return f"{endpoint_text(src or '?', sport)} → {endpoint_text(dst or '?', dport)}"
 
 
 def _addresses(p: PacketSummary | _Seen) -> str:
@@ -183,9 +186,8 @@ def _addresses(p: PacketSummary | _Seen) -> str:
 
 
 def _changes(prev: _Seen, cur: _Seen, nat: NatTable, l4: str) -> tuple[Change, ...]:
+    """The address rewrites between two hops (encap and decap, which name per-packet outer ports, apart)."""
     changes: list[Change] = []
-    if not prev.encapsulated and cur.encapsulated:
-        changes.append(Change(ChangeKind.ENCAP, _addresses(prev), _outer(cur) or "", cur.vni))
     if (prev.src, prev.sport) != (cur.src, cur.sport):
         kind = (
             ChangeKind.UNDNAT
@@ -197,46 +199,150 @@ def _changes(prev: _Seen, cur: _Seen, nat: NatTable, l4: str) -> tuple[Change, .
         changes.append(
             Change(ChangeKind.DNAT, endpoint_text(prev.dst, prev.dport), endpoint_text(cur.dst, cur.dport))
         )
-    if prev.encapsulated and not cur.encapsulated:
-        changes.append(Change(ChangeKind.DECAP, _outer(prev) or "", _addresses(cur), prev.vni))
     return tuple(changes)
 
 
+class _Step(NamedTuple):
+    """What one hop of a journey shape shows, whatever the packet: all but its times and outer ports."""
+
+    node: str
+    interface: str
+    role: Role
+    direction: Direction
+    offset: float  # the node's clock offset
+    src: str
+    dst: str
+    rewrites: tuple[Change, ...]
+    vni: int | None
+    last_seen: bool
+    encap_from: str | None  # the previous hop's addresses when the packet was wrapped here
+    decap_to: str | None  # this hop's addresses when it was unwrapped here
+    decap_vni: int | None
+
+
+def _plan(journey: Journey, ctx: StitchContext) -> tuple[_Step, ...]:
+    """The steps of a journey, read the slow, obvious way from its packets' attributes."""
+    paths = ctx.paths
+    last = len(journey.observations) - 1
+    vanished = journey.vanished
+    sender, receiver = journey.sender, journey.receiver
+    steps: list[_Step] = []
+    prev: _Seen | None = None
+    for i, p in enumerate(journey.observations):
+        seen = _Seen._make(_READ_SEEN(p))
+        wrapped = prev is not None and not prev.encapsulated and seen.encapsulated
+        unwrapped = prev is not None and prev.encapsulated and not seen.encapsulated
+        steps.append(
+            _Step(
+                seen.node,
+                seen.interface,
+                paths.role(seen.node, seen.interface).role,
+                paths.direction(seen.node, seen.interface, seen.src, seen.dst, sender, receiver),
+                ctx.offsets.get(seen.node, 0.0),
+                endpoint_text(seen.src, seen.sport),
+                endpoint_text(seen.dst, seen.dport),
+                () if prev is None else _changes(prev, seen, ctx.nat, journey.flow.l4),
+                seen.vni,
+                vanished and i == last,
+                _addresses(prev) if wrapped and prev is not None else None,
+                _addresses(seen) if unwrapped else None,
+                prev.vni if unwrapped and prev is not None else None,
+            )
+        )
+        prev = seen
+    return tuple(steps)
+
+
+def _shape_reader() -> Callable[[PacketSummary], tuple[float, tuple[Any, ...]]]:
+    """p → (captured ts, what of p a journey shape depends on), with one unpack where the layout allows.
+
+    Equal shapes mean equal node, interface, addresses, ports and VNI (absent ones included).
+    """
+    reader = default_reader()
+    at = reader.index
+    if reader.row_layout and reader.presence is not None:
+        unpack = reader.unpack
+        ts_at, sport_at, dport_at, vni_at = at[TS], at[SPORT], at[DPORT], at[VNI]
+        presence_at = reader.presence
+
+        def by_row(p: PacketSummary) -> tuple[float, tuple[Any, ...]]:
+            packed, node, interface, src, dst, _, _, _ = p
+            n = unpack(packed)
+            return n[ts_at], (node, interface, src, dst, n[sport_at], n[dport_at], n[vni_at], n[presence_at])
+
+        return by_row
+    read = attrgetter("ts", "node", "interface", "src", "dst", "sport", "dport", "vni")
+
+    def by_attribute(p: PacketSummary) -> tuple[float, tuple[Any, ...]]:
+        ts, *shape = read(p)
+        return ts, tuple(shape)
+
+    return by_attribute
+
+
+_SHAPE = _shape_reader()
+_OUTER = attrgetter("outer_src", "outer_sport", "outer_dst", "outer_dport")
+
+
 def build_hops(journey: Journey) -> tuple[Hop, ...]:
-    """The hops of a journey, each compared with the one before it."""
+    """The hops of a journey, each compared with the one before it.
+
+    What a hop shows besides its times and outer ports (role, direction, addresses, NAT) is the same for
+    every packet of a flow and direction: it is worked out once per journey shape and kept in the
+    StitchContext, so building a million hops costs little more than making the Hop objects.
+    """
     ctx = journey.ctx
     if ctx is None:
         raise ValueError("a Journey needs the StitchContext it was stitched with to build its hops")
-    vanished = journey.vanished
-    paths = ctx.paths
+    observations = journey.observations
+    views = list(map(_SHAPE, observations))
+    key = (journey.sender, journey.receiver, journey.flow.l4, journey.expected, *[v[1] for v in views])
+    steps = ctx.plans.get(key)
+    if steps is None:
+        steps = ctx.plans[key] = _plan(journey, ctx)
     hops: list[Hop] = []
-    prev: _Seen | None = None
+    append = hops.append
     prev_time = 0.0
-    last = len(journey.observations) - 1
-    for i, p in enumerate(journey.observations):
-        seen = _Seen._make(_READ_SEEN(p))
-        time = seen.ts - ctx.offsets.get(seen.node, 0.0)
-        direction = paths.direction(
-            seen.node, seen.interface, seen.src, seen.dst, journey.sender, journey.receiver
-        )
-        hops.append(
+    prev_outer: str | None = None
+    for i, ((ts, _), step, p) in enumerate(zip(views, steps, observations, strict=True)):
+        node, interface, role, direction, offset, src, dst, changes, vni, last_seen, wrap, unwrap, vni0 = step
+        time = ts - offset
+        outer = None
+        if vni is not None:
+            outer = _outer_text(*_OUTER(p))
+            if wrap is not None:
+                changes = (Change(ChangeKind.ENCAP, wrap, outer, vni), *changes)
+        elif unwrap is not None:
+            changes = (*changes, Change(ChangeKind.DECAP, prev_outer or "", unwrap, vni0))
+        append(
             Hop(
-                index=i,
-                node=seen.node,
-                interface=seen.interface,
-                role=paths.role(seen.node, seen.interface).role,
-                direction=direction,
-                time=time,
-                captured_time=seen.ts,
-                since_previous=None if prev is None else time - prev_time,
-                src=endpoint_text(seen.src, seen.sport),
-                dst=endpoint_text(seen.dst, seen.dport),
-                changes=() if prev is None else _changes(prev, seen, ctx.nat, journey.flow.l4),
-                vni=seen.vni,
-                outer=_outer(seen),
-                last_seen=vanished and i == last,
-                packet=p,
+                i,
+                node,
+                interface,
+                role,
+                direction,
+                time,
+                ts,
+                None if i == 0 else time - prev_time,
+                src,
+                dst,
+                changes,
+                vni,
+                outer,
+                last_seen,
+                p,
             )
         )
-        prev, prev_time = seen, time
+        prev_time, prev_outer = time, outer
     return tuple(hops)
+
+
+def hops_of(journeys: Iterable[Journey]) -> list[tuple[Hop, ...]]:
+    """Every journey's hops at once (an export, a bench), with the cyclic GC off while they are made."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return [build_hops(j) for j in journeys]
+    finally:
+        if collecting:
+            gc.enable()

@@ -11,8 +11,8 @@ from labyrinth_tui.model import packets
 from labyrinth_tui.model.packets import PacketSummary
 
 # The numbers stitching reads, in this order, whichever way they are read
-NUMBER_FIELDS = ("ts", "sport", "dport", "ip_id", "seq", "ack", "payload_hash", "dns_id")
-TS, SPORT, DPORT, IP_ID, SEQ, ACK, PAYLOAD_HASH, DNS_ID = range(len(NUMBER_FIELDS))
+NUMBER_FIELDS = ("ts", "sport", "dport", "ip_id", "seq", "ack", "payload_hash", "dns_id", "vni")
+TS, SPORT, DPORT, IP_ID, SEQ, ACK, PAYLOAD_HASH, DNS_ID, VNI = range(len(NUMBER_FIELDS))
 # What stays the same on every hop, in key order: IP id first (a retransmission's key is the rest),
 # DNS id last (filled from the info line when the capture did not give it)
 KEY_NUMBERS = (IP_ID, SEQ, ACK, PAYLOAD_HASH, DNS_ID)
@@ -42,6 +42,9 @@ class PacketReader:
     fast: bool
     # the packet itself unpacks as (packed numbers, *STRING_FIELDS, anything): one step, no getters
     row_layout: bool = False
+    # position in the numbers of the word that says which optional ones are present (absent ones read
+    # as 0 on the fast path): with it, numbers that compare equal mean the same field values
+    presence: int | None = None
 
     def numbers(self, p: PacketSummary) -> tuple[Any, ...]:
         return self.unpack(self.packed(p))
@@ -65,6 +68,7 @@ _PROBE_NUMBERS = {  # distinct values, so each one's position in the packed numb
     "ack": 3000000002,
     "payload_hash": 3000000003,
     "dns_id": 40004,
+    "vni": 40005,
 }
 _PROBE_STRINGS = {
     "node": "probe-node",
@@ -96,9 +100,14 @@ def packed_reader() -> PacketReader | None:
         unpacked = unpack(probe[raw_at[0]])
         index = tuple(unpacked.index(_PROBE_NUMBERS[name]) for name in NUMBER_FIELDS)
         string_at = tuple(list(probe).index(_PROBE_STRINGS[name]) for name in STRING_FIELDS)
+        # the presence word: the one number, other than the fields, that differs when all optionals are absent
+        bare = PacketSummary(**_PROBE_STRINGS, ts=1234.5, number=7, length=9, info="probe")  # type: ignore[arg-type]
+        bare_numbers = unpack(bare[raw_at[0]])
     except (ValueError, TypeError, AttributeError):
         return None
     row_layout = len(probe) == len(STRING_FIELDS) + 2 and raw_at == [0] and string_at == (1, 2, 3, 4, 5, 6)
+    pairs = enumerate(zip(unpacked, bare_numbers, strict=True))
+    differ = [i for i, (a, b) in pairs if a != b and i not in index]
     reader = PacketReader(
         itemgetter(string_at[NODE], string_at[INTERFACE]),
         itemgetter(*(string_at[i] for i in FLOW_STRINGS)),
@@ -107,6 +116,7 @@ def packed_reader() -> PacketReader | None:
         index,
         True,
         row_layout,
+        differ[0] if len(differ) == 1 else None,
     )
     # the probe must read back exactly as its attributes say
     nums = reader.numbers(probe)
