@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from labyrinth_tui.model.topology import InterfaceKind
+from labyrinth_tui.model.topology import InterfaceKind, Node
+from labyrinth_tui.nodes.commands import ForEachNetns, Section, batch_script
 from labyrinth_tui.nodes.connect import NetnsConnector
 from labyrinth_tui.nodes.errors import HostKeyRejected, NodeUnreachable
 from labyrinth_tui.nodes.runner import CommandResult
 from labyrinth_tui.nodes.session import NodeSession
-from labyrinth_tui.probes.discovery import discover_node, discovery_script, parse_discovery
+from labyrinth_tui.probes.discovery import DISCOVERY, discover_node, discovery_script, parse_discovery
 from tests.conftest import needs_root
 from tests.integration.netns_node import ScratchNode, Sshd, scratch_node, sshd_in
 
@@ -99,6 +101,33 @@ def test_real_ip_json_parses_into_the_tree(scratch: ScratchNode) -> None:
     assert (vxlan.vxlan.vni, vxlan.vxlan.port, vxlan.vxlan.local) == (2, 8472, "10.168.0.4")
     pairs = {(v.host_veth, v.pod_netns, v.pod_interface) for v in node.veth_pairs}
     assert ("ens4", scratch.vpc, "v-node") in pairs and (scratch.pod_a_veth, scratch.pod_a, "eth0") in pairs
+
+
+def _discovered(scratch: ScratchNode, items: tuple[Section | ForEachNetns, ...]) -> Node:
+    marker = "=LABYRINTH-feedfacefeedface="
+    out = subprocess.run(
+        ["ip", "netns", "exec", scratch.node, "sh", "-s"],
+        input=batch_script(marker, items),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return parse_discovery(
+        out.stdout, marker=marker, node="node-1", address="10.168.0.4", pod_identities=IDENTITIES
+    )
+
+
+def test_the_python3_dump_of_every_pod_netns_reads_as_the_per_pod_ip_loop(scratch: ScratchNode) -> None:
+    loop = next(item for item in DISCOVERY if isinstance(item, ForEachNetns))
+    assert loop.dump is not None
+    at = DISCOVERY.index(loop)
+    only_loop = (*DISCOVERY[:at], replace(loop, dump=None), *DISCOVERY[at + 1 :])
+    # the loop's command cannot run: what is found comes from the one python3 process
+    only_dump = (*DISCOVERY[:at], replace(loop, sections=(Section("ip", ("false",)),)), *DISCOVERY[at + 1 :])
+    by_loop, by_dump = _discovered(scratch, only_loop), _discovered(scratch, only_dump)
+    assert not by_dump.partial, by_dump.error
+    assert {p.netns for p in by_dump.pods} == {scratch.pod_a, scratch.pod_b}
+    assert by_dump == by_loop
 
 
 # --- NetnsConnector and NodeSession against the real sshd -----------------------------------------

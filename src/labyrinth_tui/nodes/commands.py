@@ -209,6 +209,9 @@ class ForEachNetns:
 
     sections: tuple[Section, ...]
     only_with_id: bool = True
+    # one process printing what the whole loop would, the marker as its last argument (e.g. python3
+    # entering each netns itself): the loop runs only when it fails, having printed nothing
+    dump: tuple[str, ...] | None = None
 
 
 def new_marker() -> str:
@@ -252,16 +255,22 @@ def batch_script(marker: str, items: Sequence[Section | ForEachNetns]) -> str:
         if isinstance(item, Section):
             lines += _render_section(marker, item, in_loop=False)
             continue
-        lines.append("ip netns list 2>/dev/null </dev/null | while read -r ns rest; do")
-        lines.append("  case \"$ns\" in ''|-*|.|..|*[!A-Za-z0-9_.-]*) continue ;; esac")
-        lines.append('  [ "${#ns}" -le 64 ] || continue')
+        loop = ["ip netns list 2>/dev/null </dev/null | while read -r ns rest; do"]
+        loop.append("  case \"$ns\" in ''|-*|.|..|*[!A-Za-z0-9_.-]*) continue ;; esac")
+        loop.append('  [ "${#ns}" -le 64 ] || continue')
         if item.only_with_id:
-            lines.append("  case \"$rest\" in '(id: '*) ;; *) continue ;; esac")
-        lines.append("  " + shell_line(["printf", "%s netns %s\\n", marker]) + ' "$ns"')
+            loop.append("  case \"$rest\" in '(id: '*) ;; *) continue ;; esac")
+        loop.append("  " + shell_line(["printf", "%s netns %s\\n", marker]) + ' "$ns"')
         for section in item.sections:
-            lines += ["  " + line for line in _render_section(marker, section, in_loop=True)]
-        lines.append("done")
-        lines.append(shell_line(["printf", "%s netns-done\\n", marker]))
+            loop += ["  " + line for line in _render_section(marker, section, in_loop=True)]
+        loop.append("done")
+        loop.append(shell_line(["printf", "%s netns-done\\n", marker]))
+        if item.dump is None:
+            lines += loop
+        else:
+            lines.append(f"if {shell_line([*item.dump, marker])} </dev/null; then :; else")
+            lines += ["  " + line for line in loop]
+            lines.append("fi")
     return "\n".join(lines) + "\n"
 
 

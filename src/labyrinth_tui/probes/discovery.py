@@ -1,10 +1,11 @@
 """Discovery: ONE batched command per node, parsed into its Node (interfaces, veth pairs, pods).
 
 The node runs a small generated script (fed to `sh -s`) that lists its own links, routes and named
-netns, then loops over the netns linked to it (one `nsenter … ip` each): so the round trips per node
-stay one, whatever the number of pods. Pod identity (namespace/name) is not the node's to say: the
-source passes `{pod_ip: (namespace, name)}` (the lab's spec, or the Kubernetes API); unmatched pods
-keep their netns name.
+netns, then dumps every netns linked to it from ONE python3 process that enters each with setns
+(probes/netns_dump.py; where python3 cannot do it, a loop of one `nsenter … ip` per netns prints the
+same): so the round trips per node stay one, and the processes per node a handful, whatever the pods.
+Pod identity (namespace/name) is not the node's to say: the source passes `{pod_ip: (namespace, name)}`
+(the lab's spec, or the Kubernetes API); unmatched pods keep their netns name.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from labyrinth_tui.probes.iproute import (
     parse_routes,
     routes_from_json,
 )
+from labyrinth_tui.probes.netns_dump import NETNS_DUMP_SCRIPT
 
 __all__ = ["DiscoveryError", "discover", "discover_node", "discovery_script", "parse_discovery"]
 
@@ -42,8 +44,9 @@ DISCOVERY = (
     Section("route", ("ip", "-j", "route", "show")),
     # after the link listing, which makes the kernel give ids to the netns our veths lead to
     Section("netns", ("ip", "-j", "netns", "list")),
-    # per linked netns (a pod): its links+addresses and its routes from one `ip -b`, entered by
-    # nsenter --net (`ip -n` copies the node's whole mount table per pod: pods² on a busy node)
+    # per linked netns (a pod): its links+addresses and its routes, all from one python3 process; else
+    # from one `ip -b` each, entered by nsenter --net (`ip -n` copies the node's whole mount table per
+    # pod: pods² on a busy node)
     ForEachNetns(
         (
             Section(
@@ -51,7 +54,8 @@ DISCOVERY = (
                 ("nsenter", NETNS_ENTER, "ip", "-force", "-j", "-d", "-b", "-"),
                 stdin="addr show\nroute show\n",
             ),
-        )
+        ),
+        dump=("python3", "-c", NETNS_DUMP_SCRIPT),
     ),
     # which process lives in which netns, for every pod at once: ps's netns column against the
     # inodes of /run/netns (what `ip netns pids` compares, without one scan of /proc per pod)
