@@ -59,7 +59,9 @@ async def by_hand(session: Counted, pod_netns: list[str]) -> None:
 async def measure(
     prefix: str, per_node: int, by_hand_too: bool
 ) -> tuple[float, float, dict[str, int], dict[str, int], int]:
-    spec = article_spec(prefix=prefix, pods_per_node=per_node)
+    # iptables: discovery reads links and routes whatever the datapath, and the eBPF one's down waits on
+    # the kernel freeing its objects (seconds on a busy machine) between the sizes
+    spec = article_spec(prefix=prefix, pods_per_node=per_node, datapath="iptables")
     down(prefix)
     state = up(spec)
     sessions = {k: Counted(v) for k, v in sessions_for(state).items()}
