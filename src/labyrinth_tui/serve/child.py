@@ -71,10 +71,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     become_terminal_owner()
     hub = socket.socket(fileno=args.hub_fd)
+    if args.role == "viewer":
+        yield_to_the_presenter()  # before the imports: 20 viewers joining at once cost ~1 s of CPU each
     from labyrinth_tui.ui.app import make_app
 
     if args.role == "viewer":
-        yield_to_the_presenter()
         drop_privileges()
         from labyrinth_tui.sources.follow import FollowSource
 

@@ -38,6 +38,7 @@ from labyrinth_tui.sources.follow_wire import (
     StreamOpened,
     encode,
     encode_request,
+    read_encoded,
     read_frame,
     read_request,
 )
@@ -101,19 +102,21 @@ class FollowHub:
         self.presenter = writer
         self.publish(Notice("the presenter is here"))
         try:
-            while (frame := await read_frame(reader)) is not None:
+            while (got := await read_encoded(reader)) is not None:
+                frame, data = got
                 if isinstance(frame, DetailReply):
                     self._reply(frame)
                 elif not isinstance(frame, DetailAsk):
-                    self.publish(frame)
+                    self.publish(frame, data)
         finally:
             self.presenter = None
             writer.close()
             self.publish(Notice("the presenter left: what was shown stays until they are back"))
 
-    def publish(self, frame: SourceEvent | FollowEvent) -> None:
+    def publish(self, frame: SourceEvent | FollowEvent, data: bytes = b"") -> None:
+        """To every viewer, as the same bytes (`data`: the frame as the presenter encoded it)."""
         self._remember(frame)
-        data = encode(frame)
+        data = data or encode(frame)
         for viewer in list(self.viewers.values()):
             self._send(viewer, frame, data)
 

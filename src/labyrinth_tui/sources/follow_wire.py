@@ -102,6 +102,12 @@ async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
     return None if body is None else pickle.loads(body)
 
 
+async def read_encoded(reader: asyncio.StreamReader) -> tuple[Frame, bytes] | None:
+    """The next frame and its bytes as they came, so the hub forwards them without pickling again."""
+    body = await read_body(reader)
+    return None if body is None else (pickle.loads(body), HEADER.pack(len(body)) + body)
+
+
 def encode_request(request: dict[str, Any]) -> bytes:
     """Viewer → server frames are JSON: the server never unpickles what a viewer's process sends."""
     body = json.dumps(request, separators=(",", ":")).encode()
