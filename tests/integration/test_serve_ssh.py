@@ -14,8 +14,8 @@ import pytest
 from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE
 from labyrinth_tui.sources.follow import HARD_LIMIT
 from tests.fakes.busy_bundle import write_busy_bundle
-from tests.fakes.waiting import wait_until
 from tests.fakes.serve_harness import Server, Tmux, make_keys, serve, tmux_server
+from tests.fakes.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
