@@ -12,6 +12,7 @@ import sys
 import termios
 from pathlib import Path
 
+from labyrinth_tui.serve.cpu_share import join
 from labyrinth_tui.sources.base import Source
 
 VIEWER_NICE = 19
@@ -83,6 +84,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--context")
     parser.add_argument("--ssh-inventory")
     parser.add_argument("--no-discover", action="store_true")
+    parser.add_argument("--cpu-group")
     return parser.parse_args(argv)
 
 
@@ -91,6 +93,8 @@ def main(argv: list[str]) -> int:
     become_terminal_owner()
     hub = socket.socket(fileno=args.hub_fd)
     if args.role == "viewer":
+        if args.cpu_group:
+            join(args.cpu_group)
         yield_to_the_presenter()  # before the imports: 20 viewers joining at once cost ~1 s of CPU each
         os.environ["TEXTUAL_FPS"] = str(VIEWER_FPS)  # read by textual when imported, just below
     from labyrinth_tui.ui.app import make_app
