@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,15 @@ from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.sources.base import Emit, PacketBatch, StreamSpec, StreamState, StreamStatus
 from labyrinth_tui.sources.follow import FollowHub, FollowSource
 from labyrinth_tui.sources.follow_publish import PublishingSource
-from labyrinth_tui.sources.follow_wire import FollowEvent, StreamOpened
+from labyrinth_tui.sources.follow_wire import (
+    HEADER,
+    MAX_REQUEST,
+    DetailReply,
+    FollowEvent,
+    StreamOpened,
+    encode_request,
+    read_frame,
+)
 
 SPEC = StreamSpec("node-1", "lxc1ba60d50596c")
 
@@ -114,3 +123,52 @@ async def test_a_viewer_gets_the_presenters_stream_in_a_few_batches_in_order() -
     await publishing.close()
     for task in (serving, viewing, follow, late_viewing, late_follow):
         task.cancel()
+
+
+class Opens:
+    """A file made by unpickling: the proof a viewer's bytes were unpickled by the server."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (open, (str(PROOF), "w"))
+
+
+PROOF = Path("/nonexistent")
+
+
+async def test_a_viewers_requests_are_json_bounded_and_only_about_what_is_shown(tmp_path: Path) -> None:
+    global PROOF
+    PROOF = tmp_path / "unpickled"
+    hub = FollowHub()
+    presenter_end, hub_from_presenter = socket.socketpair()
+    reader, writer = await asyncio.open_unix_connection(sock=hub_from_presenter)
+    serving = asyncio.create_task(hub.serve_presenter(reader, writer))
+    await until(lambda: hub.presenter is not None, "the presenter")
+
+    async def viewer(number: int, raw: bytes) -> tuple[asyncio.StreamReader, asyncio.Task[None]]:
+        end, hub_end = socket.socketpair()
+        v_reader, v_writer = await asyncio.open_unix_connection(sock=hub_end)
+        task = asyncio.create_task(hub.serve_viewer(number, v_reader, v_writer))
+        await until(lambda: number in hub.viewers, "the viewer")
+        end_reader, end_writer = await asyncio.open_unix_connection(sock=end)
+        end_writer.write(raw)
+        return end_reader, task
+
+    # a pickle that would open a file: the hub reads JSON only, and hears that viewer no more
+    body = pickle.dumps(Opens())
+    _, pickled = await viewer(1, HEADER.pack(len(body)) + body)
+    await until(pickled.done, "the hub to stop hearing the pickling viewer")
+    assert not PROOF.exists() and 1 not in hub.viewers
+    # a request past MAX_REQUEST is not buffered: the viewer is no longer heard
+    _, huge = await viewer(2, HEADER.pack(MAX_REQUEST + 1) + b"{")
+    await until(huge.done, "the hub to stop hearing the oversized viewer")
+    # a dissection of a stream the presenter does not show is refused, with a reason
+    ask = {"detail": 7, "spec": ["node-1", "../../etc/passwd", ""], "packet": packet(1).as_dict()}
+    replies, _ = await viewer(3, encode_request(ask))
+    reply = await asyncio.wait_for(read_frame(replies), 10)
+    while not isinstance(reply, DetailReply):
+        reply = await asyncio.wait_for(read_frame(replies), 10)
+    assert (
+        reply.request == 7 and reply.dissection is None and "not a stream the presenter shows" in reply.error
+    )
+    presenter_end.close()
+    serving.cancel()

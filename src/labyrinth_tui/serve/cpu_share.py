@@ -37,11 +37,13 @@ class ViewerCpu:
             path.mkdir(exist_ok=True)
             if v2:
                 (path / "cpu.max").write_text(f"{quota} {PERIOD_US}")
-                (path / "cpu.weight").write_text("1")
+                (path / "cpu.weight").write_text("25")  # a quarter of a normal process
             else:
                 (path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
                 (path / "cpu.cfs_quota_us").write_text(str(quota))
-                (path / "cpu.shares").write_text("2")
+                (path / "cpu.shares").write_text(
+                    "256"
+                )  # a quarter of a normal process: they start under load
         except OSError:
             with contextlib.suppress(OSError):
                 path.rmdir()

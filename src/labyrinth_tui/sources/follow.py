@@ -207,14 +207,21 @@ class FollowHub:
             raise TypeError("a detail request is {detail: int, spec: [...], packet: {...}}")
         spec = StreamSpec(*(str(part) for part in spec_fields[:3]))
         packet = packet_from_json(packet_fields)
-        if self.presenter is None or viewer.asks:
-            reason = "the presenter is not here" if self.presenter is None else "one dissection at a time"
+        reason = ""
+        presenter = self.presenter
+        if presenter is None:
+            reason = "the presenter is not here"
+        elif viewer.asks:
+            reason = "one dissection at a time"
+        elif spec not in self.streams:  # only what the room is shown: never a name the source would look up
+            reason = "not a stream the presenter shows"
+        if reason or presenter is None:
             viewer.writer.write(encode(DetailReply(own, None, reason)))
             return
         ask = next(self._asks)
         viewer.asks[ask] = own
         self._pending[ask] = viewer.number
-        self.presenter.write(encode(DetailAsk(ask, spec, packet)))
+        presenter.write(encode(DetailAsk(ask, spec, packet)))
 
     def _reply(self, reply: DetailReply) -> None:
         viewer = self.viewers.get(self._pending.pop(reply.request, -1))
