@@ -11,6 +11,7 @@ from pathlib import Path
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
+from labyrinth_tui.model.serialize import packet_to_json
 from labyrinth_tui.sources.base import Emit, PacketBatch, StreamSpec, StreamState, StreamStatus
 from labyrinth_tui.sources.follow import FollowHub, FollowSource
 from labyrinth_tui.sources.follow_publish import PublishingSource
@@ -144,6 +145,8 @@ async def test_a_viewers_requests_are_json_bounded_and_only_about_what_is_shown(
     serving = asyncio.create_task(hub.serve_presenter(reader, writer))
     await until(lambda: hub.presenter is not None, "the presenter")
 
+    kept: list[asyncio.StreamWriter] = []
+
     async def viewer(number: int, raw: bytes) -> tuple[asyncio.StreamReader, asyncio.Task[None]]:
         end, hub_end = socket.socketpair()
         v_reader, v_writer = await asyncio.open_unix_connection(sock=hub_end)
@@ -151,6 +154,7 @@ async def test_a_viewers_requests_are_json_bounded_and_only_about_what_is_shown(
         await until(lambda: number in hub.viewers, "the viewer")
         end_reader, end_writer = await asyncio.open_unix_connection(sock=end)
         end_writer.write(raw)
+        kept.append(end_writer)  # a StreamWriter closes its socket when collected
         return end_reader, task
 
     # a pickle that would open a file: the hub reads JSON only, and hears that viewer no more
@@ -162,11 +166,12 @@ async def test_a_viewers_requests_are_json_bounded_and_only_about_what_is_shown(
     _, huge = await viewer(2, HEADER.pack(MAX_REQUEST + 1) + b"{")
     await until(huge.done, "the hub to stop hearing the oversized viewer")
     # a dissection of a stream the presenter does not show is refused, with a reason
-    ask = {"detail": 7, "spec": ["node-1", "../../etc/passwd", ""], "packet": packet(1).as_dict()}
+    ask = {"detail": 7, "spec": ["node-1", "../../etc/passwd", ""], "packet": packet_to_json(packet(1))}
     replies, _ = await viewer(3, encode_request(ask))
     reply = await asyncio.wait_for(read_frame(replies), 10)
-    while not isinstance(reply, DetailReply):
+    while reply is not None and not isinstance(reply, DetailReply):
         reply = await asyncio.wait_for(read_frame(replies), 10)
+    assert isinstance(reply, DetailReply), "the hub hung up instead of refusing"
     assert (
         reply.request == 7 and reply.dissection is None and "not a stream the presenter shows" in reply.error
     )
