@@ -23,6 +23,29 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def attach_argv(
+    kubeconfig: Path, context: str | None, ssh_inventory: Path | None, no_discover: bool
+) -> list[str]:
+    """The presenter's child's options for a cluster; the files are checked here, before anyone connects,
+    as `cluster attach` checks them (a wrong file or context is one line, not a presenter's broken app)."""
+    from labyrinth_tui.cloud.bootstrap.inventory import InventoryError, load_inventory
+    from labyrinth_tui.cloud.kube.client import context_cluster, load_kubeconfig
+    from labyrinth_tui.cloud.kube.errors import KubeError
+
+    try:
+        if ssh_inventory is not None:
+            load_inventory(ssh_inventory)
+        context_cluster(load_kubeconfig(kubeconfig), context)
+    except (InventoryError, KubeError) as exc:
+        raise click.UsageError(str(exc)) from None
+    argv = ["--kubeconfig", str(kubeconfig.resolve())]
+    if context:
+        argv += ["--context", context]
+    if ssh_inventory is not None:
+        argv += ["--ssh-inventory", str(ssh_inventory.resolve())]
+    return [*argv, "--no-discover"] if no_discover else argv
+
+
 def say(line: str) -> None:
     click.echo(line)
 
@@ -62,6 +85,18 @@ def say(line: str) -> None:
     help="Present a recording instead of the lab.",
 )
 @click.option("--speed", default=1.0, show_default=True, help="Replay pace (1 = as recorded).")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Present a cluster, as `cluster attach` shows it (its kubeconfig).",
+)
+@click.option("--context", default=None, help="With --kubeconfig: which context (default: its current one).")
+@click.option(
+    "--ssh-inventory",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --kubeconfig: how SSH reaches each node (as `cluster attach` takes it).",
+)
+@click.option("--no-discover", is_flag=True, help="With --kubeconfig: only what the API says.")
 def serve(
     listen: str,
     presenter_keys: Path | None,
@@ -73,6 +108,10 @@ def serve(
     prefix: str,
     replay: Path | None,
     speed: float,
+    kubeconfig: Path | None,
+    context: str | None,
+    ssh_inventory: Path | None,
+    no_discover: bool,
 ) -> None:
     """Serve the app over SSH: the presenter drives, the audience follows (keys only, no shell)."""
     host, port = parse_listen(listen)
@@ -87,7 +126,15 @@ def serve(
         key = host_key()
     except ServeError as exc:
         raise click.ClickException(str(exc)) from exc
-    if replay is not None:
+    if replay is not None and kubeconfig is not None:
+        raise click.UsageError("--replay or --kubeconfig, not both")
+    if kubeconfig is None and (context or ssh_inventory or no_discover):
+        raise click.UsageError("--context, --ssh-inventory and --no-discover go with --kubeconfig")
+    showing = f"the recording {replay}" if replay else f"the lab {prefix}"
+    if kubeconfig is not None:
+        source_argv = attach_argv(kubeconfig, context, ssh_inventory, no_discover)
+        showing = f"the cluster of {kubeconfig}"
+    elif replay is not None:
         from labyrinth_tui.model.serialize import BundleFormatError
         from labyrinth_tui.sources.bundle import Bundle
 
@@ -104,12 +151,12 @@ def serve(
         source_argv = ["--prefix", prefix]
     config = ServeConfig(host, port, key, keys, source_argv, max_viewers, idle_timeout, rate_limit, say)
     try:
-        asyncio.run(run(config, replay, prefix))
+        asyncio.run(run(config, showing))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
-async def run(config: ServeConfig, replay: Path | None, prefix: str) -> None:
+async def run(config: ServeConfig, showing: str) -> None:
     server = Serve(config)
     port = await server.start()
     key = config.host_key
@@ -121,10 +168,7 @@ async def run(config: ServeConfig, replay: Path | None, prefix: str) -> None:
         f"presenter keys: {len(config.keys.presenters)}; audience: {audience}; "
         f"at most {config.max_viewers} viewers"
     )
-    say(
-        f"showing: {f'the recording {replay}' if replay else f'the lab {prefix}'} "
-        "(captures run once, in the presenter's app)"
-    )
+    say(f"showing: {showing} (captures run once, in the presenter's app)")
     if not config.keys.presenters:
         say("no presenter keys (--presenter-keys FILE): the audience will wait for a presenter")
     stop = asyncio.Event()

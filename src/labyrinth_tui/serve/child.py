@@ -12,9 +12,13 @@ import sys
 import termios
 from pathlib import Path
 
+from labyrinth_tui.serve.cpu_share import join
 from labyrinth_tui.sources.base import Source
 
 VIEWER_NICE = 19
+# a viewer redraws at most this often: a room reads the screen, and each redraw of 20 viewers is CPU
+# taken on the presenter's two cores and bytes the server encrypts
+VIEWER_FPS = 10
 
 
 def yield_to_the_presenter() -> None:
@@ -52,29 +56,50 @@ def drop_privileges() -> bool:
 
 
 def presenter_source(args: argparse.Namespace) -> Source:
+    """The presenter's source: a recording, a cluster (`cluster attach`'s options) or the lab."""
     if args.replay is not None:
         from labyrinth_tui.sources.replay import ReplaySource
 
         return ReplaySource(Path(args.replay), speed=args.speed)
+    if args.kubeconfig is not None:
+        from labyrinth_tui.cloud.bootstrap.inventory import load_inventory
+        from labyrinth_tui.sources.cluster import ClusterSource
+
+        inventory = load_inventory(Path(args.ssh_inventory)) if args.ssh_inventory else None
+        return ClusterSource(Path(args.kubeconfig), args.context, inventory, discover=not args.no_discover)
     from labyrinth_tui.sources.lab import LabSource
 
     return LabSource.article(prefix=args.prefix)
 
 
-def main(argv: list[str]) -> int:
+def parse(argv: list[str]) -> argparse.Namespace:
+    """What the serve process passes (it checked every file and option before anyone connected)."""
     parser = argparse.ArgumentParser(prog="labyrinth-serve-child")
     parser.add_argument("--role", choices=("presenter", "viewer"), required=True)
     parser.add_argument("--hub-fd", type=int, required=True)
     parser.add_argument("--replay")
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--prefix", default="labyrinth")
-    args = parser.parse_args(argv)
+    parser.add_argument("--kubeconfig")
+    parser.add_argument("--context")
+    parser.add_argument("--ssh-inventory")
+    parser.add_argument("--no-discover", action="store_true")
+    parser.add_argument("--cpu-group")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
     become_terminal_owner()
     hub = socket.socket(fileno=args.hub_fd)
+    if args.role == "viewer":
+        if args.cpu_group:
+            join(args.cpu_group)
+        yield_to_the_presenter()  # before the imports: 20 viewers joining at once cost ~1 s of CPU each
+        os.environ["TEXTUAL_FPS"] = str(VIEWER_FPS)  # read by textual when imported, just below
     from labyrinth_tui.ui.app import make_app
 
     if args.role == "viewer":
-        yield_to_the_presenter()
         drop_privileges()
         from labyrinth_tui.sources.follow import FollowSource
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
+from labyrinth_tui.serve.cpu_share import ViewerCpu
 from labyrinth_tui.serve.keys import KeyRing, Person, Role
 from labyrinth_tui.serve.terminal import AppSession
 from labyrinth_tui.sources.follow import FollowHub
@@ -58,6 +59,8 @@ class Serve:
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._idle: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.viewer_cpu = ViewerCpu()
+        self._viewer_argv: list[str] = []
 
     def _spawn(self, work: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(work)
@@ -89,6 +92,8 @@ class Serve:
             keepalive_count_max=4,
         )
         self._idle = asyncio.create_task(self._reap_idle())
+        group = self.viewer_cpu.make()
+        self._viewer_argv = ["--cpu-group", str(group)] if group is not None else []
         return int(self._acceptor.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
@@ -99,6 +104,7 @@ class Serve:
         for session in [*self.viewers.values(), *([self.presenter] if self.presenter else [])]:
             session.say("the server is stopping", 0)
             await session.reap()
+        self.viewer_cpu.remove()
 
     def session_for(self, person: Person, peer: str) -> AppSession:
         return AppSession(person, peer, self._start_child, self.log)
@@ -139,7 +145,7 @@ class Serve:
         reader, writer = await asyncio.open_unix_connection(sock=server_end)
         hub = asyncio.create_task(self.hub.serve_viewer(number, reader, writer))
         try:
-            await session.run_child([], child_end, Role.VIEWER)
+            await session.run_child(self._viewer_argv, child_end, Role.VIEWER)
         finally:
             hub.cancel()
             self.viewers.pop(number, None)

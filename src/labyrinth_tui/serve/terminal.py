@@ -3,11 +3,12 @@
 Why a pty per viewer and not a Textual driver bound to the asyncssh channel in this process: a Textual
 app owns its process (one driver, SIGWINCH, stdout, module-level state), so several apps in one process
 would share a loop that one slow render stalls for everyone, the presenter included. A child per
-connection isolates that: each viewer has its own TERM, size and loop, runs at SCHED_IDLE,
-runs as `nobody` when the server is root (and nobody can read this Python), and dies with its pty.
-Measured by `bench/serve_viewers.py` (2 shared cores, 20 viewers on a 5k pkt/s replay): ~80 MiB per
-viewer (its app's RSS + its share of the hub), 16–18 KiB/s sent per viewer against 47–59 KiB/s for the
-same app in tmux over OpenSSH's sshd. The cost is memory; the room sizes that matter (≤ 50) fit.
+connection isolates that: each viewer has its own TERM, size and loop, runs in a CPU-capped cgroup
+(serve/cpu_share.py) at SCHED_IDLE, runs as `nobody` when the server is root (and nobody can read this
+Python), and dies with its pty. Measured by `bench/serve_viewers.py` (2 shared cores, 20 viewers on a
+5k pkt/s replay): the presenter's wire→screen 21 ms with 20 viewers against 24 ms alone (0.88 ×);
+~73 MiB PSS per viewer; viewers' bytes/s low (they redraw on CPU nobody else wants). The cost is
+memory; the room sizes that matter (≤ 50) fit.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ from labyrinth_tui.serve.keys import Person, Role
 RESTORE_TERMINAL = b"\x1b[?1049l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?25h\x1b[0m"
 PASSED_ENV = ("COLORTERM", "LANG", "LC_ALL", "LC_CTYPE")
 KILL_GRACE = 2.0
+# a viewer's pty is read at most this often: its frames merge in the pty, so the serve loop does one
+# read and one SSH packet per viewer per interval instead of one per app refresh, and the presenter's
+# relay (read as soon as it is readable) never queues behind twenty viewers' small writes
+VIEWER_READ_INTERVAL = 0.1
 
 
 def set_size(fd: int, columns: int, rows: int) -> None:
@@ -61,6 +66,9 @@ class AppSession(asyncssh.SSHServerSession[bytes]):
         self.started = time.monotonic()
         self.bytes_sent = 0
         self.closed = False
+        self.read_interval = 0.0
+        self._paused = False
+        self._resting: asyncio.TimerHandle | None = None
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self.chan = chan
@@ -101,6 +109,7 @@ class AppSession(asyncssh.SSHServerSession[bytes]):
         set_size(slave, *self.size)
         os.set_blocking(master, False)
         self.master = master
+        self.read_interval = VIEWER_READ_INTERVAL if role is Role.VIEWER else 0.0
         try:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -133,7 +142,7 @@ class AppSession(asyncssh.SSHServerSession[bytes]):
     def _readable(self) -> None:
         assert self.master is not None
         try:
-            data = os.read(self.master, 65536)
+            data = os.read(self.master, 1 << 17)
         except BlockingIOError:
             return
         except OSError:  # EIO: the app has exited and the pty is gone
@@ -145,6 +154,15 @@ class AppSession(asyncssh.SSHServerSession[bytes]):
                 self.chan.write(data)
             except BrokenPipeError:  # the client went away between two reads
                 self._stop_reading()
+                return
+        if self.read_interval:
+            self._stop_reading()
+            self._resting = asyncio.get_running_loop().call_later(self.read_interval, self._read_again)
+
+    def _read_again(self) -> None:
+        self._resting = None
+        if self.master is not None and not self.closed and not self._paused:
+            asyncio.get_running_loop().add_reader(self.master, self._readable)
 
     def _stop_reading(self) -> None:
         if self.master is not None:
@@ -154,11 +172,13 @@ class AppSession(asyncssh.SSHServerSession[bytes]):
     def pause_writing(self) -> None:
         # the client is not reading: stop reading the pty, the app blocks on its own writes, and its
         # hub socket fills until the hub counts the viewer's packets instead of queueing them
+        self._paused = True
         self._stop_reading()
 
     def resume_writing(self) -> None:
-        if self.master is not None and not self.closed:
-            asyncio.get_running_loop().add_reader(self.master, self._readable)
+        self._paused = False
+        if self._resting is None:
+            self._read_again()
 
     def data_received(self, data: bytes, datatype: int | None) -> None:
         self.last_input = time.monotonic()
@@ -187,6 +207,8 @@ class AppSession(asyncssh.SSHServerSession[bytes]):
     async def reap(self) -> None:
         """No process and no pty outlive the connection: TERM, then KILL the app's whole session."""
         self._stop_reading()
+        if self._resting is not None:
+            self._resting.cancel()
         process = self.process
         if process is not None and process.returncode is None:
             for sig, grace in ((signal.SIGHUP, KILL_GRACE), (signal.SIGKILL, None)):

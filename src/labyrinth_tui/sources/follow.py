@@ -40,6 +40,7 @@ from labyrinth_tui.sources.follow_wire import (
     StreamOpened,
     encode,
     encode_request,
+    read_encoded,
     read_frame,
     read_request,
 )
@@ -103,19 +104,21 @@ class FollowHub:
         self.presenter = writer
         self.publish(Notice("the presenter is here"))
         try:
-            while (frame := await read_frame(reader)) is not None:
+            while (got := await read_encoded(reader)) is not None:
+                frame, data = got
                 if isinstance(frame, DetailReply):
                     self._reply(frame)
                 elif not isinstance(frame, DetailAsk):
-                    self.publish(frame)
+                    self.publish(frame, data)
         finally:
             self.presenter = None
             writer.close()
             self.publish(Notice("the presenter left: what was shown stays until they are back"))
 
-    def publish(self, frame: SourceEvent | FollowEvent) -> None:
+    def publish(self, frame: SourceEvent | FollowEvent, data: bytes = b"") -> None:
+        """To every viewer, as the same bytes (`data`: the frame as the presenter encoded it)."""
         self._remember(frame)
-        data = encode(frame)
+        data = data or encode(frame)
         for viewer in list(self.viewers.values()):
             self._send(viewer, frame, data)
 
@@ -209,14 +212,21 @@ class FollowHub:
         node, interface, capture_filter = (str(part) for part in spec_fields)
         spec = StreamSpec(node, interface, capture_filter)
         packet = packet_from_json(packet_fields)
-        if self.presenter is None or viewer.asks:
-            reason = "the presenter is not here" if self.presenter is None else "one dissection at a time"
+        reason = ""
+        presenter = self.presenter
+        if presenter is None:
+            reason = "the presenter is not here"
+        elif viewer.asks:
+            reason = "one dissection at a time"
+        elif spec not in self.streams:  # only what the room is shown: never a name the source would look up
+            reason = "not a stream the presenter shows"
+        if reason or presenter is None:
             viewer.writer.write(encode(DetailReply(own, None, reason)))
             return
         ask = next(self._asks)
         viewer.asks[ask] = own
         self._pending[ask] = viewer.number
-        self.presenter.write(encode(DetailAsk(ask, spec, packet)))
+        presenter.write(encode(DetailAsk(ask, spec, packet)))
 
     def _reply(self, reply: DetailReply) -> None:
         viewer = self.viewers.get(self._pending.pop(reply.request, -1))

@@ -28,24 +28,55 @@ from labyrinth_tui.sources.follow_wire import (
 )
 
 SOFT_LIMIT = 2 << 20  # bytes the hub has not read yet before the presenter stops sending it packets
+COALESCE = 0.25  # seconds of a stream's packets sent to the hub as one batch
 
 
 class PublishingSource:
     """Wraps the presenter's source: every call goes to it unchanged; what it emits, which streams are
     open, the journey's report and the presenter's selection are copied to the hub. The copy is
-    fire-and-forget with a bounded buffer, so the presenter never waits on the room."""
+    fire-and-forget with a bounded buffer, so the presenter never waits on the room.
 
-    def __init__(self, inner: Source, sock: socket.socket, soft_limit: int = SOFT_LIMIT) -> None:
+    Packet batches are coalesced: a stream's packets go to the hub every COALESCE seconds as one batch
+    (the room reads a screen, not every 50 ms batch), so the hub and every viewer handle four frames a
+    second per stream instead of twenty; any other event first flushes what is pending, so the room sees
+    them in the presenter's order."""
+
+    def __init__(
+        self, inner: Source, sock: socket.socket, soft_limit: int = SOFT_LIMIT, coalesce: float = COALESCE
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.sock = sock
         self.soft_limit = soft_limit
+        self.coalesce = coalesce
         self._writer: asyncio.StreamWriter | None = None
         self._dropped: dict[StreamSpec, int] = {}
+        self._pending: dict[StreamSpec, list[PacketSummary]] = {}
+        self._source_dropped: dict[StreamSpec, int] = {}
+        self._flush_at: asyncio.TimerHandle | None = None
         self._reading: asyncio.Task[None] | None = None
         self._asked: set[asyncio.Task[None]] = set()
 
     def publish(self, frame: SourceEvent | FollowEvent | DetailReply) -> None:
+        if isinstance(frame, PacketBatch):
+            self._pending.setdefault(frame.spec, []).extend(frame.packets)
+            self._source_dropped[frame.spec] = frame.dropped  # a running count: the latest is right
+            if self._flush_at is None:
+                self._flush_at = asyncio.get_running_loop().call_later(self.coalesce, self.flush)
+            return
+        self.flush()
+        self._write(frame)
+
+    def flush(self) -> None:
+        """Send the packets gathered since the last flush, one batch per stream."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        pending, self._pending = self._pending, {}
+        for spec, packets in pending.items():
+            self._write(PacketBatch(spec, tuple(packets), self._source_dropped.get(spec, 0)))
+
+    def _write(self, frame: SourceEvent | FollowEvent | DetailReply) -> None:
         writer = self._writer
         if writer is None or writer.is_closing():
             return
@@ -118,6 +149,8 @@ class PublishingSource:
         return await self.inner.packet_detail(spec, packet)
 
     async def close(self) -> None:
+        if self._flush_at is not None:
+            self._flush_at.cancel()
         await self.inner.close()
         if self._reading is not None:
             self._reading.cancel()

@@ -16,6 +16,9 @@ from labyrinth_tui.sources.base import SourceEvent, StreamSpec
 
 HEADER = struct.Struct("!I")
 MAX_FRAME = 64 << 20  # a journey report or a 2048-packet batch is far below; more is a broken peer
+MAX_REQUEST = (
+    64 << 10
+)  # a viewer's request (one packet's fields) is ~1 KiB: a viewer never makes us buffer more
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +87,12 @@ def encode(message: Frame) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-async def read_body(reader: asyncio.StreamReader) -> bytes | None:
+async def read_body(reader: asyncio.StreamReader, limit: int = MAX_FRAME) -> bytes | None:
     """The next frame's body, or None at the end of the stream."""
     try:
         head = await reader.readexactly(HEADER.size)
         (size,) = HEADER.unpack(head)
-        if size > MAX_FRAME:
+        if size > limit:
             raise ValueError(f"frame of {size} bytes")
         return await reader.readexactly(size)
     except asyncio.IncompleteReadError:
@@ -102,6 +105,12 @@ async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
     return None if body is None else pickle.loads(body)
 
 
+async def read_encoded(reader: asyncio.StreamReader) -> tuple[Frame, bytes] | None:
+    """The next frame and its bytes as they came, so the hub forwards them without pickling again."""
+    body = await read_body(reader)
+    return None if body is None else (pickle.loads(body), HEADER.pack(len(body)) + body)
+
+
 def encode_request(request: dict[str, Any]) -> bytes:
     """Viewer → server frames are JSON: the server never unpickles what a viewer's process sends."""
     body = json.dumps(request, separators=(",", ":")).encode()
@@ -109,7 +118,7 @@ def encode_request(request: dict[str, Any]) -> bytes:
 
 
 async def read_request(reader: asyncio.StreamReader) -> dict[str, Any] | None:
-    body = await read_body(reader)
+    body = await read_body(reader, MAX_REQUEST)
     if body is None:
         return None
     loaded = json.loads(body)
