@@ -46,11 +46,25 @@ class TestJourneyScreen:
         assert snap_compare(app, terminal_size=(170, 40), run_before=run_before)
 
     def test_recorded_in_the_lab(self, snap_compare: Any) -> None:
-        """The journey recorded in the lab (shipped bundle): real µs between hops, VNI 2, and the note that a
-        recording holds no iptables/BPF evidence."""
+        """The journey recorded in an eBPF lab (shipped bundle): real µs between hops, VNI 2; under each hop
+        its tcx programs' counts, and under the DNAT hop the eBPF translation with kube-proxy's chain at
+        0 packets — bypassed. 170 columns: the evidence goes under a hop, not in a sliver beside it."""
         app = make_app(None)
         run_before = _push(lambda: JourneyScreen(report_from_bundle()))
         assert snap_compare(app, terminal_size=(170, 50), run_before=run_before)
+
+    def test_recorded_in_the_lab_at_120_columns(self, snap_compare: Any) -> None:
+        """The same at 120 columns: the page opens at its top (who, clocks, DNS), every hop's row and its
+        evidence readable (the evidence column once had no width left: nothing drew below the first hop)."""
+        app = make_app(None)
+        run_before = _push(lambda: JourneyScreen(report_from_bundle()))
+        assert snap_compare(app, terminal_size=(120, 45), run_before=run_before)
+
+    def test_recorded_in_the_lab_roomy(self, snap_compare: Any) -> None:
+        """At 200 columns the evidence has room beside each hop (the -roomy breakpoint)."""
+        app = make_app(None)
+        run_before = _push(lambda: JourneyScreen(report_from_bundle()))
+        assert snap_compare(app, terminal_size=(200, 50), run_before=run_before)
 
 
 class TestTourScreen:

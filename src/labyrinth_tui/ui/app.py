@@ -16,7 +16,7 @@ from labyrinth_tui.ui.gc_policy import keep_gc_pauses_short
 from labyrinth_tui.ui.screens.follow import FollowScreen
 from labyrinth_tui.ui.screens.help import HelpScreen
 from labyrinth_tui.ui.screens.main import MainScreen
-from labyrinth_tui.ui.styles import NARROW_BELOW, stylesheets
+from labyrinth_tui.ui.styles import EVIDENCE_BESIDE, NARROW_BELOW, stylesheets
 
 
 class LabyrinthApp(App[None]):
@@ -26,7 +26,7 @@ class LabyrinthApp(App[None]):
     COMMANDS = App.COMMANDS | {LabyrinthCommands}
     # every screen gets `-narrow` below NARROW_BELOW columns (a projector, a laptop with a big font):
     # styles/*.tcss collapse panes to one at a time and stack the journey's hop rows there
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide"), (EVIDENCE_BESIDE, "-roomy")]
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),

@@ -9,6 +9,8 @@ _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # below this many columns the app is "narrow": the main screen shows one pane at a time (topology,
 # streams, details) and the journey stacks each hop on several lines; 80×24 is the case to serve
 NARROW_BELOW = 100
+# from here the journey's evidence has room (~40 columns) beside a hop's 136; below it goes under the hop
+EVIDENCE_BESIDE = 180
 
 
 def styles_dir() -> Path:

@@ -41,7 +41,8 @@ class JourneyScreen(Screen[None]):
         self.sub_title = "journey"
         first = self.query(HopView).first() if self.query(HopView) else None
         if first is not None:
-            first.focus()
+            # the page opens at its top (who, clocks, DNS): the first hop has the keys, not the viewport
+            first.focus(scroll_visible=False)
 
     def action_expand_all(self) -> None:
         for hop in self.query(HopView):
