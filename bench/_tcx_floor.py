@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -145,15 +145,24 @@ def _parallel_round(by_ns: dict[str, list[str]], prog_fd: int) -> tuple[float, f
         return attach, time.perf_counter() - detach_start
 
 
+@contextmanager
+def serial_floor(prefix: str, links: int) -> Iterator[Callable[[], float]]:
+    """A callable timing `links` serial tcx attaches (and their detaches, untimed) in a scratch netns kept
+    for the caller's whole run: the floor taken again beside each `lab up`, under the same load."""
+    prog_fd = trivial_program()
+    try:
+        with scratch_netns(prefix, 1, links) as (netns,):
+            set_up(netns, links, True)
+            devices = [f"f{v}a" for v in range(links)]
+            yield lambda: _tcx_round(netns, [prog_fd], devices, False)[0]
+    finally:
+        os.close(prog_fd)
+
+
 @dataclass(frozen=True)
 class Floor:
     links: int
     figures: dict[str, tuple[float, float]]  # way → (attach s, detach s), medians
-
-    @property
-    def attach(self) -> float:
-        """What `lab up` cannot go below: the serial tcx attach of its links."""
-        return self.figures["tcx serial, devices up"][0]
 
     def lines(self) -> list[str]:
         per = 1000 / self.links

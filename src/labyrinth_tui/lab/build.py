@@ -167,8 +167,9 @@ def _add_pod_netns(spec: LabSpec) -> None:
             raise LabError(f"building the lab failed: pod {pod.qualified_name}'s netns: {exc}") from exc
 
 
-def _make_devices(spec: LabSpec, steps: _Steps, pool: ThreadPoolExecutor) -> None:
-    """The namespaces and every device in them: what the BPF programs are attached to."""
+def _make_devices(spec: LabSpec, steps: _Steps, pool: ThreadPoolExecutor, made: Future[None]) -> None:
+    """The namespaces and every device in them; `made` is resolved as soon as every device a BPF program
+    goes on exists (the nodes' side), so the slow tcx attaches overlap the pods' side of the veths."""
     ebpf = spec.datapath == "ebpf"
     with steps.step("namespaces", log=f"{3 + len(spec.nodes) + len(spec.pods)} netns"):
         health_ns = [health.health_netns(spec, n) for n in spec.nodes] if ebpf else []
@@ -184,6 +185,7 @@ def _make_devices(spec: LabSpec, steps: _Steps, pool: ThreadPoolExecutor) -> Non
         _wait_all(
             [(n.name, _ip_batch(_node_lines(spec, n), netns=spec.node_netns(n.name))) for n in spec.nodes]
         )
+        made.set_result(None)
         procs = [
             (
                 f"{n.name} fdb",
@@ -217,11 +219,11 @@ def _build(spec: LabSpec, steps: _Steps) -> LabState:
     bpf = pool.submit(datapath.start, spec, _maybe_crash, devices.result) if ebpf else None
     try:
         try:
-            _make_devices(spec, steps, pool)
+            _make_devices(spec, steps, pool, devices)
         except BaseException as exc:
-            devices.set_exception(exc)  # the loader stops waiting and lets go of its programs
+            if not devices.done():
+                devices.set_exception(exc)  # the loader stops waiting and lets go of its programs
             raise
-        devices.set_result(None)
         with steps.step("kube-proxy", log="iptables nat: KUBE-SERVICES → KUBE-SVC → KUBE-SEP → DNAT"):
             apply_kube_proxy(spec)
         dns_pod = next(p for p in spec.pods if p.app == "kube-dns")
