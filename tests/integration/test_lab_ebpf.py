@@ -304,3 +304,39 @@ def test_a_lab_of_300_pods_comes_down_although_its_links_go_one_grace_period_at_
             assert not {ln["link_id"] for ln in links} & {ln["id"] for ln in bpftool("link", "show")}
     finally:
         labyrinth("lab", "down", "--prefix", prefix, check=False)
+
+
+@needs_root
+def test_a_whole_lab_up_the_verifier_rejects_fails_with_its_words_and_leaves_nothing(tmp_path: Path) -> None:
+    # a cache folder (LABYRINTH_BPF_CACHE) whose bpf_lxc.o holds a cil_from_container that reads the
+    # packet without a bounds check: `lab up` takes cached objects as they are, so the kernel refuses it
+    from labyrinth_tui.lab.bpf.compile import clang_argv, compile_into, source_hash
+
+    folder = tmp_path / "cache" / source_hash()
+    compile_into(folder)
+    bad = tmp_path / "bad.c"
+    bad.write_text(
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
+        'SEC("tc") int cil_from_container(struct __sk_buff *skb) {\n'
+        "  return *(int *)(long)skb->data;\n}\n"
+        'char _license[] SEC("license") = "GPL";\n'
+    )
+    subprocess.run(clang_argv(bad, folder / "bpf_lxc.o"), check=True)
+    prefix = unique_prefix("v")
+    try:
+        failed = labyrinth(
+            "lab",
+            "up",
+            "--prefix",
+            prefix,
+            check=False,
+            env={**os.environ, "LABYRINTH_BPF_CACHE": str(folder.parent)},
+        )
+        said = failed.stdout + failed.stderr
+        assert failed.returncode != 0
+        assert "the eBPF datapath failed: load bpf_lxc.o: Permission denied" in said
+        assert "invalid access to packet" in said  # the verifier's own line
+        assert "Traceback" not in said
+        assert traces(prefix) == {}
+    finally:
+        labyrinth("lab", "down", "--prefix", prefix, check=False)
