@@ -189,7 +189,8 @@ def test_down_leaves_no_program_link_map_or_mount_and_spares_another_lab() -> No
         links = [ln for n in bpf(mine)["nodes"] for ln in n["links"]]
         prog_ids = {ln["prog_id"] for ln in links}
         map_ids = {m for p in bpftool("prog", "show") if p["id"] in prog_ids for m in p.get("map_ids", [])}
-        assert len(prog_ids) == 18 and map_ids  # 6 programs per node, and their maps
+        # per node the five overlay/host programs, then one cil_from_container per lxc: 3 lxc_health, 3 pods
+        assert len(prog_ids) == 3 * 5 + 3 + 3 and map_ids
         other_before = {(ln["link_id"], ln["prog_id"]) for n in bpf(other)["nodes"] for ln in n["links"]}
         labyrinth("lab", "down", "--prefix", mine)
         assert traces(mine) == {}
@@ -283,5 +284,59 @@ def test_without_clang_or_cached_objects_the_lab_falls_back_to_iptables_and_says
         state = status(prefix)
         assert (state["datapath"], state["bpf_attach"]) == ("iptables", "")
         assert "make setup" in state["datapath_note"]
+    finally:
+        labyrinth("lab", "down", "--prefix", prefix, check=False)
+
+
+@needs_root
+def test_a_lab_of_300_pods_comes_down_although_its_links_go_one_grace_period_at_a_time() -> None:
+    # 321 tcx links: the kernel frees them over ~4 s (one RCU grace period each), longer than down's wait
+    # without progress; down must keep waiting while they go and then leave nothing
+    prefix = unique_prefix("s")
+    try:
+        labyrinth("lab", "up", "--prefix", prefix, "--pods-per-node", "100")
+        links = [ln for n in bpf(prefix)["nodes"] for ln in n["links"]]
+        assert len(links) == 3 * 7 + 3 + 300  # each node's seven devices, the article's 3 pods and 300 more
+        down = labyrinth("lab", "down", "--prefix", prefix, check=False)
+        assert down.returncode == 0, down.stderr
+        assert traces(prefix) == {}
+        if kernel_has_tcx():
+            assert not {ln["link_id"] for ln in links} & {ln["id"] for ln in bpftool("link", "show")}
+    finally:
+        labyrinth("lab", "down", "--prefix", prefix, check=False)
+
+
+@needs_root
+def test_a_whole_lab_up_the_verifier_rejects_fails_with_its_words_and_leaves_nothing(tmp_path: Path) -> None:
+    # a cache folder (LABYRINTH_BPF_CACHE) whose bpf_lxc.o holds a cil_from_container that reads the
+    # packet without a bounds check: `lab up` takes cached objects as they are, so the kernel refuses it
+    from labyrinth_tui.lab.bpf.compile import clang_argv, compile_into, source_hash
+
+    folder = tmp_path / "cache" / source_hash()
+    compile_into(folder)
+    bad = tmp_path / "bad.c"
+    bad.write_text(
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
+        'SEC("tc") int cil_from_container(struct __sk_buff *skb) {\n'
+        "  return *(int *)(long)skb->data;\n}\n"
+        'char _license[] SEC("license") = "GPL";\n'
+    )
+    subprocess.run(clang_argv(bad, folder / "bpf_lxc.o"), check=True)
+    prefix = unique_prefix("v")
+    try:
+        failed = labyrinth(
+            "lab",
+            "up",
+            "--prefix",
+            prefix,
+            check=False,
+            env={**os.environ, "LABYRINTH_BPF_CACHE": str(folder.parent)},
+        )
+        said = failed.stdout + failed.stderr
+        assert failed.returncode != 0
+        assert "the eBPF datapath failed: load bpf_lxc.o: Permission denied" in said
+        assert "invalid access to packet" in said  # the verifier's own line
+        assert "Traceback" not in said
+        assert traces(prefix) == {}
     finally:
         labyrinth("lab", "down", "--prefix", prefix, check=False)

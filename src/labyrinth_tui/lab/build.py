@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from labyrinth_tui.lab import links
@@ -167,48 +167,63 @@ def _add_pod_netns(spec: LabSpec) -> None:
             raise LabError(f"building the lab failed: pod {pod.qualified_name}'s netns: {exc}") from exc
 
 
+def _make_devices(spec: LabSpec, steps: _Steps, pool: ThreadPoolExecutor, made: Future[None]) -> None:
+    """The namespaces and every device in them; `made` is resolved as soon as every device a BPF program
+    goes on exists (the nodes' side), so the slow tcx attaches overlap the pods' side of the veths."""
+    ebpf = spec.datapath == "ebpf"
+    with steps.step("namespaces", log=f"{3 + len(spec.nodes) + len(spec.pods)} netns"):
+        health_ns = [health.health_netns(spec, n) for n in spec.nodes] if ebpf else []
+        names = [spec.vpc_netns, *(spec.node_netns(n.name) for n in spec.nodes)]
+        batch = [f"netns add {name}" for name in [*names, *health_ns]]
+        _wait_all([("netns", _ip_batch(batch))])  # sets up /run/netns
+        list(pool.map(lambda name: write_sysctls(name, NODE_SYSCTLS), names))
+        # the pods' from this process, one after another in a worker thread (lab/netns.py add_netns:
+        # `ip netns add` costs O(namespaces) each; mounts take one lock, so more threads only wait)
+        pool.submit(_add_pod_netns, spec).result()
+    with steps.step("links", log="VPC bridge, ens4, cilium_host/net, cilium_vxlan, lxc veths"):
+        _wait_all([("vpc", _ip_batch(links.vpc_batch(spec), netns=spec.vpc_netns))])
+        _wait_all(
+            [(n.name, _ip_batch(_node_lines(spec, n), netns=spec.node_netns(n.name))) for n in spec.nodes]
+        )
+        made.set_result(None)
+        procs = [
+            (
+                f"{n.name} fdb",
+                _ip_batch(links.fdb_batch(spec, n), netns=spec.node_netns(n.name), tool="bridge"),
+            )
+            for n in spec.nodes
+        ]
+        if ebpf:
+            procs += [
+                (
+                    f"{n.name} lxc_health",
+                    _ip_batch(health.endpoint_side(spec, n), netns=health.health_netns(spec, n)),
+                )
+                for n in spec.nodes
+            ]
+        # the pods' side over netlink from worker threads (lab/netlink.py: `ip -n` per pod is O(N²))
+        configured = pool.map(lambda pod: configure_pod(spec, pod), spec.pods)
+        _wait_all(procs)
+        list(configured)
+
+
 def _build(spec: LabSpec, steps: _Steps) -> LabState:
     t0 = time.monotonic()
     run_dir = state_dir(spec.prefix)
     run_dir.mkdir(parents=True, exist_ok=True)
     pool = ThreadPoolExecutor(max_workers=8)
+    # the eBPF datapath loads its programs while the devices are made, attaches once they exist and goes
+    # on while the rest comes up: its tcx attaches are the slowest part, one at a time (datapath.up)
+    devices: Future[None] = Future()
+    ebpf = spec.datapath == "ebpf"
+    bpf = pool.submit(datapath.start, spec, _maybe_crash, devices.result) if ebpf else None
     try:
-        with steps.step("namespaces", log=f"{3 + len(spec.nodes) + len(spec.pods)} netns"):
-            ebpf = spec.datapath == "ebpf"
-            health_ns = [health.health_netns(spec, n) for n in spec.nodes] if ebpf else []
-            names = [spec.vpc_netns, *(spec.node_netns(n.name) for n in spec.nodes)]
-            batch = [f"netns add {name}" for name in [*names, *health_ns]]
-            _wait_all([("netns", _ip_batch(batch))])  # sets up /run/netns
-            list(pool.map(lambda name: write_sysctls(name, NODE_SYSCTLS), names))
-            # the pods' from this process, one after another in a worker thread (lab/netns.py add_netns:
-            # `ip netns add` costs O(namespaces) each; mounts take one lock, so more threads only wait)
-            pool.submit(_add_pod_netns, spec).result()
-        with steps.step("links", log="VPC bridge, ens4, cilium_host/net, cilium_vxlan, lxc veths"):
-            _wait_all([("vpc", _ip_batch(links.vpc_batch(spec), netns=spec.vpc_netns))])
-            _wait_all(
-                [(n.name, _ip_batch(_node_lines(spec, n), netns=spec.node_netns(n.name))) for n in spec.nodes]
-            )
-            procs = [
-                (
-                    f"{n.name} fdb",
-                    _ip_batch(links.fdb_batch(spec, n), netns=spec.node_netns(n.name), tool="bridge"),
-                )
-                for n in spec.nodes
-            ]
-            if ebpf:
-                procs += [
-                    (
-                        f"{n.name} lxc_health",
-                        _ip_batch(health.endpoint_side(spec, n), netns=health.health_netns(spec, n)),
-                    )
-                    for n in spec.nodes
-                ]
-            # the pods' side over netlink from worker threads (lab/netlink.py: `ip -n` per pod is O(N²))
-            configured = pool.map(lambda pod: configure_pod(spec, pod), spec.pods)
-            _wait_all(procs)
-            list(configured)
-        # the eBPF datapath is built while the rest comes up: tcx attaches are slow and serialised
-        bpf = pool.submit(datapath.start, spec, _maybe_crash) if ebpf else None
+        try:
+            _make_devices(spec, steps, pool, devices)
+        except BaseException as exc:
+            if not devices.done():
+                devices.set_exception(exc)  # the loader stops waiting and lets go of its programs
+            raise
         with steps.step("kube-proxy", log="iptables nat: KUBE-SERVICES → KUBE-SVC → KUBE-SEP → DNAT"):
             apply_kube_proxy(spec)
         dns_pod = next(p for p in spec.pods if p.app == "kube-dns")

@@ -123,12 +123,17 @@ def unmount_bpffs(path: Path) -> bool:
     return found
 
 
-def up(spec: LabSpec, attach: str, checkpoint: Checkpoint) -> None:
-    """Compile (cached), mount, load every node, then attach everything at once; BpfError on failure.
+def up(
+    spec: LabSpec, attach: str, checkpoint: Checkpoint, devices: Callable[[], None] = lambda: None
+) -> None:
+    """Compile (cached), mount, load every node, wait for `devices()` (returns once the lab's devices exist,
+    raises if making them failed), then attach everything; BpfError on failure.
 
-    Attaching a tcx link waits for an RCU grace period under the rtnl lock: ~8 ms each on this
-    machine, one at a time machine-wide (timed by hand around bpf_link_create), so tcx attaches cannot
-    be parallelised; classic tc filters take ~0.1 ms. The caller overlaps this step with the rest.
+    Loading needs no device, so the caller starts this before making them. Attaching a tcx link waits
+    for an RCU grace period under the rtnl lock (kernel/bpf/tcx.c: tcx_entry_sync()), one at a time
+    machine-wide: ~13 ms each here whether from one thread or several namespaces at once, devices up or
+    down, one link per device or all on one (bench/lab_ebpf.py measures it beside `lab up`); classic tc
+    filters take ~0.1 ms. That floor is why the attach step is the last thing `lab up` waits for.
     """
     built = {family: str(path) for family, path in objects().items()}
     mount_bpffs(bpffs(spec.prefix))
@@ -143,13 +148,17 @@ def up(spec: LabSpec, attach: str, checkpoint: Checkpoint) -> None:
             for name, future in futures.items():
                 loaded[name] = future.result()
         checkpoint("bpf-loaded")
-        work = [
-            (spec.node_netns(n.name), node_pins(spec.prefix, n.name), item, loaded[n.name])
-            for n in spec.nodes
-            for item in attachments(spec, n)
-        ]
-        with ThreadPoolExecutor(max_workers=min(8, len(work))) as attachers:
-            list(attachers.map(lambda job: _attach(attach, *job), work))
+        devices()
+        # from this one thread: more attach no faster (the rtnl lock takes them one by one) and starve
+        # `lab up`'s other rtnl users (iptables-restore behind 8 waiting attachers took 0.2-0.4 s, not 20 ms)
+        for node in spec.nodes:
+            _attach_node(
+                attach,
+                spec.node_netns(node.name),
+                node_pins(spec.prefix, node.name),
+                attachments(spec, node),
+                loaded[node.name],
+            )
     finally:
         for objs in loaded.values():
             for obj in objs.values():
@@ -179,19 +188,22 @@ def _node_load(
     return loaded
 
 
-def _attach(attach: str, netns: str, pins: Path, item: Attachment, objs: dict[str, libbpf.BpfObject]) -> None:
-    prog_fd = objs[item.object_key].prog_fd(item.program)
+def _attach_node(
+    attach: str, netns: str, pins: Path, items: list[Attachment], objs: dict[str, libbpf.BpfObject]
+) -> None:
     with entered(netns):
-        ifindex = socket.if_nametoindex(item.ifname)
-        if attach == "tc":
-            libbpf.tc_attach(prog_fd, ifindex, item.ingress)
-            return
-        kind = libbpf.BPF_TCX_INGRESS if item.ingress else libbpf.BPF_TCX_EGRESS
-        link_fd = libbpf.link_create(prog_fd, ifindex, kind)
-    try:
-        libbpf.obj_pin(link_fd, str(pins / "links" / item.pin_name))
-    finally:
-        os.close(link_fd)
+        for item in items:
+            prog_fd = objs[item.object_key].prog_fd(item.program)
+            ifindex = socket.if_nametoindex(item.ifname)
+            if attach == "tc":
+                libbpf.tc_attach(prog_fd, ifindex, item.ingress)
+                continue
+            kind = libbpf.BPF_TCX_INGRESS if item.ingress else libbpf.BPF_TCX_EGRESS
+            link_fd = libbpf.link_create(prog_fd, ifindex, kind)
+            try:
+                libbpf.obj_pin(link_fd, str(pins / "links" / item.pin_name))
+            finally:
+                os.close(link_fd)
 
 
 def _fill_services(spec: LabSpec, obj: libbpf.BpfObject) -> None:
@@ -218,14 +230,21 @@ def down(prefix: str, timeout: float = 3.0) -> list[str]:
     for node in path.iterdir():
         shutil.rmtree(node, ignore_errors=True)
     unmount_bpffs(path)
+    # `timeout` without progress, not in all: the namespaces' cleanup uninstalls each device's tcx hook
+    # after a grace period of its own (kernel/bpf/tcx.c: tcx_uninstall), so 3 × 100 pods' 321 links take
+    # ~4 s to go, steadily
     deadline = time.monotonic() + timeout
     while pinned and time.monotonic() < deadline:
-        pinned = [(kind, ident) for kind, ident in pinned if libbpf.exists(kind, ident)]
+        still = [(kind, ident) for kind, ident in pinned if libbpf.exists(kind, ident)]
+        if len(still) < len(pinned):
+            deadline = time.monotonic() + timeout
+        pinned = still
         if pinned:
             time.sleep(0.01)  # the kernel's cleanup work is running
     if pinned:
         raise LabError(
-            f"the kernel still holds {len(pinned)} BPF objects of lab {prefix!r} after {timeout:.0f} s"
+            f"the kernel still holds {len(pinned)} BPF objects of lab {prefix!r}, "
+            f"none freed for {timeout:.0f} s"
         )
     return [str(path)]
 
@@ -274,8 +293,9 @@ class Started:
     note: str  # why it fell back, for the user
 
 
-def start(spec: LabSpec, checkpoint: Checkpoint) -> Started:
-    """The ebpf datapath, or iptables and why when BPF cannot load here. LabError on a real failure."""
+def start(spec: LabSpec, checkpoint: Checkpoint, devices: Callable[[], None] = lambda: None) -> Started:
+    """The ebpf datapath, or iptables and why when BPF cannot load here. LabError on a real failure.
+    `devices` returns once the devices to attach to exist (see `up`)."""
     reason = unavailable_reason()
     if reason is None and shutil.which("clang") is None and not cached():
         reason = "clang is not installed (apt-get install -y clang llvm libbpf-dev, or: make setup)"
@@ -285,7 +305,7 @@ def start(spec: LabSpec, checkpoint: Checkpoint) -> Started:
         )
     attach = choose_attach(spec.bpf_attach)
     try:
-        up(spec, attach, checkpoint)
+        up(spec, attach, checkpoint, devices)
     except (libbpf.BpfError, CompileError, OSError) as exc:
         raise LabError(f"the eBPF datapath failed: {exc}") from exc
     return Started("ebpf", attach, "")
