@@ -6,7 +6,12 @@ pods per node (the largest per-pod time ≤ 1.5 × the smallest: no pods² term)
 none`, run inside a network namespace of the bench's own so nothing reaches the root namespace) at
 the 3 × 100 host count in the same run: ours ≤ 0.2 × its time. Mininet is skipped (said so, not a
 pass) when `mn` is not installed or `--no-mininet` is given.
-Run as root: `.venv/bin/python bench/lab_scale.py [--prefix bzlab]`.
+The labs are built with `--datapath iptables` by default: these goals are about building the lab
+(namespaces, links, daemons). The eBPF datapath adds one tcx link per Cilium device and lxc, and each tcx
+attach waits ~10 ms for an RCU grace period under the rtnl lock, one at a time machine-wide
+(`bench/lab_ebpf.py` measures that floor) — about 40 s of attaches alone at 3 × 1000 pods.
+`--datapath ebpf` runs the same curve with it.
+Run as root: `.venv/bin/python bench/lab_scale.py [--prefix bzlab] [--datapath iptables|ebpf]`.
 """
 
 from __future__ import annotations
@@ -68,6 +73,9 @@ def main() -> int:
     args = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     args.add_argument("--prefix", default="benchlab", help="the lab's prefix (unique on a shared machine)")
     args.add_argument("--no-mininet", action="store_true", help="skip the Mininet anchor")
+    args.add_argument(
+        "--datapath", choices=("iptables", "ebpf"), default="iptables", help="the labs' datapath"
+    )
     opts = args.parse_args()
     if os.geteuid() != 0:
         print("bench/lab_scale.py needs root (it builds network namespaces)", file=sys.stderr)
@@ -75,13 +83,13 @@ def main() -> int:
     print(f"{'lab':<26}{'pods':>6}{'up':>9}{'down':>8}{'up per pod':>13}")
     curve: dict[int, tuple[int, float, float]] = {}
     for per_node in CURVE:
-        spec = article_spec(prefix=opts.prefix, pods_per_node=per_node)
+        spec = article_spec(prefix=opts.prefix, pods_per_node=per_node, datapath=opts.datapath)
         built, removed = timed_up_down(spec)
         curve[per_node] = (len(spec.pods), built, removed)
         per_pod = built / len(spec.pods) * 1000
         label = f"3 nodes, {per_node} extra/node"
         print(f"{label:<26}{len(spec.pods):>6}{built:>8.2f}s{removed:>7.2f}s{per_pod:>10.2f} ms")
-    wide = article_spec(prefix=opts.prefix, pods_per_node=50, workers=20)
+    wide = article_spec(prefix=opts.prefix, pods_per_node=50, workers=20, datapath=opts.datapath)
     wide_up, wide_down = timed_up_down(wide)
     print(f"{'21 nodes (20 workers), 50/node':<26}{len(wide.pods):>6}{wide_up:>8.2f}s{wide_down:>7.2f}s")
     mininet = None if opts.no_mininet else mininet_seconds(MININET_HOSTS, f"{opts.prefix}-mn")
