@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
+from labyrinth_tui.cli.options import prefix_option
+
 
 @click.command()
-@click.option("--prefix", default="labyrinth", show_default=True, help="Which lab (see `labyrinth lab up`).")
+@prefix_option()
 @click.option("--json", "as_json", is_flag=True, help="The DNS phase, handshake hops and evidence as JSON.")
 @click.option(
     "--bundle",

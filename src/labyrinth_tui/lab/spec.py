@@ -8,7 +8,8 @@ import re
 import uuid
 from dataclasses import dataclass, field, replace
 
-PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+PREFIX_RE = re.compile(r"[a-z][a-z0-9-]{0,15}")  # always with fullmatch: `$` would let "ab\n" through
+PODS_PER_NODE_MAX = 200
 NS_UUID = uuid.UUID("6f1c3a52-8d1e-4b8e-9f6a-1a2b3c4d5e6f")  # namespace for stable pod netns names
 
 
@@ -117,14 +118,34 @@ class LabSpec:
         return [p for p in self.pods if p.node == node]
 
 
+class PrefixError(ValueError):
+    """A lab prefix that is not 1-16 of a-z, 0-9 and '-' starting with a letter (it names paths and netns)."""
+
+
+def check_prefix(prefix: object) -> str:
+    """The one rule for every `--prefix`: checked before any path or netns name is formed from it.
+
+    A prefix becomes `/run/labyrinth/<prefix>`, the netns `<prefix>.<node>` and a lock file, so
+    '', '*', '../x' or a 300-character name must never get that far.
+    """
+    if isinstance(prefix, str) and PREFIX_RE.fullmatch(prefix):
+        return prefix
+    shown = repr(prefix) if len(repr(prefix)) <= 40 else repr(prefix)[:37] + "…"
+    raise PrefixError(f"prefix {shown}: use 1-16 of a-z, 0-9 and '-', starting with a letter")
+
+
+def lab_command(verb: str, prefix: str) -> str:
+    """A hint that repeats the prefix the user gave: a bare `lab down` would act on the default lab."""
+    return f"labyrinth lab {verb} --prefix {prefix}"
+
+
 def article_spec(prefix: str = "labyrinth", pods_per_node: int = 0, datapath: str = "iptables") -> LabSpec:
     """The cluster of the article: node-0 (control plane), node-1 and node-2, the two nc pods, CoreDNS."""
-    if not PREFIX_RE.match(prefix):
-        raise ValueError(f"prefix {prefix!r}: use 1-16 of a-z, 0-9 and '-', starting with a letter")
+    check_prefix(prefix)
     if datapath != "iptables":
         raise ValueError(f"datapath {datapath!r} is not built yet; the lab has: iptables")
-    if not 0 <= pods_per_node <= 200:
-        raise ValueError("--pods-per-node takes 0 to 200")
+    if not 0 <= pods_per_node <= PODS_PER_NODE_MAX:
+        raise ValueError(f"--pods-per-node takes 0 to {PODS_PER_NODE_MAX}")
     nodes = (
         NodeSpec("node-0", "10.168.0.2", "control-plane", "10.0.0.0/24", "10.0.0.93", 0),
         NodeSpec("node-1", "10.168.0.4", "worker", "10.0.1.0/24", "10.0.1.49", 1),
