@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from labyrinth_tui.cli.options import prefix_option
+from labyrinth_tui.lab.owned import run_root
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.sources.base import PacketBatch, SourceEvent, StreamSpec, StreamState, StreamStatus
 
@@ -76,7 +77,7 @@ async def _capture(
     from labyrinth_tui.sources.captures import CaptureStreams
 
     sessions = _sessions(prefix, spec.node)
-    captures = CaptureStreams(sessions)
+    captures = CaptureStreams(sessions, tag=prefix)
     shown = 0
     first_ts: float | None = None
     last_frame: int | None = None
@@ -159,7 +160,7 @@ def capture(
     spec = StreamSpec(node, interface, capture_filter)
     if write is not None:
         _check_writable(write)
-    tmp = Path(tempfile.mkdtemp(prefix="labyrinth-capture-")) if write is not None else None
+    tmp = Path(tempfile.mkdtemp(prefix="capture-", dir=run_root(prefix))) if write is not None else None
     try:
         failure, last_frame = asyncio.run(_capture(prefix, spec, count, tmp, as_json))
         if failure:

@@ -14,7 +14,15 @@ from pathlib import Path
 
 from labyrinth_tui.lab import links
 from labyrinth_tui.lab.netns import list_netns, netns_path, pids_in, write_sysctls
-from labyrinth_tui.lab.owned import locked, mark, marked, remove_inside, unmark
+from labyrinth_tui.lab.owned import (
+    capture_workdir_pattern,
+    locked,
+    mark,
+    marked,
+    orphan_run_roots,
+    remove_inside,
+    unmark,
+)
 from labyrinth_tui.lab.services import (
     apply_kube_proxy,
     dnsmasq_argv,
@@ -353,10 +361,10 @@ def _down_unlocked(prefix: str) -> dict[str, list[str]]:
             raise LabError(f"could not delete every namespace: {err}")
     for path in found.get("etc_netns", []):
         remove_inside(path, ETC_NETNS)
-    workdirs |= orphan_capture_dirs()
     for workdir in workdirs:
         # a capture's folder on a lab node is on this machine's /tmp; its own watcher was just ended
         remove_inside(workdir, TMP_DIR)
+    workdirs |= set(sweep_orphans(prefix))
     if workdirs:
         found["capture_dirs"] = sorted(workdirs)
     remove_inside(state_dir(prefix), RUN_DIR)
@@ -365,17 +373,19 @@ def _down_unlocked(prefix: str) -> dict[str, list[str]]:
     return found
 
 
-CAPTURE_WORKDIR = re.compile(r"^/tmp/labyrinth-cap-[0-9a-f]{12}$")
+CAPTURE_WORKDIR = re.compile(r"^/tmp/labyrinth-cap-(?:[a-z][a-z0-9-]{0,15}-)?[0-9a-f]{12}$")
 
 
-def orphan_capture_dirs(min_age: float = 10.0, tmp: Path = TMP_DIR) -> set[str]:
-    """Capture folders in `tmp` that no process on this machine names any more, older than `min_age` s.
+def orphan_capture_dirs(prefix: str, min_age: float = 10.0, tmp: Path = TMP_DIR) -> set[str]:
+    """Lab `prefix`'s capture folders in `tmp` that no process names any more, older than `min_age` s.
 
     Lab nodes share this machine's /tmp. An app killed between ending a capture and removing its
-    folder leaves one that no watcher names; `down` removes those too. A folder just made (its
-    capture not started yet) is younger than `min_age` and is left alone.
+    folder leaves one that no watcher names; `down` removes those too — its own lab's only (the
+    folder's name carries the prefix). A folder just made (its capture not started yet) is younger
+    than `min_age` and is left alone.
     """
-    candidates = {str(p) for p in tmp.glob("labyrinth-cap-*") if CAPTURE_WORKDIR.match(str(p))}
+    mine = capture_workdir_pattern(prefix)
+    candidates = {str(p) for p in tmp.glob(f"labyrinth-cap-{prefix}-*") if mine.fullmatch(str(p))}
     if not candidates:
         return set()
     named: set[str] = set()
@@ -394,6 +404,12 @@ def orphan_capture_dirs(min_age: float = 10.0, tmp: Path = TMP_DIR) -> set[str]:
             if now - os.lstat(path).st_mtime >= min_age:
                 orphans.add(path)
     return orphans
+
+
+def sweep_orphans(prefix: str) -> list[str]:
+    """Remove lab `prefix`'s own leftover temporary folders (a killed app's or record's); return them."""
+    swept = sorted(orphan_capture_dirs(prefix) | orphan_run_roots(prefix))
+    return [path for path in swept if remove_inside(path, TMP_DIR)]
 
 
 def _capture_workdirs(pids: list[int]) -> set[str]:

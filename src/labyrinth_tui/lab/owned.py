@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import os
+import re
+import secrets
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from labyrinth_tui.lab.spec import check_prefix
-from labyrinth_tui.lab.state import RUN_DIR, LabError
+from labyrinth_tui.lab.state import RUN_DIR, TMP_DIR, LabError
 
 # Both names start with a dot, which no prefix can: no lab's state dir can be, or hold, either of them.
 LOCK_DIR = RUN_DIR / ".locks"
@@ -105,3 +108,45 @@ def remove_inside(path: Path | str, root: Path) -> bool:
         shutil.rmtree(resolved, ignore_errors=True)
         return True
     return False
+
+
+# --- temporary folders: every one a lab's run makes on this machine lives under a root naming the
+# prefix and the process, so `lab down` sweeps the orphans of ITS prefix only, never another lab's.
+_RUN_ROOTS: dict[str, Path] = {}
+
+
+def run_root(prefix: str, tmp: Path = TMP_DIR) -> Path:
+    """This process's scratch root for lab `prefix`: /tmp/labyrinth-run-<prefix>-<pid>-<hex>, mode 700."""
+    check_prefix(prefix)
+    root = _RUN_ROOTS.get(prefix)
+    if root is None or not root.is_dir():
+        root = tmp / f"labyrinth-run-{prefix}-{os.getpid()}-{secrets.token_hex(3)}"
+        root.mkdir(mode=0o700)
+        _RUN_ROOTS[prefix] = root
+        atexit.register(remove_inside, root, tmp)
+    return root
+
+
+def orphan_run_roots(prefix: str, tmp: Path = TMP_DIR) -> set[str]:
+    """Run roots of lab `prefix` whose process is gone (killed -9, so its atexit never ran)."""
+    pattern = re.compile(rf"labyrinth-run-{re.escape(check_prefix(prefix))}-(\d+)-[0-9a-f]{{6}}")
+    orphans = set()
+    for path in tmp.glob(f"labyrinth-run-{prefix}-*"):
+        found = pattern.fullmatch(path.name)
+        if found is not None and not _labyrinth_alive(int(found.group(1))):
+            orphans.add(str(path))
+    return orphans
+
+
+def _labyrinth_alive(pid: int) -> bool:
+    try:
+        return b"labyrinth" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def capture_workdir_pattern(prefix: str) -> re.Pattern[str]:
+    """A lab node's capture folder (nodes share this machine's /tmp): /tmp/labyrinth-cap-<prefix>-<12 hex>."""
+    return re.compile(
+        rf"{re.escape(str(TMP_DIR))}/labyrinth-cap-{re.escape(check_prefix(prefix))}-[0-9a-f]{{12}}"
+    )

@@ -124,7 +124,7 @@ async def run_journey(
     """Captures open and proven on all six hops, evidence before, the traffic, evidence after, stitched."""
     own_sessions = sessions is None
     nodes = dict(sessions) if sessions is not None else dict(sessions_for(state))
-    caps = captures if captures is not None else CaptureStreams(nodes)
+    caps = captures if captures is not None else CaptureStreams(nodes, tag=state.prefix)
     client, server = _pod(state, CLIENT_POD), _pod(state, SERVER_POD)
     specs = hop_specs(state)
     collector = _Collector(emit)
