@@ -29,8 +29,9 @@ __all__ = [
 ]
 
 TABLES: Final = frozenset({"filter", "nat", "mangle", "raw", "security"})
-_CHAIN_RE: Final = re.compile(r":(\S+) (\S+) \[(\d+):(\d+)\]")
-_RULE_RE: Final = re.compile(r"\[(\d+):(\d+)\] -A (\S+)(?: (.*))?")
+# counters are 64-bit (≤ 20 digits), ASCII: int() of 5000 digits or of other scripts' digits is not a counter
+_CHAIN_RE: Final = re.compile(r":(\S+) (\S+) \[(\d{1,20}):(\d{1,20})\]", re.ASCII)
+_RULE_RE: Final = re.compile(r"\[(\d{1,20}):(\d{1,20})\] -A (\S+)(?: (.*))?", re.ASCII)
 NOT_FOUND: Final = 127  # the shell's "command not found"
 
 
@@ -116,8 +117,11 @@ def _json(tool: str, text: str) -> Any:
     try:
         return json.loads(text) if text.strip() else []
     except json.JSONDecodeError as exc:
-        line = text.splitlines()[exc.lineno - 1] if text else ""
+        # JSON counts lines by "\n" only (splitlines() would also cut at \r, \x1c, … and miscount)
+        line = text.split("\n")[exc.lineno - 1]
         raise EvidenceParseError(tool, exc.lineno, line, exc.msg) from None
+    except (ValueError, RecursionError) as exc:  # a number of 5000 digits; nesting deeper than the stack
+        raise EvidenceParseError(tool, 1, text[:120], str(exc)[:120] or type(exc).__name__) from None
 
 
 def _int(value: object) -> int | None:
@@ -142,7 +146,8 @@ def parse_bpftool_net(text: str) -> tuple[BpfAttachment, ...]:
         if not isinstance(block, dict):
             raise EvidenceParseError("bpftool net", 1, text, "expected objects in the list")
         for section in ("tc", "xdp"):
-            for entry in block.get(section) or []:
+            entries = block.get(section)
+            for entry in entries if isinstance(entries, list) else ():
                 if not isinstance(entry, dict):
                     continue
                 ifindex = _int(entry.get("ifindex"))
