@@ -11,6 +11,7 @@ from labyrinth_tui.cli.doctor import doctor
 from labyrinth_tui.cli.gcp import gcp
 from labyrinth_tui.cli.journey import journey
 from labyrinth_tui.cli.lab import lab
+from labyrinth_tui.cli.output import InertGroup
 from labyrinth_tui.cli.record import record
 from labyrinth_tui.cli.replay import replay
 from labyrinth_tui.cli.topology import topology
@@ -18,7 +19,9 @@ from labyrinth_tui.cli.tour import tour
 from labyrinth_tui.cli.tui import tui
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=InertGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="labyrinth")
 @click.pass_context
 def main(ctx: click.Context) -> None:

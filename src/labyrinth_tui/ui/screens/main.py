@@ -15,6 +15,7 @@ from textual.worker import Worker, WorkerState
 
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.tour import TourStep, tour_steps
+from labyrinth_tui.model.text import inert
 from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.sources import (
     PacketBatch,
@@ -86,14 +87,14 @@ class MainScreen(Screen[None]):
     def _worker_failed(self, event: Worker.StateChanged) -> None:
         if event.state is not WorkerState.ERROR:
             return
-        error = event.worker.error
+        error = inert(str(event.worker.error))  # an exception's text may quote a node or a file
         name = event.worker.name
         if name.startswith("stream:"):
             pane = self.query_one(StreamsArea).pane_for_key(name.removeprefix("stream:"))
             if pane is not None:
-                pane.set_state(StreamState.FAILED, str(error))
+                pane.set_state(StreamState.FAILED, error)
             return
-        self.notify(f"{error}", title="The source failed", severity="error", timeout=30)
+        self.notify(error, title="The source failed", severity="error", timeout=30, markup=False)
 
     @on(SourceEventMessage)
     def on_source_event(self, message: SourceEventMessage) -> None:
