@@ -8,6 +8,7 @@ import re
 import shlex
 from typing import Any, Final
 
+from labyrinth_tui.model.decode import short
 from labyrinth_tui.model.evidence import (
     BpfAttachment,
     ChainCounter,
@@ -39,7 +40,8 @@ class EvidenceParseError(ValueError):
     """Output that is not what the tool prints: which line, and why."""
 
     def __init__(self, tool: str, line_no: int, line: str, reason: str) -> None:
-        super().__init__(f"{tool} line {line_no}: {reason}: {line[:120]!r}")
+        # repr makes a control character 4 characters long: cut after it, not before
+        super().__init__(f"{tool} line {line_no}: {reason}: {short(repr(line[:120]), 120)}")
         self.tool = tool
         self.line_no = line_no
         self.reason = reason
