@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -29,9 +28,9 @@ from labyrinth_tui.probes.iproute import (
     parse_ps,
     parse_routes,
 )
+from tests.helpers import FUZZ_EXAMPLES
 
-FUZZ = int(os.environ.get("LAB_FUZZ_EXAMPLES", "10000"))
-fuzz = settings(max_examples=FUZZ, deadline=None, suppress_health_check=list(HealthCheck))
+fuzz = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 SAVE = (Path(__file__).parent / "data" / "iptables_save_nat_after.txt").read_text()
 SAVE_LINES = SAVE.splitlines()
 

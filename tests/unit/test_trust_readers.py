@@ -46,7 +46,7 @@ def test_any_packets_file_reads_or_fails_with_one_typed_error(tmp_path: Path, li
     path = tmp_path / "packets.jsonl"
     path.write_bytes(b"\n".join(v if isinstance(v, bytes) else json.dumps(v).encode() for v in lines))
     try:
-        read_packets(path)
+        list(read_packets(path))
     except BundleFormatError as exc:
         assert "\n" not in str(exc) and str(path) in str(exc)
 
@@ -78,12 +78,12 @@ def test_crafted_packet_lines_are_one_clear_line(tmp_path: Path, content: bytes,
     path = tmp_path / "p.jsonl"
     path.write_bytes(content)
     with pytest.raises(BundleFormatError, match=said):
-        read_packets(path)
+        list(read_packets(path))
 
 
 def test_dev_zero_as_packets_fails_fast() -> None:
     with pytest.raises(BundleFormatError, match="a line longer than"):
-        read_packets(Path("/dev/zero"))
+        list(read_packets(Path("/dev/zero")))
 
 
 def crafted_bundle(tmp_path: Path) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +19,9 @@ from labyrinth_tui.cloud.kube.errors import KubeConfigError
 from labyrinth_tui.cloud.kube.kubeconfig import load_kubeconfig
 from labyrinth_tui.lab import state as lab_state
 from labyrinth_tui.lab.state import LabError, load_state
+from tests.helpers import FUZZ_EXAMPLES
 
-# the issue asks 10k cases per reader; a developer's run may ask fewer with LAB_FUZZ_EXAMPLES
-FUZZ = int(os.environ.get("LAB_FUZZ_EXAMPLES", "10000"))
-fuzz = settings(max_examples=FUZZ, deadline=None, suppress_health_check=list(HealthCheck))
+fuzz = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 
 LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,17 +121,18 @@ def _member(
     return path
 
 
-def read_packets(path: Path) -> list[PacketSummary]:
-    return list(iter_packets(path))
+def read_packets(path: Path) -> Generator[PacketSummary, None, None]:
+    """The packets of a JSON-lines file, streamed: one line in memory at a time, whatever the file's size.
 
-
-def iter_packets(path: Path) -> Iterator[PacketSummary]:
-    """The packets of a JSON-lines file, one line at a time: a line longer than MAX_LINE_BYTES (a file
-    of one 1 GB line, /dev/zero) fails at once instead of being read whole."""
+    A defect is a BundleFormatError `PATH:LINE: what` raised when the reader reaches it (the packets
+    before it have been yielded); a line longer than MAX_LINE_BYTES (a file of one 1 GB line,
+    /dev/zero) fails at once instead of being read whole. `list(read_packets(p))` for all of them.
+    """
     try:
         f = path.open("rb")
     except OSError as exc:
         raise BundleFormatError(f"{path}: cannot be read ({exc.strerror})") from None
+    strings: dict[str, str] = {}
     with f:
         count = 0
         for number in itertools.count(1):
@@ -146,6 +147,6 @@ def iter_packets(path: Path) -> Iterator[PacketSummary]:
             if count > MAX_PACKETS:
                 raise BundleFormatError(f"{path}: more than {MAX_PACKETS} packets")
             try:
-                yield packet_from_json(loads(line, max_depth=4))
+                yield packet_from_json(loads(line, max_depth=4), strings)
             except (DecodeError, BundleFormatError) as exc:
                 raise BundleFormatError(f"{path}:{number}: {exc}") from None
