@@ -1,4 +1,4 @@
-"""Closing a stream frees it: the panes and packet lists of closed streams are collected, round after round."""
+"""Closing a stream frees it: panes and packet lists of closed streams are collected, round after round."""
 
 from __future__ import annotations
 
