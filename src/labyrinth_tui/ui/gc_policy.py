@@ -20,7 +20,7 @@ SWEEP_EVERY = 30.0
 QUIET_GEN0 = 5
 
 
-def keep_gc_pauses_short(app: App[Any]) -> None:
+def keep_gc_pauses_short(app: App[Any], *, sweep_every: float = SWEEP_EVERY) -> None:
     """Once, after start-up: freeze what start-up made (the app, widgets, imported modules), tune thresholds.
 
     `gc.freeze()` on a timer moved everything alive at each tick into the permanent generation,
@@ -43,4 +43,4 @@ def keep_gc_pauses_short(app: App[Any]) -> None:
         seen[0] = gc.get_stats()[0]["collections"]
 
     app.call_after_refresh(settle)
-    app.set_interval(SWEEP_EVERY, sweep_when_quiet)
+    app.set_interval(sweep_every, sweep_when_quiet)
