@@ -65,17 +65,22 @@ def _effective_caps() -> int:
 
 
 def check_privilege() -> Check:
-    if os.geteuid() == 0:
-        return Check("privilege", True, "running as root", needed_for="lab")
+    """The EFFECTIVE capabilities decide, not uid 0: root in a container may lack CAP_NET_ADMIN."""
     caps = _effective_caps()
     have = all(caps & (1 << bit) for bit in (CAP_NET_ADMIN, CAP_SYS_ADMIN))
+    who = "root" if os.geteuid() == 0 else "not root"
     if have:
-        return Check("privilege", True, "CAP_NET_ADMIN and CAP_SYS_ADMIN", needed_for="lab")
+        return Check("privilege", True, f"{who}, with CAP_NET_ADMIN and CAP_SYS_ADMIN", needed_for="lab")
     return Check(
         "privilege",
         False,
-        "not root and without CAP_NET_ADMIN + CAP_SYS_ADMIN: the lab cannot create network namespaces",
-        fix="sudo labyrinth …   (or run `make run`, which uses sudo when not root)",
+        f"{who} and without CAP_NET_ADMIN + CAP_SYS_ADMIN (CapEff {caps:#x}): "
+        "the lab cannot create network namespaces",
+        fix=(
+            "run with CAP_NET_ADMIN and CAP_SYS_ADMIN (a container: --cap-add NET_ADMIN --cap-add SYS_ADMIN)"
+            if os.geteuid() == 0
+            else "sudo labyrinth …   (or run `make run`, which uses sudo when not root)"
+        ),
         needed_for="lab",
     )
 

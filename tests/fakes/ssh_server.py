@@ -6,6 +6,7 @@ It speaks real SSH. Commands (the exec string, split like a shell would):
   hold          waits for release()   drop     prints a line, then drops the TCP connection
   setsid -w sh -c … sh ARGV   (a stream) prints a pretend group id, then runs ARGV as above
   sh -c <end group> sh PGID N recorded in `ended_groups`; exits 0 as if the group had ended
+  sh -c <reader watcher> sh I D ARGV   (ended_with_reader) runs ARGV as above
 Like OpenSSH it refuses the 11th session channel of one connection (MaxSessions 10). A TCP relay in
 front of it can go silent (stop passing bytes, keep the sockets open), like a node whose network died.
 """
@@ -74,6 +75,10 @@ async def _sh(node: FakeNode, proc: asyncssh.SSHServerProcess[str], argv: list[s
     if len(argv) == 6 and argv[1] == "-c" and "kill" in argv[2]:
         node.ended_groups.append(int(argv[4]))
         return 0
+    if len(argv) > 6 and argv[1] == "-c" and argv[2].startswith("i=$1; d=$2;"):
+        # commands.ended_with_reader: sh -c SCRIPT sh INTERVAL WORKDIR ARGV… → ARGV as above
+        handler = HANDLERS.get(argv[6])
+        return 127 if handler is None else await handler(node, proc, argv[6:])
     proc.stderr.write(f"fake: no shell here for {argv!r}\n")
     return 127
 

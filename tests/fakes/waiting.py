@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -9,6 +10,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
+
+# Fuzz cases per reader of untrusted input: 10k in CI (which sets CI=true), 1k on a developer's
+# machine; LAB_FUZZ_EXAMPLES sets it either way.
+FUZZ_EXAMPLES = int(os.environ.get("LAB_FUZZ_EXAMPLES") or (10_000 if os.environ.get("CI") else 1_000))
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:

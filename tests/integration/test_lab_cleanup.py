@@ -107,7 +107,7 @@ def test_down_during_a_live_capture_leaves_no_capture_folder() -> None:
     from tests.fakes.waiting import wait_until
 
     prefix = unique_prefix("w")
-    before = set(Path("/tmp").glob("labyrinth-cap-*"))
+    before = set(Path("/tmp").glob(f"labyrinth-cap-{prefix}-*"))
     capture = None
     try:
         labyrinth("lab", "up", "--prefix", prefix)
@@ -116,10 +116,12 @@ def test_down_during_a_live_capture_leaves_no_capture_folder() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_until(lambda: bool(set(Path("/tmp").glob("labyrinth-cap-*")) - before), 20, "a capture folder")
+        wait_until(
+            lambda: bool(set(Path("/tmp").glob(f"labyrinth-cap-{prefix}-*")) - before), 20, "a capture folder"
+        )
         down = labyrinth("lab", "down", "--prefix", prefix)
         assert "capture_dirs" in down.stdout
-        assert set(Path("/tmp").glob("labyrinth-cap-*")) - before == set()
+        assert set(Path("/tmp").glob(f"labyrinth-cap-{prefix}-*")) - before == set()
         assert traces(prefix) == {}
     finally:
         if capture is not None:
@@ -135,24 +137,26 @@ def test_down_removes_capture_folders_no_process_names_and_only_those() -> None:
     import secrets
     import time
 
-    def folder() -> Path:
-        path = Path(f"/tmp/labyrinth-cap-{secrets.token_hex(6)}")
+    prefix = unique_prefix("o")
+
+    def folder(lab: str = prefix) -> Path:
+        path = Path(f"/tmp/labyrinth-cap-{lab}-{secrets.token_hex(6)}")
         path.mkdir(mode=0o700)
         (path / "run-0000.pcap").write_bytes(b"")
         return path
 
-    orphan, in_use, fresh = folder(), folder(), folder()
+    orphan, in_use, fresh, other_lab = folder(), folder(), folder(), folder(prefix + "x")
     old = time.time() - 60
-    for path in (orphan, in_use):
+    for path in (orphan, in_use, other_lab):
         os.utime(path, (old, old))
     user = subprocess.Popen(["sh", "-c", "sleep 30", str(in_use / "run-0000.pcap")])
-    prefix = unique_prefix("o")
     try:
         down = labyrinth("lab", "down", "--prefix", prefix)
         assert not orphan.exists() and "capture_dirs" in down.stdout
         assert in_use.exists() and fresh.exists()
+        assert other_lab.exists(), "another lab's orphan is that lab's to sweep"
     finally:
         user.kill()
         user.wait()
-        for path in (orphan, in_use, fresh):
+        for path in (orphan, in_use, fresh, other_lab):
             shutil.rmtree(path, ignore_errors=True)

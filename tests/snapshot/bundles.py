@@ -50,6 +50,8 @@ def variant(root: Path, *, unreachable: str | None = None, in_progress: bool = F
                 "node-1", "sshd", StepState.FAILED, 0, 1, 1.2, "10.168.0.4:22: nothing listening after 5.0s"
             ),
         ]
-    streams = {s.spec: read_packets(s.packets_file) for s in bundle.streams if s.packets_file is not None}
+    streams = {
+        s.spec: list(read_packets(s.packets_file)) for s in bundle.streams if s.packets_file is not None
+    }
     failures = {StreamSpec("node-1", "ens4", "port eighty"): INVALID_FILTER}
     return write_bundle(root, topology, streams, steps=steps, failures=failures, title=bundle.title)

@@ -7,6 +7,7 @@ import importlib
 import click
 
 from labyrinth_tui import __version__
+from labyrinth_tui.cli.output import InertGroup
 
 # command name → "module:attribute". A command's modules (asyncssh, textual, the capture and cloud
 # code) load only when it runs: `labyrinth --version` and every scripted call pay ~0.4 s less
@@ -27,8 +28,8 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class LazyGroup(click.Group):
-    """A group whose commands are imported on first use, from `COMMANDS`."""
+class LazyGroup(InertGroup):
+    """The root group: commands imported on first use, from `COMMANDS`; their output made inert."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *COMMANDS})

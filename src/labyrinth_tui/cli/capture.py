@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from labyrinth_tui.cli.options import prefix_option
+from labyrinth_tui.lab.owned import run_root
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.sources.base import PacketBatch, SourceEvent, StreamSpec, StreamState, StreamStatus
 
@@ -26,11 +28,14 @@ def summary_line(number: int, since: float, packet: PacketSummary) -> str:
 
 
 def _sessions(prefix: str, node: str):  # type: ignore[no-untyped-def]
-    from labyrinth_tui.lab.state import load_state
+    from labyrinth_tui.lab.state import LabError, load_state
     from labyrinth_tui.nodes.connect import NetnsConnector
     from labyrinth_tui.nodes.session import NodeSession
 
-    state = load_state(prefix)
+    try:
+        state = load_state(prefix)
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from None
     if state is None:
         raise click.ClickException(f"lab {prefix!r} is not up (run `labyrinth lab up --prefix {prefix}`)")
     found = next((n for n in state.nodes if n.name == node), None)
@@ -54,6 +59,17 @@ def _keep_packets(recording: Path, out: Path, last_frame: int | None) -> None:
         raise click.ClickException(f"could not write {out}: {done.stderr.strip()[-300:]}")
 
 
+def _check_writable(target: Path) -> None:
+    """Before the capture starts, not after its packets are in: can `-w`'s file be written at all?"""
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise click.BadParameter(f"{target} is a folder", param_hint="-w")
+    if not folder.is_dir():
+        raise click.BadParameter(f"{folder} is not a folder", param_hint="-w")
+    if not os.access(target if target.exists() else folder, os.W_OK):
+        raise click.BadParameter(f"{target} cannot be written", param_hint="-w")
+
+
 async def _capture(
     prefix: str, spec: StreamSpec, count: int | None, record_dir: Path | None, as_json: bool
 ) -> tuple[str, int | None]:
@@ -61,7 +77,7 @@ async def _capture(
     from labyrinth_tui.sources.captures import CaptureStreams
 
     sessions = _sessions(prefix, spec.node)
-    captures = CaptureStreams(sessions)
+    captures = CaptureStreams(sessions, tag=prefix)
     shown = 0
     first_ts: float | None = None
     last_frame: int | None = None
@@ -128,7 +144,7 @@ async def _capture(
     help="Also write the packets shown to this pcapng file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per packet (PacketSummary fields).")
-@click.option("--prefix", default="labyrinth", show_default=True, help="The lab's name prefix.")
+@prefix_option("The lab's name prefix.")
 def capture(
     node: str,
     interface: str,
@@ -142,7 +158,9 @@ def capture(
     if os.geteuid() != 0:
         raise click.ClickException("needs root: the lab's nodes live in network namespaces (try sudo)")
     spec = StreamSpec(node, interface, capture_filter, journey_fields=as_json)  # JSON: every field
-    tmp = Path(tempfile.mkdtemp(prefix="labyrinth-capture-")) if write is not None else None
+    if write is not None:
+        _check_writable(write)
+    tmp = Path(tempfile.mkdtemp(prefix="capture-", dir=run_root(prefix))) if write is not None else None
     try:
         failure, last_frame = asyncio.run(_capture(prefix, spec, count, tmp, as_json))
         if failure:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from labyrinth_tui.cli.options import prefix_option
+
 if TYPE_CHECKING:
     from labyrinth_tui.journey.report import JourneyReport
     from labyrinth_tui.journey.request import JourneyRequest
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option("--prefix", default="labyrinth", show_default=True, help="Which lab (see `labyrinth lab up`).")
+@prefix_option()
 @click.option("--json", "as_json", is_flag=True, help="The DNS phase, handshake hops and evidence as JSON.")
 @click.option(
     "--bundle",

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from labyrinth_tui.cli.options import pods_per_node_option, prefix_option
+
 if TYPE_CHECKING:
     from labyrinth_tui.lab.spec import LabSpec
 
@@ -37,12 +39,7 @@ def _print_step(step: Step) -> None:
     click.echo(line, err=True)
 
 
-prefix_option = click.option(
-    "--prefix",
-    default="labyrinth",
-    show_default=True,
-    help="Name prefix: several labs can live side by side.",
-)
+LAB_PREFIX_HELP = "Name prefix: several labs can live side by side."
 
 
 @click.group()
@@ -51,10 +48,8 @@ def lab() -> None:
 
 
 @lab.command()
-@prefix_option
-@click.option(
-    "--pods-per-node", default=0, show_default=True, help="Extra pods per node (0-1000), for scale."
-)
+@prefix_option(LAB_PREFIX_HELP)
+@pods_per_node_option("Extra pods per node, for scale.")
 @click.option(
     "--workers",
     default=2,
@@ -96,7 +91,7 @@ def up(prefix: str, pods_per_node: int, workers: int, datapath: str, bpf_attach:
 
 
 @lab.command()
-@prefix_option
+@prefix_option(LAB_PREFIX_HELP)
 def down(prefix: str) -> None:
     """Remove everything the lab made (also after a crash, found by prefix); nothing else."""
     from labyrinth_tui.lab.build import down as lab_down
@@ -106,36 +101,55 @@ def down(prefix: str) -> None:
         removed = lab_down(prefix)
     except LabError as exc:
         raise click.ClickException(str(exc)) from exc
+    not_ours = removed.pop("not_ours", [])
+    strays = removed.get("stray_daemons", [])
     if not removed:
         click.echo(f"lab {prefix!r}: nothing to remove")
-        return
-    summary = ", ".join(f"{len(v)} {k}" for k, v in removed.items())
-    click.echo(f"lab {prefix!r} removed: {summary}")
+    else:
+        summary = ", ".join(f"{len(v)} {k}" for k, v in removed.items())
+        click.echo(f"lab {prefix!r} removed: {summary}")
+    if strays:
+        click.echo(
+            f"  its netns was deleted by someone else; ended its daemons still up: pids {', '.join(strays)}"
+        )
+    if not_ours:
+        click.echo(f"  left alone (named like the lab, not made by it): netns {', '.join(not_ours)}")
 
 
 @lab.command()
-@prefix_option
+@prefix_option(LAB_PREFIX_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Nodes, pods and services as JSON.")
 def status(prefix: str, as_json: bool) -> None:
     """Is the lab up? Nodes (ssh port and host key), pods (netns, IP, host veth), services."""
+    from labyrinth_tui.lab.build import problems
     from labyrinth_tui.lab.build import status as lab_status
+    from labyrinth_tui.lab.spec import lab_command
     from labyrinth_tui.lab.state import LabError
 
     try:
         state, found = lab_status(prefix)
     except LabError as exc:
         raise click.ClickException(str(exc)) from exc
+    found.pop("marks", None)
+    broken = problems(state) if state else []
     if as_json:
-        payload = state.to_json() if state else {"prefix": prefix, "up": False, "leftovers": found}
-        if state:
-            payload["up"] = True
+        is_up = state is not None and not broken
+        payload: dict[str, object] = state.to_json() if state else {"prefix": prefix, "leftovers": found}
+        payload["up"] = is_up
+        if broken:
+            payload["problems"] = broken
         click.echo(json.dumps(payload, indent=2))
-        sys.exit(0 if state else 1)
+        sys.exit(0 if is_up else 1)
     if state is None:
-        detail = (
-            f" (leftovers: {', '.join(f'{len(v)} {k}' for k, v in found.items())}; run `labyrinth lab down`)"
-        )
+        listed = ", ".join(f"{len(v)} {k}" for k, v in found.items())
+        detail = f" (leftovers: {listed}; run `{lab_command('down', prefix)}`)"
         click.echo(f"lab {prefix!r} is down" + (detail if found else ""))
+        sys.exit(1)
+    if broken:
+        click.echo(f"lab {prefix!r} is broken: " + "; ".join(broken[:5]) + ("; …" if len(broken) > 5 else ""))
+        click.echo(
+            f"  rebuild it: `{lab_command('up', prefix)}` (or remove it: `{lab_command('down', prefix)}`)"
+        )
         sys.exit(1)
     click.echo(f"lab {prefix!r} is up, built in {state.up_seconds:.2f}s; state in {state.state_dir}")
     how = f"ebpf ({state.bpf_attach})" if state.datapath == "ebpf" else state.datapath
@@ -156,7 +170,7 @@ def status(prefix: str, as_json: bool) -> None:
 
 
 @lab.command()
-@prefix_option
+@prefix_option()
 @click.option(
     "-o",
     "--output",
@@ -186,13 +200,14 @@ def inventory(prefix: str, output: Path | None) -> None:
 
 
 @lab.command(context_settings={"ignore_unknown_options": True})
-@prefix_option
+@prefix_option(LAB_PREFIX_HELP)
 @click.argument("pod")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec(prefix: str, pod: str, command: tuple[str, ...]) -> None:
     """Run a command inside a pod, like `kubectl exec POD -- CMD` (with the pod's resolv.conf)."""
     from labyrinth_tui.lab.build import require_root
     from labyrinth_tui.lab.netns import own_hostname
+    from labyrinth_tui.lab.spec import lab_command
     from labyrinth_tui.lab.state import LabError, load_state
 
     try:
@@ -201,7 +216,7 @@ def exec(prefix: str, pod: str, command: tuple[str, ...]) -> None:
     except LabError as exc:
         raise click.ClickException(str(exc)) from exc
     if state is None:
-        raise click.ClickException(f"lab {prefix!r} is not up: run `labyrinth lab up` first")
+        raise click.ClickException(f"lab {prefix!r} is not up: run `{lab_command('up', prefix)}` first")
     spec = _spec(prefix, state.pods_per_node, state.datapath, state.bpf_attach or "auto")
     try:
         target = spec.find_pod(pod)
@@ -213,7 +228,7 @@ def exec(prefix: str, pod: str, command: tuple[str, ...]) -> None:
 
 
 @lab.command()
-@prefix_option
+@prefix_option()
 @click.option("--json", "as_json", is_flag=True, help="Links, counters and service map as JSON.")
 def bpf(prefix: str, as_json: bool) -> None:
     """Per node: each tc/tcx program on each device (as `bpftool link` prints it), its counters, the

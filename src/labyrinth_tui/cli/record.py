@@ -8,10 +8,12 @@ from pathlib import Path
 
 import click
 
+from labyrinth_tui.cli.options import prefix_option
+
 
 @click.command()
 @click.argument("bundle", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--prefix", default="labyrinth", show_default=True, help="Which lab (brought up if needed).")
+@prefix_option("Which lab (brought up if needed).")
 @click.option("--title", default="", help="A line saying what the recording shows.")
 def record(bundle: Path, prefix: str, title: str) -> None:
     """Record the article's journey in the lab (every hop, pcapng too) for replay without root."""

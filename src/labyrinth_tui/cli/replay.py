@@ -33,12 +33,11 @@ def replay(bundle: Path | None, speed: float, as_json: bool) -> None:
         for stream in loaded.streams:
             if stream.packets_file is None:
                 continue
-            try:
-                packets = read_packets(stream.packets_file)
+            try:  # streamed: a 500k-packet recording is printed as it is read, in bounded memory
+                for packet in read_packets(stream.packets_file):
+                    click.echo(json.dumps(packet_to_json(packet), separators=(",", ":")))
             except (BundleFormatError, OSError) as exc:
                 raise click.ClickException(str(exc)) from exc
-            for packet in packets:
-                click.echo(json.dumps(packet_to_json(packet), separators=(",", ":")))
         return
     from labyrinth_tui.ui.app import make_app
 

@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from labyrinth_tui.cli.options import prefix_option
 from labyrinth_tui.model.topology import Node, Topology
 
 
@@ -86,7 +87,7 @@ def tree_lines(topology: Topology) -> list[str]:
 
 
 @click.command()
-@click.option("--prefix", default="labyrinth", show_default=True, help="Which lab.")
+@prefix_option("Which lab.")
 @click.option("--json", "as_json", is_flag=True, help="Nodes, interfaces and pods as JSON.")
 def topology(prefix: str, as_json: bool) -> None:
     """The node → pod → netns → veth tree, discovered over SSH in one round trip per node."""

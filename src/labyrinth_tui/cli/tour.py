@@ -7,9 +7,11 @@ import json
 
 import click
 
+from labyrinth_tui.cli.options import prefix_option
+
 
 @click.command()
-@click.option("--prefix", default="labyrinth", show_default=True, help="Which lab (see `labyrinth lab up`).")
+@prefix_option()
 @click.option("--json", "as_json", is_flag=True, help="The steps as JSON.")
 def tour(prefix: str, as_json: bool) -> None:
     """Walk the article: pods, DNS walk, ClusterIP, pod IP, VXLAN, arrival, counters. Exit 0 when all pass."""

@@ -6,10 +6,12 @@ import os
 
 import click
 
+from labyrinth_tui.cli.options import pods_per_node_option, prefix_option
+
 
 @click.command()
-@click.option("--prefix", default="labyrinth", show_default=True, help="Which lab to bring up and show.")
-@click.option("--pods-per-node", default=0, show_default=True, help="Extra pods per node in the lab.")
+@prefix_option("Which lab to bring up and show.")
+@pods_per_node_option("Extra pods per node in the lab.")
 @click.option("--no-lab", is_flag=True, help="Open the app without a source (no root needed).")
 def tui(prefix: str, pods_per_node: int, no_lab: bool) -> None:
     """Open the TUI on the lab, bringing it up first if needed (the default command)."""

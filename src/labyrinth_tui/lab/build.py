@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -17,7 +15,16 @@ from pathlib import Path
 from labyrinth_tui.lab import links
 from labyrinth_tui.lab.bpf import datapath, health
 from labyrinth_tui.lab.netlink import configure_pod
-from labyrinth_tui.lab.netns import add_netns, list_netns, pids_in, write_sysctls
+from labyrinth_tui.lab.netns import add_netns, list_netns, netns_path, pids_in, write_sysctls
+from labyrinth_tui.lab.owned import (
+    capture_workdir_pattern,
+    locked,
+    mark,
+    marked,
+    orphan_run_roots,
+    remove_inside,
+    unmark,
+)
 from labyrinth_tui.lab.services import (
     apply_kube_proxy,
     dnsmasq_argv,
@@ -31,6 +38,7 @@ from labyrinth_tui.lab.spec import LabSpec, NodeSpec
 from labyrinth_tui.lab.state import (
     ETC_NETNS,
     RUN_DIR,
+    TMP_DIR,
     LabError,
     LabState,
     NodeState,
@@ -59,15 +67,6 @@ def require_root() -> None:
             "the lab creates network namespaces and needs root: run `sudo labyrinth lab up` "
             "(or `make run`, which uses sudo when needed)"
         )
-
-
-@contextlib.contextmanager
-def _locked(prefix: str) -> Iterator[None]:
-    """One up/down at a time per prefix, across processes."""
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-    with open(RUN_DIR / f"{prefix}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def _ip_batch(lines: Sequence[str], *, netns: str | None = None, tool: str = "ip") -> subprocess.Popen[bytes]:
@@ -116,17 +115,46 @@ def _maybe_crash(step: str) -> None:
 
 
 def is_up(spec: LabSpec, state: LabState) -> bool:
-    present = set(list_netns())
-    wanted = {spec.vpc_netns, *(n.netns for n in state.nodes), *(p.netns for p in state.pods)}
-    alive = all(_alive(pid) for pid in [state.dns_pid, *(n.sshd_pid for n in state.nodes)])
     # another datapath asked for: down and up again, never a half-switched lab (a fallback counts as asked)
     same_datapath = state.datapath == spec.datapath or bool(state.datapath_note)
-    return (
-        wanted <= present
-        and alive
-        and (len(state.pods), len(state.nodes)) == (len(spec.pods), len(spec.nodes))
-        and same_datapath
-    )
+    sizes = (len(state.pods), len(state.nodes)) == (len(spec.pods), len(spec.nodes))
+    return sizes and same_datapath and not problems(state)
+
+
+def problems(state: LabState) -> list[str]:
+    """What of the lab `state` describes is not there: a netns gone, a sshd/dnsmasq dead or elsewhere."""
+    present = set(list_netns())
+    wanted = [f"{state.prefix}.vpc", *(n.netns for n in state.nodes), *(p.netns for p in state.pods)]
+    found = [f"netns {name} is gone" for name in wanted if name not in present]
+    dns_netns = next((p.netns for p in state.pods if p.name.startswith("coredns")), "")
+    daemons = [
+        ("dnsmasq", state.dns_pid, dns_netns),
+        *(("sshd on " + n.name, n.sshd_pid, n.netns) for n in state.nodes),
+    ]
+    for what, pid, netns in daemons:
+        if not _ours(pid, state.state_dir):
+            found.append(f"{what} (pid {pid}) is not running")
+        elif netns not in present or not _in_netns(pid, netns):
+            found.append(f"{what} (pid {pid}) is not in netns {netns}")
+    return found
+
+
+def _ours(pid: int, state_dir: str) -> bool:
+    """pid is alive and is one of this lab's daemons: its command line names the lab's state dir."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if pid > 0 else []
+    except OSError:
+        return False
+    mine = os.fsencode(state_dir.rstrip("/") + "/")
+    return not _zombie(pid) and any(mine in a for a in args)
+
+
+def _in_netns(pid: int, netns: str) -> bool:
+    try:
+        want, have = os.stat(netns_path(netns)), os.stat(f"/proc/{pid}/ns/net")
+    except OSError:
+        return False
+    return (want.st_dev, want.st_ino) == (have.st_dev, have.st_ino)
 
 
 def _alive(pid: int) -> bool:
@@ -140,8 +168,11 @@ def _alive(pid: int) -> bool:
 def up(spec: LabSpec, progress: Progress | None = None) -> LabState:
     """Bring the lab up; if it is already up as specified, change nothing. Leftovers are cleared first."""
     require_root()
-    with _locked(spec.prefix):
-        existing = load_state(spec.prefix) if state_dir(spec.prefix).exists() else None
+    with locked(spec.prefix):
+        try:
+            existing = load_state(spec.prefix)
+        except LabError:
+            existing = None  # a damaged state is a leftover like any other: cleared below
         if existing is not None and is_up(spec, existing):
             _Steps(progress).progress(Step("lab", "already up", StepState.DONE, 1, 1))
             return existing
@@ -174,6 +205,8 @@ def _make_devices(spec: LabSpec, steps: _Steps, pool: ThreadPoolExecutor, made: 
     with steps.step("namespaces", log=f"{3 + len(spec.nodes) + len(spec.pods)} netns"):
         health_ns = [health.health_netns(spec, n) for n in spec.nodes] if ebpf else []
         names = [spec.vpc_netns, *(spec.node_netns(n.name) for n in spec.nodes)]
+        # marked before they exist: `down` removes only what carries the lab's mark (lab/owned.py)
+        mark(spec.prefix, [*names, *health_ns, *(spec.pod_netns(p) for p in spec.pods)])
         batch = [f"netns add {name}" for name in [*names, *health_ns]]
         _wait_all([("netns", _ip_batch(batch))])  # sets up /run/netns
         list(pool.map(lambda name: write_sysctls(name, NODE_SYSCTLS), names))
@@ -324,13 +357,22 @@ def _state(
 
 
 def leftovers(prefix: str) -> dict[str, list[str]]:
-    """Everything on this machine that a lab with this prefix made, found by name alone."""
-    owned = f"{prefix}."
+    """Everything on this machine that the lab with this prefix made: what carries its mark.
+
+    A netns merely named like the lab (`<prefix>.foo`, made by hand) is listed as `not_ours`
+    and never touched.
+    """
+    owned = f"{state_dir(prefix).name}."
+    mine = set(marked(prefix))
+    named = [n for n in list_netns() if n.startswith(owned)]
+    etc = sorted(ETC_NETNS / n for n in mine if (ETC_NETNS / n).exists())
     found = {
-        "netns": [n for n in list_netns() if n.startswith(owned)],
-        "etc_netns": [str(p) for p in ETC_NETNS.glob(f"{owned}*")] if ETC_NETNS.exists() else [],
+        "netns": [n for n in named if n in mine],
+        "not_ours": [n for n in named if n not in mine],
+        "etc_netns": [str(p) for p in etc],
         "bpffs": datapath.leftovers(prefix),
         "state": [str(state_dir(prefix))] if state_dir(prefix).exists() else [],
+        "marks": sorted(mine),
     }
     found["processes"] = [str(pid) for pids in pids_in(found["netns"]).values() for pid in pids]
     return {k: v for k, v in found.items() if v}
@@ -339,15 +381,34 @@ def leftovers(prefix: str) -> dict[str, list[str]]:
 def down(prefix: str) -> dict[str, list[str]]:
     """Remove every netns, process, /etc/netns entry and state file of the lab; return what was removed."""
     require_root()
-    with _locked(prefix):
+    with locked(prefix):
         return _down_unlocked(prefix)
+
+
+def _stray_daemons(prefix: str) -> list[int]:
+    """The state's sshd/dnsmasq still running though their netns was deleted by someone else.
+
+    Checked to be ours (their command line names the lab's state dir) before anything is ended.
+    """
+    try:
+        state = load_state(prefix)
+    except LabError:
+        return []
+    if state is None:
+        return []
+    pids = [state.dns_pid, *(n.sshd_pid for n in state.nodes)]
+    return [pid for pid in pids if _ours(pid, state.state_dir)]
 
 
 def _down_unlocked(prefix: str) -> dict[str, list[str]]:
     found = leftovers(prefix)
     netns = found.get("netns", [])
-    workdirs = _capture_workdirs([int(p) for p in found.get("processes", [])])
-    _end_processes([int(p) for p in found.get("processes", [])])
+    in_netns = [int(p) for p in found.get("processes", [])]
+    strays = [pid for pid in _stray_daemons(prefix) if pid not in in_netns]
+    if strays:
+        found["stray_daemons"] = [str(pid) for pid in strays]
+    workdirs = _capture_workdirs(in_netns)
+    _end_processes(in_netns + strays)
     # a second look: a process may have been starting while we looked the first time
     _end_processes([pid for pids in pids_in(netns).values() for pid in pids])
     if netns:
@@ -360,30 +421,32 @@ def _down_unlocked(prefix: str) -> dict[str, list[str]]:
     datapath.down(prefix)
     # side by side: an rmdir here waits ~2 ms on the disk, and a pod has one folder (3000 pods: 8 s → 0.4 s)
     with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(lambda path: shutil.rmtree(path, ignore_errors=True), found.get("etc_netns", [])))
-    workdirs |= orphan_capture_dirs()
+        list(pool.map(lambda path: remove_inside(path, ETC_NETNS), found.get("etc_netns", [])))
     for workdir in workdirs:
         # a capture's folder on a lab node is on this machine's /tmp; its own watcher was just ended
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_inside(workdir, TMP_DIR)
+    workdirs |= set(sweep_orphans(prefix))
     if workdirs:
         found["capture_dirs"] = sorted(workdirs)
-    shutil.rmtree(state_dir(prefix), ignore_errors=True)
-    with contextlib.suppress(FileNotFoundError):
-        (RUN_DIR / f"{prefix}.lock").unlink()
+    remove_inside(state_dir(prefix), RUN_DIR)
+    unmark(prefix, found.pop("marks", []))
+    # the lock file stays: see owned.locked
     return found
 
 
-CAPTURE_WORKDIR = re.compile(r"^/tmp/labyrinth-cap-[0-9a-f]{12}$")
+CAPTURE_WORKDIR = re.compile(r"^/tmp/labyrinth-cap-(?:[a-z][a-z0-9-]{0,15}-)?[0-9a-f]{12}$")
 
 
-def orphan_capture_dirs(min_age: float = 10.0, tmp: Path = Path("/tmp")) -> set[str]:
-    """Capture folders in `tmp` that no process on this machine names any more, older than `min_age` s.
+def orphan_capture_dirs(prefix: str, min_age: float = 10.0, tmp: Path = TMP_DIR) -> set[str]:
+    """Lab `prefix`'s capture folders in `tmp` that no process names any more, older than `min_age` s.
 
     Lab nodes share this machine's /tmp. An app killed between ending a capture and removing its
-    folder leaves one that no watcher names; `down` removes those too. A folder just made (its
-    capture not started yet) is younger than `min_age` and is left alone.
+    folder leaves one that no watcher names; `down` removes those too — its own lab's only (the
+    folder's name carries the prefix). A folder just made (its capture not started yet) is younger
+    than `min_age` and is left alone.
     """
-    candidates = {str(p) for p in tmp.glob("labyrinth-cap-*") if CAPTURE_WORKDIR.match(str(p))}
+    mine = capture_workdir_pattern(prefix)
+    candidates = {str(p) for p in tmp.glob(f"labyrinth-cap-{prefix}-*") if mine.fullmatch(str(p))}
     if not candidates:
         return set()
     named: set[str] = set()
@@ -402,6 +465,12 @@ def orphan_capture_dirs(min_age: float = 10.0, tmp: Path = Path("/tmp")) -> set[
             if now - os.lstat(path).st_mtime >= min_age:
                 orphans.add(path)
     return orphans
+
+
+def sweep_orphans(prefix: str) -> list[str]:
+    """Remove lab `prefix`'s own leftover temporary folders (a killed app's or record's); return them."""
+    swept = sorted(orphan_capture_dirs(prefix) | orphan_run_roots(prefix))
+    return [path for path in swept if remove_inside(path, TMP_DIR)]
 
 
 def _capture_workdirs(pids: list[int]) -> set[str]:

@@ -8,7 +8,8 @@ import re
 import uuid
 from dataclasses import dataclass, field, replace
 
-PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+PREFIX_RE = re.compile(r"[a-z][a-z0-9-]{0,15}")  # always with fullmatch: `$` would let "ab\n" through
+PODS_PER_NODE_MAX = 1000
 NS_UUID = uuid.UUID("6f1c3a52-8d1e-4b8e-9f6a-1a2b3c4d5e6f")  # namespace for stable pod netns names
 
 
@@ -118,8 +119,28 @@ class LabSpec:
 DATAPATHS = ("ebpf", "iptables")
 BPF_ATTACH = ("auto", "tcx", "tc")
 SCALE_SERVICE_IP = "10.96.200.200"
-MAX_PODS_PER_NODE = 1000
 MAX_WORKERS = 40
+
+
+class PrefixError(ValueError):
+    """A lab prefix that is not 1-16 of a-z, 0-9 and '-' starting with a letter (it names paths and netns)."""
+
+
+def check_prefix(prefix: object) -> str:
+    """The one rule for every `--prefix`: checked before any path or netns name is formed from it.
+
+    A prefix becomes `/run/labyrinth/<prefix>`, the netns `<prefix>.<node>` and a lock file, so
+    '', '*', '../x' or a 300-character name must never get that far.
+    """
+    if isinstance(prefix, str) and PREFIX_RE.fullmatch(prefix):
+        return prefix
+    shown = repr(prefix) if len(repr(prefix)) <= 40 else repr(prefix)[:37] + "…"
+    raise PrefixError(f"prefix {shown}: use 1-16 of a-z, 0-9 and '-', starting with a letter")
+
+
+def lab_command(verb: str, prefix: str) -> str:
+    """A hint that repeats the prefix the user gave: a bare `lab down` would act on the default lab."""
+    return f"labyrinth lab {verb} --prefix {prefix}"
 
 
 def article_spec(
@@ -133,14 +154,13 @@ def article_spec(
 
     For scale, `pods_per_node` extra pods on every node and `workers` worker nodes (node-1..N: a lab
     that stands in for a bigger cluster; node-3 on get 10.168.0.(3+k), pod CIDR 10.0.k.0/24)."""
-    if not PREFIX_RE.match(prefix):
-        raise ValueError(f"prefix {prefix!r}: use 1-16 of a-z, 0-9 and '-', starting with a letter")
+    check_prefix(prefix)
     if datapath not in DATAPATHS:
         raise ValueError(f"datapath {datapath!r}: the lab has {', '.join(DATAPATHS)}")
     if bpf_attach not in BPF_ATTACH:
         raise ValueError(f"bpf attach {bpf_attach!r}: use one of {', '.join(BPF_ATTACH)}")
-    if not 0 <= pods_per_node <= MAX_PODS_PER_NODE:
-        raise ValueError(f"--pods-per-node takes 0 to {MAX_PODS_PER_NODE}")
+    if not 0 <= pods_per_node <= PODS_PER_NODE_MAX:
+        raise ValueError(f"--pods-per-node takes 0 to {PODS_PER_NODE_MAX}")
     if isinstance(workers, bool) or not 2 <= workers <= MAX_WORKERS:
         raise ValueError(f"--workers takes 2 (the article's node-1 and node-2) to {MAX_WORKERS}")
     nodes = (

@@ -8,8 +8,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labyrinth_tui.lab.spec import check_prefix
+from labyrinth_tui.model.decode import DecodeError, decode, loads
+
 RUN_DIR = Path(os.environ.get("LABYRINTH_RUN_DIR", "/run/labyrinth"))
 ETC_NETNS = Path("/etc/netns")
+TMP_DIR = Path("/tmp")  # lab nodes share this machine's /tmp: capture folders live there
+STATE_MAX_BYTES = 16 << 20  # a 600-pod lab's state.json is ~400 kB
 
 
 class LabError(RuntimeError):
@@ -82,18 +87,31 @@ class LabState:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LabState:
-        nodes = [NodeState(**{**n, "ssh": SshInfo(**n["ssh"])}) for n in data["nodes"]]
-        pods = [PodState(**p) for p in data["pods"]]
-        services = [
-            ServiceState(**{**s, "ports": [PortState(**p) for p in s["ports"]]}) for s in data["services"]
+    def from_json(cls, data: object) -> LabState:
+        """Typed and checked: every field's type, and every name and pid belongs to this lab (DecodeError)."""
+        state = decode(cls, data)
+        owned = f"{state.prefix}."
+        try:
+            check_prefix(state.prefix)
+        except ValueError as exc:
+            raise DecodeError("$.prefix", str(exc)) from None
+        netns = [(f"$.nodes[{i}].netns", n.netns) for i, n in enumerate(state.nodes)]
+        netns += [(f"$.pods[{i}].netns", p.netns) for i, p in enumerate(state.pods)]
+        for where, name in netns:
+            if not name.startswith(owned) or "/" in name or len(name) > 64:
+                raise DecodeError(where, f"expected a netns named {owned}…")
+        pids = [
+            ("$.dns_pid", state.dns_pid),
+            *((f"$.nodes[{i}].sshd_pid", n.sshd_pid) for i, n in enumerate(state.nodes)),
         ]
-        rest = {k: v for k, v in data.items() if k not in ("nodes", "pods", "services")}
-        return cls(**rest, nodes=nodes, pods=pods, services=services)
+        for where, pid in pids:
+            if not 0 <= pid < 1 << 22:
+                raise DecodeError(where, "expected a process id")
+        return state
 
 
 def state_dir(prefix: str) -> Path:
-    return RUN_DIR / prefix
+    return RUN_DIR / check_prefix(prefix)
 
 
 def state_file(prefix: str) -> Path:
@@ -109,11 +127,20 @@ def save_state(state: LabState) -> None:
 
 def load_state(prefix: str) -> LabState | None:
     path = state_file(prefix)
+    hint = f"`labyrinth lab down --prefix {prefix}` cleans up"
     try:
-        return LabState.from_json(json.loads(path.read_text()))
+        with path.open("rb") as f:
+            raw = f.read(STATE_MAX_BYTES + 1)
     except FileNotFoundError:
         return None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise LabError(
-            f"{path} is damaged ({exc}); `labyrinth lab down --prefix {prefix}` cleans up"
-        ) from exc
+    except OSError as exc:
+        raise LabError(f"{path} cannot be read ({exc.strerror}); {hint}") from None
+    try:
+        if len(raw) > STATE_MAX_BYTES:
+            raise DecodeError("$", f"larger than {STATE_MAX_BYTES >> 20} MB")
+        state = LabState.from_json(loads(raw))
+    except DecodeError as exc:
+        raise LabError(f"{path} is damaged {exc}; {hint}") from None
+    if state.prefix != prefix or Path(state.state_dir) != state_dir(prefix):
+        raise LabError(f"{path} is damaged: it names lab {state.prefix[:20]!r}, not {prefix!r}; {hint}")
+    return state

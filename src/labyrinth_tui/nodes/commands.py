@@ -346,3 +346,46 @@ def port_probe(proto: str, host: str, port: int, seconds: float) -> list[str]:
     if not 0 < int(port) < 65536:
         raise UnsafeArgument(port, "a port 1-65535", "port")
     return ["sh", "-c", _PORT_PROBE, "sh", proto, _text(host, "host"), str(int(port)), f"{seconds:g}"]
+
+
+# --- what a person calls a command ----------------------------------------------------------------
+
+_CAPTURE_TOOLS: Final = frozenset({"tshark", "dumpcap", "tcpdump"})
+_SHOWN_WORDS: Final = 4
+_WRAPPER_HEADS: Final = (["setsid", "-w", "sh", "-c", _PRINT_PGID_THEN_EXEC], ["sh", "-c", _END_WITH_READER])
+
+
+def describe(argv: Sequence[str], node: str) -> str:
+    """argv as the user knows it, for messages: "tcpdump on node-1/ens4", "`ip -j addr` on node-2".
+
+    The wrappers this module adds (sudo -n, setsid, the reader watcher, `ip netns exec`, a pipeline's
+    `sh -c`) are peeled off: "sh -c 'i=$1; d=$2; shift 2; …'" means nothing to the person reading.
+    """
+    words = [str(w) for w in argv]
+    netns = ""
+    while words:
+        if words[0] == "sudo":
+            words = words[2:] if words[1:2] == ["-n"] else words[1:]
+        elif any(words[: len(head)] == head for head in _WRAPPER_HEADS):
+            words = words[6:]  # in_process_group and ended_with_reader both put argv at word 6
+        elif words[:3] == ["sh", "-c", _END_GROUP]:
+            return f"ending process group {words[4] if len(words) > 4 else '?'} on {node}"
+        elif words[:3] == ["ip", "netns", "exec"] and len(words) > 4:
+            netns, words = words[3], words[4:]
+        elif words[:2] == ["sh", "-c"] and len(words) == 3:
+            try:  # a pipeline: the first command is the one that names it
+                words = shlex.split(words[2].split(" | ", 1)[0])
+            except ValueError:
+                return f"a shell script on {node}"
+            if words[:2] == ["sh", "-c"]:
+                break
+        else:
+            break
+    if not words:
+        return f"a command on {node}"
+    program = words[0].rsplit("/", 1)[-1]
+    where = f"{node} (netns {netns})" if netns else node
+    if program in _CAPTURE_TOOLS and "-i" in words[:-1]:
+        return f"{program} on {where}/{words[words.index('-i') + 1]}"
+    shown = " ".join([program, *words[1:_SHOWN_WORDS]])
+    return f"`{shown[:60]}` on {where}"

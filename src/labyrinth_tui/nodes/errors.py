@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from labyrinth_tui.model.text import inert
+from labyrinth_tui.nodes.commands import describe
+
 
 class NodeError(Exception):
     """Something went wrong with node `node`; `reason` says what, for a person.
@@ -14,6 +17,8 @@ class NodeError(Exception):
     retryable_by_default = False
 
     def __init__(self, node: str, reason: str, *, retryable: bool | None = None) -> None:
+        # the reason often carries the node's own words (stderr, asyncssh's text): never an escape
+        reason = inert(reason)
         super().__init__(f"{node}: {reason}")
         self.node = node
         self.reason = reason
@@ -45,7 +50,7 @@ class CommandFailed(NodeError):
 
     def __init__(self, node: str, argv: Sequence[str], exit_status: int, stderr: str) -> None:
         first = stderr.strip().splitlines()[-1] if stderr.strip() else "no stderr"
-        super().__init__(node, f"`{' '.join(argv)[:200]}` exited {exit_status}: {first[:300]}")
+        super().__init__(node, f"{describe(argv, node)} exited {exit_status}: {first[:300]}")
         self.argv = tuple(argv)
         self.exit_status = exit_status
         self.stderr = stderr

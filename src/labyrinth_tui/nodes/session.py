@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import asyncssh
 
 from labyrinth_tui.nodes.channel import Channel
-from labyrinth_tui.nodes.commands import shell_line
+from labyrinth_tui.nodes.commands import describe, shell_line
 from labyrinth_tui.nodes.connect import Connector, connect_error
 from labyrinth_tui.nodes.errors import CommandFailed, ConnectionLost, NodeError, NodeTimeout
 from labyrinth_tui.nodes.runner import CommandResult, StreamRunner
@@ -260,7 +260,7 @@ class NodeSession:
         """Run argv to its end. NodeTimeout after `timeout` s; CommandFailed if `check` and rc is not 0."""
         args = tuple(argv)
         line = shell_line(args)
-        what = f"`{line[:120]}`"
+        what = describe(args, self._name)
         link, proc = await self._process(line, input=input)
         try:
             try:

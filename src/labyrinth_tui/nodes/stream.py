@@ -16,7 +16,7 @@ from types import TracebackType
 import asyncssh
 
 from labyrinth_tui.nodes.channel import Channel, OpenChannel
-from labyrinth_tui.nodes.commands import end_process_group, in_process_group, shell_line
+from labyrinth_tui.nodes.commands import describe, end_process_group, in_process_group, shell_line
 from labyrinth_tui.nodes.errors import CommandFailed, ConnectionLost, NodeError, NodeTimeout
 from labyrinth_tui.nodes.runner import CommandRunner
 
@@ -67,7 +67,7 @@ class RemoteStream:
 
     @property
     def _what(self) -> str:
-        return f"`{shell_line(self.argv)[:120]}`"
+        return describe(self.argv, self.node)
 
     async def __aenter__(self) -> RemoteStream:
         await self.start()

@@ -32,6 +32,7 @@ from labyrinth_tui.model.packets import (
     Extra,
     PacketSummary,
 )
+from labyrinth_tui.model.text import inert
 
 _pack = NUMBERS.pack
 _from_packed = PacketSummary.from_packed
@@ -193,7 +194,7 @@ class SummaryParser:
         if found is None:
             if len(strings) >= _INTERN_MAX:
                 strings.clear()
-            found = strings[text] = text.strip()
+            found = strings[text] = inert(text.strip())  # once per distinct string: tshark's, or not
         return found
 
     def parse(self, line: str) -> PacketSummary | None:
@@ -270,7 +271,9 @@ class SummaryParser:
                 if extra is None:
                     if len(self._extras) >= _INTERN_MAX:
                         self._extras.clear()
-                    extra = self._extras[key] = key
+                    # once per distinct key: a name from a DNS packet may be anything
+                    query, answer, qtype, o_src, o_dst = (inert(v) if v else v for v in key)
+                    extra = self._extras[key] = (query, answer, qtype, o_src, o_dst)
             if self._payload and (v := f[16]) and inner_udp and present & HAS_SPORT:
                 payload_hash = zlib.crc32(v.encode())
                 present |= HAS_PAYLOAD_HASH
@@ -296,7 +299,9 @@ class SummaryParser:
         dst = strings.get(f[5]) or self._intern(f[5])
         protocol = strings.get(f[7]) or self._intern(f[7])
         self.parsed += 1
-        info = f[-1].encode("utf-8", "surrogatepass")
+        # tshark escapes what it prints (\x1b shows as "\\x1b"); a node that is not tshark might not
+        text = f[-1] if f[-1].isprintable() else inert(f[-1])
+        info = text.encode("utf-8", "surrogatepass")
         return _from_packed(raw + info, self.node, self.interface, src, dst, protocol, flags, extra)
 
     def _parse_list(self, line: str) -> PacketSummary | None:

@@ -22,6 +22,7 @@ from labyrinth_tui.model.dissection import Dissection, DissectionField, Dissecti
 from labyrinth_tui.probes.capture import VXLAN_PORT
 
 DISSECT_TIMEOUT: Final = 60.0
+MAX_FIELD_DEPTH: Final = 64
 
 
 class DissectError(Exception):
@@ -101,7 +102,10 @@ def pdml_layers(
     packets = root.findall("packet")
     if not packets:
         raise DissectError(path, number, f"the file has fewer than {number} packets")
-    return tuple(_layer(proto) for proto in packets[0].findall("proto") if proto.get("name") != "geninfo")
+    try:
+        return tuple(_layer(proto) for proto in packets[0].findall("proto") if proto.get("name") != "geninfo")
+    except DissectError as exc:
+        raise DissectError(path, number, exc.reason) from None
 
 
 def _int(element: ET.Element, name: str) -> int:
@@ -111,7 +115,9 @@ def _int(element: ET.Element, name: str) -> int:
         return 0
 
 
-def _field(element: ET.Element) -> DissectionField:
+def _field(element: ET.Element, depth: int = 0) -> DissectionField:
+    if depth > MAX_FIELD_DEPTH:  # tshark nests ~10 deep; more is crafted output, not worth a RecursionError
+        raise DissectError("the PDML", 0, f"fields nested deeper than {MAX_FIELD_DEPTH}")
     show = element.get("show", "")
     return DissectionField(
         name=element.get("name", ""),
@@ -121,7 +127,7 @@ def _field(element: ET.Element) -> DissectionField:
         pos=_int(element, "pos"),
         size=_int(element, "size"),
         hidden=element.get("hide") == "yes",
-        children=tuple(_field(child) for child in element if child.tag in ("field", "proto")),
+        children=tuple(_field(child, depth + 1) for child in element if child.tag in ("field", "proto")),
     )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 from labyrinth_tui.model.bpf import BpfLink, NodeBpf
+from labyrinth_tui.model.decode import short
 from labyrinth_tui.model.evidence import (
     BpfAttachment,
     ChainCounter,
@@ -40,8 +41,9 @@ __all__ = [
 ]
 
 TABLES: Final = frozenset({"filter", "nat", "mangle", "raw", "security"})
-_CHAIN_RE: Final = re.compile(r":(\S+) (\S+) \[(\d+):(\d+)\]")
-_RULE_RE: Final = re.compile(r"\[(\d+):(\d+)\] -A (\S+)(?: (.*))?")
+# counters are 64-bit (≤ 20 digits), ASCII: int() of 5000 digits or of other scripts' digits is not a counter
+_CHAIN_RE: Final = re.compile(r":(\S+) (\S+) \[(\d{1,20}):(\d{1,20})\]", re.ASCII)
+_RULE_RE: Final = re.compile(r"\[(\d{1,20}):(\d{1,20})\] -A (\S+)(?: (.*))?", re.ASCII)
 NOT_FOUND: Final = 127  # the shell's "command not found"
 
 
@@ -49,7 +51,8 @@ class EvidenceParseError(ValueError):
     """Output that is not what the tool prints: which line, and why."""
 
     def __init__(self, tool: str, line_no: int, line: str, reason: str) -> None:
-        super().__init__(f"{tool} line {line_no}: {reason}: {line[:120]!r}")
+        # repr makes a control character 4 characters long: cut after it, not before
+        super().__init__(f"{tool} line {line_no}: {reason}: {short(repr(line[:120]), 120)}")
         self.tool = tool
         self.line_no = line_no
         self.reason = reason
@@ -136,8 +139,11 @@ def _json(tool: str, text: str) -> Any:
     try:
         return json.loads(text) if text.strip() else []
     except json.JSONDecodeError as exc:
-        line = text.splitlines()[exc.lineno - 1] if text else ""
+        # JSON counts lines by "\n" only (splitlines() would also cut at \r, \x1c, … and miscount)
+        line = text.split("\n")[exc.lineno - 1]
         raise EvidenceParseError(tool, exc.lineno, line, exc.msg) from None
+    except (ValueError, RecursionError) as exc:  # a number of 5000 digits; nesting deeper than the stack
+        raise EvidenceParseError(tool, 1, text[:120], str(exc)[:120] or type(exc).__name__) from None
 
 
 def _int(value: object) -> int | None:
@@ -162,7 +168,8 @@ def parse_bpftool_net(text: str) -> tuple[BpfAttachment, ...]:
         if not isinstance(block, dict):
             raise EvidenceParseError("bpftool net", 1, text, "expected objects in the list")
         for section in ("tc", "xdp"):
-            for entry in block.get(section) or []:
+            entries = block.get(section)
+            for entry in entries if isinstance(entries, list) else ():
                 if not isinstance(entry, dict):
                     continue
                 ifindex = _int(entry.get("ifindex"))

@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from labyrinth_tui.model.decode import short
 from labyrinth_tui.model.topology import Interface, InterfaceKind, Route, VxlanInfo
 
 KINDS = {"veth": InterfaceKind.VETH, "vxlan": InterfaceKind.VXLAN, "bridge": InterfaceKind.BRIDGE}
@@ -106,7 +107,7 @@ def interfaces_from_json(links: list[Any], what: str = "interfaces") -> tuple[li
             continue
         name, ifindex = _str(link, "ifname"), _int(link, "ifindex")
         if not name or ifindex is None or ifindex <= 0:
-            problems.append(f"{what}: an entry without ifname/ifindex ({str(link)[:80]})")
+            problems.append(f"{what}: an entry without ifname/ifindex ({short(link)})")
             continue
         if ifindex in seen or name in by_name:
             problems.append(f"{what}: {name} (ifindex {ifindex}) appears twice; kept the first")
@@ -151,7 +152,7 @@ def routes_from_json(entries: list[Any], what: str = "routes") -> tuple[list[Rou
     for entry in entries:
         dst = _str(entry, "dst") if isinstance(entry, dict) else None
         if not isinstance(entry, dict) or dst is None:
-            problems.append(f"{what}: an entry without dst ({str(entry)[:80]})")
+            problems.append(f"{what}: an entry without dst ({short(entry)})")
             continue
         metrics = entry.get("metrics")
         mtu = (
@@ -185,7 +186,7 @@ def parse_netns_ids(text: str, what: str = "netns list") -> tuple[dict[int, str]
     for entry in load_json_list(text, what):
         name = _str(entry, "name") if isinstance(entry, dict) else None
         if not isinstance(entry, dict) or not name:
-            problems.append(f"{what}: an entry without a name ({str(entry)[:80]})")
+            problems.append(f"{what}: an entry without a name ({short(entry)})")
             continue
         netnsid = _int(entry, "id")
         if netnsid is None:

@@ -94,8 +94,11 @@ class CaptureStreams:
         privilege: Sequence[str] | Callable[[str], Sequence[str]] = (),
         restart_after: int = RESTART_AFTER,
         ready_timeout: float = 8.0,
+        tag: str = "",
     ) -> None:
         self.sessions = sessions
+        # a lab's prefix in its capture folders' names: `lab down` sweeps only its own lab's orphans
+        self.tag = tag
         # e.g. ("sudo", "-n") for a non-root login; or node name → its prefix
         self.privilege = privilege
         self.restart_after = restart_after
@@ -177,7 +180,7 @@ class CaptureStreams:
         if spec in self._streams:
             emit(StreamStatus(spec, StreamState.FAILED, f"{spec.key} is already being captured"))
             return
-        workdir = f"/tmp/labyrinth-cap-{secrets.token_hex(6)}"
+        workdir = f"/tmp/labyrinth-cap-{self.tag + '-' if self.tag else ''}{secrets.token_hex(6)}"
         privilege = tuple(self.privilege(spec.node) if callable(self.privilege) else self.privilege)
         stream = _Stream(spec, session, emit, max(1, ring_capacity), workdir, record_dir, privilege)
         self._streams[spec] = stream

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from labyrinth_tui.journey.article import CLIENT_POD, PORT, SERVER_POD, SERVICE
 from labyrinth_tui.journey.report import JourneyReport, PodSeen, StreamReady
 from labyrinth_tui.journey.roles import roles_from_topology
 from labyrinth_tui.journey.stitch import stitch
+from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.topology import Node, Pod, Topology
-from labyrinth_tui.sources.base import JourneyError
+from labyrinth_tui.sources.base import JourneyError, StreamSpec
 from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE, Bundle, read_packets
 
 NO_EVIDENCE = "a recording holds packets only: no iptables or BPF evidence was taken"
@@ -37,9 +40,18 @@ def report_from_bundle(root: Path = ARTICLE_BUNDLE) -> JourneyReport:
     topology = bundle.topology
     client, server = _pod(topology, CLIENT_POD, "client"), _pod(topology, SERVER_POD, "server")
     recorded = [s for s in bundle.streams if s.packets_file is not None]
-    packets = {s.spec: read_packets(s.packets_file) for s in recorded if s.packets_file is not None}
+    counts: Counter[StreamSpec] = Counter()
+
+    def observations() -> Iterator[PacketSummary]:
+        # streamed into the stitcher: no list of every packet beside the journeys that hold them
+        for s in recorded:
+            if s.packets_file is not None:
+                for packet in read_packets(s.packets_file):
+                    counts[s.spec] += 1
+                    yield packet
+
     stitched = stitch(
-        [p for ps in packets.values() for p in ps],
+        observations(),
         topology.services,
         roles_from_topology(topology),
         captured=[(s.spec.node, s.spec.interface) for s in recorded],
@@ -61,7 +73,7 @@ def report_from_bundle(root: Path = ARTICLE_BUNDLE) -> JourneyReport:
                 s.spec.interface,
                 "failed" if s.failed else "recorded",
                 s.failed,
-                len(packets.get(s.spec, ())),
+                counts[s.spec],
             )
             for s in bundle.streams
         ),

@@ -136,6 +136,8 @@ async def run_journey(
             except TrafficError as exc:
                 raise JourneyError(str(exc)) from None
 
+        if captures is None:  # capture folders named after the lab: `lab down` sweeps its own only
+            captures = CaptureStreams(nodes, tag=state.prefix)
         return await follow(
             plan, topology, traffic, nodes, captures=captures, emit=emit,
             payload=request.payload, ready_timeout=ready_timeout,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.request import JourneyRequest
-from labyrinth_tui.lab.build import down, up
+from labyrinth_tui.lab.build import down, sweep_orphans, up
 from labyrinth_tui.lab.spec import LabSpec, article_spec
 from labyrinth_tui.lab.state import LabState
 from labyrinth_tui.model.bpf import NodeBpf
@@ -54,7 +54,9 @@ class LabSource:
         self.state = await asyncio.to_thread(up, self.spec, progress)
         emit(TopologyEvent(topology_from_state(self.state)))
         self.sessions = sessions_for(self.state)
-        self.captures = CaptureStreams(self.sessions)
+        self.captures = CaptureStreams(self.sessions, tag=self.spec.prefix)
+        # the app at start: a killed earlier run of this lab's leftover folders (its own prefix only)
+        await asyncio.to_thread(sweep_orphans, self.spec.prefix)
         started = loop.time()
         emit(
             ProgressEvent(Step("lab", "discovery", StepState.RUNNING, 0, 1, 0.0, "ip -j over SSH, per node"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from labyrinth_tui.lab.owned import run_root
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step
 from labyrinth_tui.sources.base import (
@@ -58,8 +59,9 @@ async def record_journey(source: LabSource, out: Path, title: str = "") -> Path:
         if isinstance(event, PacketBatch):
             packets.setdefault(event.spec, []).extend(event.packets)
 
-    with tempfile.TemporaryDirectory(prefix="labyrinth-record-") as tmp:
-        captures = CaptureStreams(source.sessions)
+    # inside this run's root: a `record` killed -9 leaves it to `lab down --prefix P`, which sweeps it
+    with tempfile.TemporaryDirectory(prefix="record-", dir=run_root(source.state.prefix)) as tmp:
+        captures = CaptureStreams(source.sessions, tag=source.state.prefix)
         report = await run_journey(
             source.state,
             captures=_RecordingCaptures(captures, Path(tmp)),

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,9 +14,7 @@ from labyrinth_tui.journey.request import JourneyRequest
 from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
-from labyrinth_tui.model.serialize import (
-    step_from_json,
-)
+from labyrinth_tui.model.serialize import BundleFormatError, step_from_json
 from labyrinth_tui.probes.dissect import dissect
 from labyrinth_tui.sources.base import (
     Emit,
@@ -29,6 +30,10 @@ from labyrinth_tui.sources.capture_files import copy_recording
 from labyrinth_tui.sources.journey_replay import report_from_bundle
 
 BATCH = 2048  # packets per PacketBatch when replaying faster than real time
+
+
+def _next_batch(packets: Iterator[PacketSummary]) -> tuple[PacketSummary, ...]:
+    return tuple(itertools.islice(packets, BATCH))
 
 
 @dataclass
@@ -61,36 +66,52 @@ class ReplaySource:
         if recorded.failed or recorded.packets_file is None:
             emit(StreamStatus(spec, StreamState.FAILED, recorded.failed or "no packets recorded"))
             return
-        packets = await asyncio.to_thread(read_packets, recorded.packets_file)
+        packets = read_packets(recorded.packets_file)
         emit(StreamStatus(spec, StreamState.CAPTURING))
         self._closed.discard(spec)
-        if self.speed <= 0:
-            for i in range(0, len(packets), BATCH):
-                emit(PacketBatch(spec, tuple(packets[i : i + BATCH])))
-        else:
-            await self._paced(spec, packets, emit)
+        try:
+            await self._replay(spec, packets, emit)
+        except BundleFormatError as exc:  # the packets before the defect were shown; then it is said
+            emit(StreamStatus(spec, StreamState.FAILED, str(exc)))
+            return
+        finally:
+            # its file, now rather than when the generator is collected; a cancelled read may still be
+            # running in its thread ("generator already executing"): that one closes it when it ends
+            with contextlib.suppress(ValueError):
+                packets.close()
         if spec not in self._closed:
             emit(StreamStatus(spec, StreamState.STOPPED, "end of recording"))
 
-    async def _paced(self, spec: StreamSpec, packets: list[PacketSummary], emit: Emit) -> None:
+    async def _replay(self, spec: StreamSpec, packets: Iterator[PacketSummary], emit: Emit) -> None:
+        """Read BATCH packets at a time off the loop and emit them, at once or at the recorded pace.
+
+        Streamed: a recording of any size holds one batch in memory here (the pane keeps its own ring).
+        """
         loop = asyncio.get_running_loop()
         start = loop.time()
-        t0 = packets[0].ts if packets else 0.0
-        i = 0
-        while i < len(packets) and spec not in self._closed:
-            due = start + (packets[i].ts - t0) / self.speed
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(min(delay, 0.05))
+        t0: float | None = None
+        while spec not in self._closed:
+            batch = await asyncio.to_thread(_next_batch, packets)
+            if not batch:
+                return
+            if self.speed <= 0:
+                emit(PacketBatch(spec, batch))
                 continue
-            end = i
-            now = loop.time()
-            while (
-                end < len(packets) and start + (packets[end].ts - t0) / self.speed <= now and end - i < BATCH
-            ):
-                end += 1
-            emit(PacketBatch(spec, tuple(packets[i:end])))
-            i = end
+            if t0 is None:
+                t0 = batch[0].ts
+            i = 0
+            while i < len(batch) and spec not in self._closed:
+                due = start + (batch[i].ts - t0) / self.speed
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(min(delay, 0.05))
+                    continue
+                end = i
+                now = loop.time()
+                while end < len(batch) and start + (batch[end].ts - t0) / self.speed <= now:
+                    end += 1
+                emit(PacketBatch(spec, batch[i:end]))
+                i = end
 
     async def close_stream(self, spec: StreamSpec) -> None:
         self._closed.add(spec)

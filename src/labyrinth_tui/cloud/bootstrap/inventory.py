@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Final
 import asyncssh
 import yaml
 
+from labyrinth_tui.cloud.safe_yaml import YamlError, read_yaml_file, safe_load
+from labyrinth_tui.model.decode import short
 from labyrinth_tui.nodes.commands import UnsafeArgument, validate_netns
 from labyrinth_tui.nodes.connect import Connector, HostKeyPrompt, NetnsConnector, TcpConnector
 
@@ -134,14 +136,25 @@ class Inventory:
         return yaml.safe_dump(data, sort_keys=False)
 
 
+def _shown(value: object) -> str:
+    # a list or mapping is named by its kind and size: a crafted one would fill the screen
+    if isinstance(value, list | dict):
+        return f"a {'list' if isinstance(value, list) else 'mapping'} of {len(value)}"
+    return short(repr(value))
+
+
+def _unknown(keys: set[object]) -> str:
+    return short(", ".join(sorted(map(str, keys))))
+
+
 def _text(where: str, key: str, value: object, pattern: re.Pattern[str] | None = None) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
-        raise InventoryError(f"{where}: {key} must be text, got {value!r}")
+        raise InventoryError(f"{where}: {key} must be text, got {_shown(value)}")
     text = str(value).strip()
     if pattern is not None and not pattern.fullmatch(text):
-        raise InventoryError(f"{where}: {key} {text!r} is not valid")
+        raise InventoryError(f"{where}: {key} {short(repr(text))} is not valid")
     return text
 
 
@@ -154,19 +167,20 @@ def _entry(where: str, raw: object, index: int) -> NodeEntry:
         raise InventoryError(f"{where}: nodes[{index}] has no name")
     at = f"{where}: node {name}"
     if unknown:
-        raise InventoryError(f"{at}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+        raise InventoryError(f"{at}: unknown field(s) {_unknown(unknown)}")
     internal_ip = _text(at, "internal_ip", raw.get("internal_ip"))
     if internal_ip is not None:
         try:
             ipaddress.IPv4Address(internal_ip)
         except ValueError:
-            raise InventoryError(f"{at}: internal_ip {internal_ip!r} is not an IPv4 address") from None
+            shown = short(repr(internal_ip))
+            raise InventoryError(f"{at}: internal_ip {shown} is not an IPv4 address") from None
     port = raw.get("port")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
-        raise InventoryError(f"{at}: port {port!r} is not a TCP port")
+        raise InventoryError(f"{at}: port {_shown(port)} is not a TCP port")
     key = _text(at, "key", raw.get("key"))
-    if key is not None and not Path(key).expanduser().is_file():
-        raise InventoryError(f"{at}: key file {key} does not exist")
+    if key is not None and not _is_file(key):
+        raise InventoryError(f"{at}: key file {short(key)} does not exist")
     role = _text(at, "role", raw.get("role")) or "worker"
     netns = _text(at, "netns", raw.get("netns"))
     if netns is not None:
@@ -175,7 +189,7 @@ def _entry(where: str, raw: object, index: int) -> NodeEntry:
         except UnsafeArgument as exc:
             raise InventoryError(f"{at}: {exc}") from None
     if role not in ROLES:
-        raise InventoryError(f"{at}: role {role!r} is not one of {', '.join(ROLES)}")
+        raise InventoryError(f"{at}: role {short(repr(role))} is not one of {', '.join(ROLES)}")
     return NodeEntry(
         name=name,
         address=_text(at, "address", raw.get("address"), _HOST_RE),
@@ -191,26 +205,33 @@ def _entry(where: str, raw: object, index: int) -> NodeEntry:
 def parse_inventory(text: str, source: str) -> Inventory:
     """An inventory from YAML text; InventoryError naming `source` and what is wrong."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InventoryError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        data = safe_load(text, source)
+    except YamlError as exc:
+        raise InventoryError(str(exc)) from None
+    return inventory_from_data(data, source)
+
+
+def inventory_from_data(data: object, source: str) -> Inventory:
+    """An inventory from parsed YAML; every defect is InventoryError naming `source`, the node and the key."""
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), list) or not data["nodes"]:
         raise InventoryError(f"{source}: needs a `nodes:` list (see `labyrinth cluster bootstrap --help`)")
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise InventoryError(f"{source}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+        raise InventoryError(f"{source}: unknown field(s) {_unknown(unknown)}")
     nodes = tuple(_entry(source, raw, i) for i, raw in enumerate(data["nodes"]))
     names = [n.name for n in nodes]
     if len(set(names)) != len(names):
-        raise InventoryError(f"{source}: node names repeat: {', '.join(names)}")
+        raise InventoryError(f"{source}: node names repeat: {short(', '.join(names))}")
     controls = [n.name for n in nodes if n.role == "control-plane"]
     if len(controls) > 1:
-        raise InventoryError(f"{source}: one control plane only, not {', '.join(controls)}")
+        raise InventoryError(f"{source}: one control plane only, not {short(', '.join(controls))}")
     if not controls:  # the first node is the control plane, as node-0 in the article
         nodes = (replace(nodes[0], role="control-plane"), *nodes[1:])
     api_via = _text(source, "api_via", data.get("api_via"), _NAME_RE)
     if api_via is not None and api_via not in names:
-        raise InventoryError(f"{source}: api_via {api_via!r} is not one of the nodes ({', '.join(names)})")
+        raise InventoryError(
+            f"{source}: api_via {short(repr(api_via))} is not one of the nodes ({short(', '.join(names))})"
+        )
     ssh_config = data.get("ssh_config", True)
     if not isinstance(ssh_config, bool):
         raise InventoryError(f"{source}: ssh_config must be true or false")
@@ -219,12 +240,22 @@ def parse_inventory(text: str, source: str) -> Inventory:
     return Inventory(cluster, nodes, api_via, known_hosts, ssh_config, source)
 
 
-def load_inventory(path: Path) -> Inventory:
+def _is_file(key: str) -> bool:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(f"cannot read inventory {path}: {exc}") from None
-    return parse_inventory(text, str(path))
+        return Path(key).expanduser().is_file()
+    except (OSError, RuntimeError, ValueError):  # a name too long, `~nobody`, a NUL byte
+        return False
+
+
+def load_inventory(path: Path) -> Inventory:
+    """The inventory file at `path` (read bounded, YAML without aliases); InventoryError in one line."""
+    try:
+        data = read_yaml_file(path, "inventory")
+    except OSError as exc:
+        raise InventoryError(f"cannot read inventory {path}: {short(exc.strerror or str(exc))}") from None
+    except YamlError as exc:
+        raise InventoryError(str(exc)) from None
+    return inventory_from_data(data, str(path))
 
 
 def inventory_from_nodes(cluster: str, nodes: Sequence[NodeAccess], known_hosts: Path) -> Inventory:

@@ -22,6 +22,22 @@ _CLUSTER_RE = re.compile(r"^[a-z]([-a-z0-9]{0,20}[a-z0-9])?$")  # leaves room fo
 _NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _TOKEN_RE = re.compile(r"^[a-z0-9][-a-z0-9]*$")
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# what can appear in a project id (a-z 0-9 '-', and '.' ':' of the legacy `domain.com:id` form): a '/'
+# would change the API path it is put in
+_PROJECT_RE = re.compile(r"[a-z0-9][-a-z0-9.:]{0,99}")
+
+
+def covers_all_ipv4(ranges: tuple[str, ...] | list[str]) -> bool:
+    """True when the ranges together are all of IPv4 (0.0.0.0/0, or 0.0.0.0/1 + 128.0.0.0/1, …)."""
+    nets = []
+    for text in ranges:
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            continue
+        if isinstance(net, ipaddress.IPv4Network):
+            nets.append(net)
+    return list(ipaddress.collapse_addresses(nets)) == [ipaddress.IPv4Network(ANYWHERE)]
 
 
 class Kind(StrEnum):
@@ -188,7 +204,7 @@ class ClusterSpec:
                     (("tcp", ("22",)),),
                     self.ssh_source_ranges,
                     "SSH from the caller's range",
-                    broad=ANYWHERE in self.ssh_source_ranges,
+                    broad=covers_all_ipv4(self.ssh_source_ranges),
                 )
             )
         rules.append(
@@ -250,6 +266,9 @@ class ClusterSpec:
             raise GcpSpecError(
                 "no project: pass --project, set GOOGLE_CLOUD_PROJECT, or `gcloud config set project`"
             )
+        if not _PROJECT_RE.fullmatch(self.project):
+            shown = self.project if len(self.project) <= 40 else self.project[:39] + "…"
+            raise GcpSpecError(f"project {shown!r}: a GCP project id is made of a-z, 0-9 and '-'")
         if not self.zone.startswith(f"{self.region}-"):
             raise GcpSpecError(f"zone {self.zone!r} is not in region {self.region!r}")
         for what, value in (

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import urllib3
-import yaml
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import kube_config
@@ -25,7 +24,9 @@ from labyrinth_tui.cloud.kube.errors import (
     ManifestError,
     NamespaceMissing,
 )
+from labyrinth_tui.cloud.kube.kubeconfig import load_kubeconfig as load_kubeconfig  # its home before
 from labyrinth_tui.cloud.kube.manifests import Manifest
+from labyrinth_tui.model.decode import short
 from labyrinth_tui.model.topology import Service, ServicePort
 
 REQUEST_TIMEOUT: Final = 30.0
@@ -74,19 +75,6 @@ def api_message(exc: ApiException) -> str:
     return str(exc.reason or "")
 
 
-def load_kubeconfig(path: Path) -> dict[str, Any]:
-    """The kubeconfig at `path` as a dict; KubeConfigError if it is missing or not a kubeconfig."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KubeConfigError(f"kubeconfig {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise KubeConfigError(f"kubeconfig {path} is unreadable: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("contexts"), list):
-        raise KubeConfigError(f"kubeconfig {path} has no contexts: is it a kubeconfig?")
-    return data
-
-
 def context_cluster(config: Mapping[str, Any], context: str | None) -> tuple[str, dict[str, Any]]:
     """(context name, its cluster entry) — the entry is the dict inside `config`, so it can be edited."""
     name = context or config.get("current-context")
@@ -94,15 +82,17 @@ def context_cluster(config: Mapping[str, Any], context: str | None) -> tuple[str
         c.get("name"): c.get("context") or {} for c in config.get("contexts") or [] if isinstance(c, dict)
     }
     if not name or name not in contexts:
-        known = ", ".join(sorted(str(n) for n in contexts)) or "none"
-        raise KubeConfigError(f"no context {name!r} in the kubeconfig (it has: {known})")
+        known = short(", ".join(sorted(str(n) for n in contexts)) or "none")
+        raise KubeConfigError(f"no context {short(repr(name))} in the kubeconfig (it has: {known})")
     cluster_name = contexts[name].get("cluster")
     for entry in config.get("clusters") or []:
         if isinstance(entry, dict) and entry.get("name") == cluster_name:
             cluster = entry.setdefault("cluster", {})
             if isinstance(cluster, dict):
                 return str(name), cluster
-    raise KubeConfigError(f"context {name!r} names cluster {cluster_name!r}, which the kubeconfig lacks")
+    raise KubeConfigError(
+        f"context {short(repr(name))} names cluster {short(repr(cluster_name))}, which the kubeconfig lacks"
+    )
 
 
 class KubeClient:
@@ -147,8 +137,9 @@ class KubeClient:
                 persist_config=False,
                 temp_file_path=str(temp_dir) if temp_dir is not None else None,
             )
-        except (ConfigException, ValueError, TypeError) as exc:
-            raise KubeConfigError(f"context {name!r}: {exc}") from None
+        except (ConfigException, ValueError, TypeError, AttributeError, KeyError) as exc:
+            # load_kubeconfig checked the shape; this is what the library itself refuses (bad base64, …)
+            raise KubeConfigError(f"context {short(name)!r}: {short(str(exc))}") from None
         return cls(k8s.ApiClient(configuration), cluster=name, server=str(cluster.get("server", "")))
 
     def close(self) -> None:

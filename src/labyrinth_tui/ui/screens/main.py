@@ -14,6 +14,7 @@ from textual.widgets import Header, Tab, Tabs, Tree
 from textual.worker import Worker, WorkerState
 
 from labyrinth_tui.journey.request import JourneyRequest
+from labyrinth_tui.model.text import inert
 from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.sources import (
     PacketBatch,
@@ -130,14 +131,14 @@ class MainScreen(Screen[None]):
     def _worker_failed(self, event: Worker.StateChanged) -> None:
         if event.state is not WorkerState.ERROR:
             return
-        error = event.worker.error
+        error = inert(str(event.worker.error))  # an exception's text may quote a node or a file
         name = event.worker.name
         if name.startswith("stream:"):
             pane = self.query_one(StreamsArea).pane_for_key(name.removeprefix("stream:"))
             if pane is not None:
-                pane.set_state(StreamState.FAILED, str(error))
+                pane.set_state(StreamState.FAILED, error)
             return
-        self.notify(f"{error}", title="The source failed", severity="error", timeout=30)
+        self.notify(error, title="The source failed", severity="error", timeout=30, markup=False)
 
     @on(SourceEventMessage)
     def on_source_event(self, message: SourceEventMessage) -> None:

@@ -67,6 +67,12 @@ class StreamsArea(Container):
         tabs = self.query_one(Tabs)
         await tabs.remove_tab(f"tab-{pane.id}")
         await pane.remove()
+        # The grid keeps its last 4 arrangements and its last list of displayed children, and each holds
+        # the panes it had: a closed pane and its 100k-packet ring stayed alive until enough layouts had
+        # happened (the last one closed: for good). Drop both now (tests/unit/test_ui_memory.py).
+        grid = self.query_one("#stream-grid", Grid)
+        grid._clear_arrangement_cache()
+        grid.displayed_children  # noqa: B018 — reading it replaces the cached list (it knows the pane left)
         self._reflow()
 
     def activate(self, pane: StreamPane) -> None:
