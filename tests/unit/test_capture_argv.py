@@ -177,21 +177,23 @@ def test_default_engine_pipes_tcpdump_immediate_mode_into_tshark() -> None:
     import shlex
 
     relay = Relay("/tmp/labyrinth-cap-0a/run", every=1000, keep=False)
-    argv = capture_argv("lxc7dc050ebabd6", "udp port 53", relay=relay)
-    assert argv[:2] == ["sh", "-c"] and len(argv) == 3
-    words = shlex.split(argv[2])
-    first, relayed = words[: words.index("|")], words[words.index("|") + 1 :]
+    argv = capture_argv("lxc7dc050ebabd6", "udp port 53", relay=relay, buffer_kb=1)
+    # python3 -c RELAY prefix every keep N tcpdump(N words)… tshark…: the relay starts tcpdump itself
+    # (to ask it for its kernel drops), records packets as they pass, swaps tshark now and then
+    assert argv[:2] == ["python3", "-c"] and argv[3:6] == ["/tmp/labyrinth-cap-0a/run", "1000", "0"]
+    ncap = int(argv[6])
+    first, reader = argv[7 : 7 + ncap], argv[7 + ncap :]
     assert first[:3] == ["tcpdump", "-i", "lxc7dc050ebabd6"] and "--immediate-mode" in first
+    assert first[first.index("-B") + 1] == "1"  # KiB: a test-only buffer that makes the kernel drop
     assert first[-3:] == ["-w", "-", "udp port 53"]  # the filter travels as one argument
-    # python3 -c RELAY prefix every keep tshark…: files as packets pass, tshark swapped now and then
-    assert relayed[:2] == ["python3", "-c"] and relayed[3:6] == ["/tmp/labyrinth-cap-0a/run", "1000", "0"]
-    reader = relayed[6:]
     assert reader[:5] == ["tshark", "-r", "-", "-l", "-n"]
     assert "udp.port==8472,vxlan" in reader and "-w" not in reader
     plain = shlex.split(capture_argv("lxc7dc050ebabd6")[2])
     assert plain.count("|") == 1 and plain[plain.index("|") + 1] == "tshark"
     with pytest.raises(ValueError, match="tcpdump or tshark"):
         capture_argv("ens4", engine="pcap")
+    with pytest.raises(ValueError, match="1-1048576 KiB"):
+        capture_argv("ens4", buffer_kb=0)
 
 
 def test_tcpdump_keeps_2_kb_of_each_packet_so_its_kernel_ring_has_room() -> None:

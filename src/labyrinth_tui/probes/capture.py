@@ -88,8 +88,9 @@ class Relay:
     every: int = 250_000
     keep: bool = True
 
-    def argv(self, tshark: list[str]) -> list[str]:
-        return swap_argv(self.prefix, self.every, self.keep, tshark)
+    def argv(self, tshark: list[str], capture: list[str] | None = None) -> list[str]:
+        """The relay feeding `tshark`; with `capture` (tcpdump) it starts it and reports its kernel drops."""
+        return swap_argv(self.prefix, self.every, self.keep, tshark, capture)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,7 @@ def capture_argv(
     vxlan_port: int = VXLAN_PORT,
     count: int | None = None,
     buffer_mb: int = 16,
+    buffer_kb: int | None = None,
     recording: Recording | None = None,
     engine: str = "tcpdump",
     snaplen: int = SNAPLEN,
@@ -152,11 +154,14 @@ def capture_argv(
 
     `capture_filter` is BPF (check it first with `filter_check_argv`); for a readiness canary pass
     `capture_ready.canary_filter(user_filter)`. `buffer_mb` is the kernel buffer (2 MB drops bursts at
-    ~20k packets/s). `snaplen` bytes of each packet are kept (tcpdump engine; see SNAPLEN).
+    ~20k packets/s); `buffer_kb`, when given, sets it in KiB instead (tcpdump engine; tests make the
+    kernel drop with 1). `snaplen` bytes of each packet are kept (tcpdump engine; see SNAPLEN).
     """
     iface = validate_interface(interface)
     if not 1 <= buffer_mb <= 1024:
         raise ValueError(f"capture buffer must be 1-1024 MB, not {buffer_mb!r}")
+    if buffer_kb is not None and (isinstance(buffer_kb, bool) or not 1 <= buffer_kb <= 1024 * 1024):
+        raise ValueError(f"capture buffer must be 1-1048576 KiB, not {buffer_kb!r}")
     if isinstance(snaplen, bool) or not isinstance(snaplen, int) or not 64 <= snaplen <= 262_144:
         raise ValueError(f"snapshot length must be 64-262144 bytes, not {snaplen!r}")
     bpf = validate_capture_filter(capture_filter)
@@ -167,7 +172,7 @@ def capture_argv(
             "-i",
             iface,
             "-B",
-            str(buffer_mb * 1024),
+            str(buffer_mb * 1024 if buffer_kb is None else buffer_kb),
             "-s",
             str(snaplen),
             "--immediate-mode",
@@ -180,7 +185,8 @@ def capture_argv(
         reader = ["tshark", "-r", "-", "-l", "-n", *decode]
         if recording is not None:
             raise ValueError("the tcpdump engine records through a Relay (files written as packets pass)")
-        return pipeline(capture, reader if relay is None else relay.argv(reader))
+        # with a relay, the relay starts tcpdump itself: it asks it for its kernel drops (SIGUSR1)
+        return pipeline(capture, reader) if relay is None else relay.argv(reader, capture)
     if engine != "tshark":
         raise ValueError(f"capture engine {engine!r}: tcpdump or tshark")
     if relay is not None:

@@ -20,6 +20,15 @@ does not bound it), so a long stream needs a fresh tshark now and then. ONE tcpd
   boundary; when the feed reaches the boundary the relay closes the current tshark's stdin, waits
   for it to print its last line and exit, writes a marker line, and feeds the spare from there.
 
+- given tcpdump's argv, starts tcpdump itself (else reads a pcap stream on stdin): the kernel counts the
+  packets it drops for tcpdump's socket, but tcpdump prints that count only at exit or on SIGUSR1
+  (`man tcpdump`; here, 4.99: one line "tcpdump: A packets captured, B packets received by filter,
+  C packets dropped by kernel" on stderr; at exit three lines "… packets dropped by kernel" last).
+  So once tcpdump says "listening on", the relay sends it SIGUSR1 every second, reads the answer
+  from tcpdump's stderr (non-blocking, in the same loop: the capture never waits for it), and says
+  the count (the marker below) whenever it grows. tcpdump's other words — errors, its final counts
+  — go on to the relay's stderr unchanged.
+
 So every packet reaches exactly one tshark, lines stay in capture order, and run N's file holds
 exactly tshark run N's frames. The relay costs a few µs of CPU per packet, recording included
 (`bench/capture_relay.py` prints it), against tshark's ~8 µs per packet.
@@ -32,6 +41,8 @@ Markers, on stdout between tshark's lines (tshark numbers from 1 again after a "
 - `MARK + "behind\t<packets>\t<milliseconds>"`: recorded packets tshark has not been given yet, and
   how long the oldest of them has waited (0 0: caught up). Written only when stdout has room, so a
   stalled reader never stalls the relay for it.
+- `MARK + "dropped\t<packets>"`: packets the kernel dropped for tcpdump so far (tcpdump's own count;
+  said when it grows, and once more after tcpdump's final count if that differs).
 The relay's exit status is the current tshark's (0 when tcpdump's end ended the stream; 127 when
 tshark cannot be started; 128+N when tshark died of signal N; 2 when stdin is not a pcap stream).
 """
@@ -43,10 +54,13 @@ from typing import Final
 MARK: Final = "\x1elabyrinth\t"
 
 SWAP_SCRIPT: Final = r"""
-import fcntl, os, select, struct, subprocess, sys, termios, time
+import fcntl, os, re, select, signal, struct, subprocess, sys, termios, time
 from collections import deque
-prefix, every, keep, tshark = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4:]
+prefix, every, keep, ncap = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+capture, tshark = sys.argv[5 : 5 + ncap], sys.argv[5 + ncap :]
 MARK = b"\x1elabyrinth\t"
+ASK_EVERY = 1.0  # seconds between SIGUSR1s asking tcpdump for its counts
+DROPS = re.compile(rb"(\d+) packets? dropped by kernel")
 # a spare not ready by then is given up (killed; another try one budget later); tests shorten it
 SPARE_WAIT = float(os.environ.get("LABYRINTH_RELAY_SPARE_WAIT", "15"))
 MEMORY = 64 << 20  # unrecorded bytes held for tshark before the relay stops reading stdin
@@ -67,8 +81,59 @@ def die(message, code):
     sys.stderr.write("labyrinth relay: %s\n" % message)
     sys.exit(code)
 
+cap, errfd, errbuf, listening, kernel_drops, told_drops = None, -1, b"", False, 0, 0
+if capture:
+    # we start tcpdump ourselves: its pid to ask for counts (SIGUSR1), its stderr to read them from
+    try:
+        pipe = subprocess.PIPE
+        cap = subprocess.Popen(capture, stdin=subprocess.DEVNULL, stdout=pipe, stderr=pipe)
+    except OSError as e:
+        sys.stderr.write("labyrinth relay: cannot start %s: %s\n" % (capture[0], e.strerror))
+        sys.exit(127)
+    os.dup2(cap.stdout.fileno(), 0)
+    cap.stdout.close()
+    errfd = cap.stderr.fileno()
+    os.set_blocking(errfd, False)
+
+def capture_said(chunk):
+    # tcpdump's stderr: its answers to our SIGUSR1 ("tcpdump: A packets captured, B packets received by
+    # filter, C packets dropped by kernel", one line) are read and not passed on; everything else is
+    # (its errors, and its final counts at exit: three lines of its own)
+    global errbuf, listening, kernel_drops
+    errbuf += chunk
+    *lines, errbuf = errbuf.split(b"\n")
+    if not chunk and errbuf:
+        lines, errbuf = lines + [errbuf], b""
+    for line in lines:
+        found = DROPS.search(line)
+        if found:
+            kernel_drops = max(kernel_drops, int(found.group(1)))
+        if line.startswith(b"tcpdump: listening on"):
+            listening = True
+        if not (found and line.startswith(b"tcpdump: ") and b"packets captured," in line):
+            os.write(2, line + b"\n")
+
+def read_capture_err():
+    global errfd
+    try:
+        chunk = os.read(errfd, 1 << 14)
+    except BlockingIOError:
+        return
+    capture_said(chunk)
+    if not chunk:
+        os.close(errfd)
+        errfd = -1
+
+def drain_capture(wait):
+    # tcpdump's last words, until its stderr ends (it has exited) or `wait` seconds
+    until = time.monotonic() + wait
+    while errfd >= 0 and time.monotonic() < until:
+        if select.select([errfd], [], [], max(0.0, until - time.monotonic()))[0]:
+            read_capture_err()
+
 header = read_exact(24)
 if len(header) < 24:
+    drain_capture(5)
     sys.exit(0)  # the capture ended before it began
 ORDERS = {b"\xd4\xc3\xb2\xa1": "<", b"\x4d\x3c\xb2\xa1": "<",  # micro-, nanoseconds
           b"\xa1\xb2\xc3\xd4": ">", b"\xa1\xb2\x3c\x4d": ">"}
@@ -316,12 +381,15 @@ def say(now):
     said = behind
 
 buf = bytearray()
-eof, last_say = False, time.monotonic()
+eof, last_say, last_ask = False, time.monotonic(), 0.0
 try:
     while not (eof and not queue):
         reading = [0] if not eof and held < MEMORY else []
+        reading += [errfd] if errfd >= 0 else []
         readable, writable, _ = select.select(reading, [curfd] if queue else [], [], SAY_EVERY)
-        if readable:
+        if errfd in readable:
+            read_capture_err()
+        if 0 in readable:
             chunk = os.read(0, 1 << 16)
             if not chunk:
                 eof = True
@@ -370,12 +438,26 @@ try:
         if now - last_say >= SAY_EVERY:
             last_say = now
             say(now)
+        if cap is not None and listening and now - last_ask >= ASK_EVERY and cap.poll() is None:
+            last_ask = now  # not reaped yet (poll said it runs): the pid is still tcpdump's
+            os.kill(cap.pid, signal.SIGUSR1)
+        if kernel_drops != told_drops and select.select([], [1], [], 0)[1]:
+            told_drops = kernel_drops  # only when stdout has room: never block the capture on it
+            os.write(1, marker(b"dropped", kernel_drops))
 except (BrokenPipeError, ConnectionResetError):
     if spare is not None:
         spare.kill()
     sys.exit(finish(cur) or 1)  # tshark died: its status and words (stderr) end the stream
 if said:
     say(time.monotonic())
+drain_capture(5)
+if kernel_drops != told_drops:
+    emit(b"dropped", kernel_drops)
+if cap is not None:
+    try:
+        cap.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
 if spare is not None:
     spare.kill()
     spare.wait()
@@ -383,13 +465,19 @@ sys.exit(finish(cur))
 """
 
 
-def swap_argv(prefix: str, every: int, keep: bool, tshark: list[str]) -> list[str]:
+def swap_argv(
+    prefix: str, every: int, keep: bool, tshark: list[str], capture: list[str] | None = None
+) -> list[str]:
     """python3 running the relay: files `<prefix>-NNNN.pcap` ("" records nothing), a fresh tshark every
-    `every` packets (kept files when `keep`, else a run's file is deleted when the next one starts)."""
+    `every` packets (kept files when `keep`, else a run's file is deleted when the next one starts).
+    With `capture` (tcpdump's argv writing pcap to stdout) the relay starts it and reads its packets;
+    without, it reads a pcap stream on its own stdin."""
     if prefix and (not prefix.startswith("/") or "\0" in prefix or prefix.endswith("/")):
         raise ValueError(f"a recording needs an absolute path prefix on the node, not {prefix!r}")
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ValueError(f"restart tshark after a positive number of packets, not {every!r}")
     if not tshark:
         raise ValueError("the relay needs tshark's argv")
-    return ["python3", "-c", SWAP_SCRIPT, prefix, str(every), "1" if keep else "0", *tshark]
+    capture = list(capture or [])
+    counts = [str(every), "1" if keep else "0", str(len(capture))]
+    return ["python3", "-c", SWAP_SCRIPT, prefix, *counts, *capture, *tshark]

@@ -78,13 +78,27 @@ class StreamLag:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamDrops:
+    """Packets the node's kernel dropped for the stream's capture socket so far (tcpdump's own count):
+    they never reached tcpdump, so no recording or view holds them."""
+
+    spec: StreamSpec
+    packets: int
+
+    @property
+    def text(self) -> str:
+        """What the stream's header says ("" while none)."""
+        return f"kernel dropped {self.packets:,}" if self.packets > 0 else ""
+
+
+@dataclass(frozen=True, slots=True)
 class PacketBatch:
     spec: StreamSpec
     packets: tuple[PacketSummary, ...]
     dropped: int = 0  # so far on this stream: packets the source could not ship (a burst over the ring)
 
 
-SourceEvent = ProgressEvent | TopologyEvent | StreamStatus | StreamLag | PacketBatch
+SourceEvent = ProgressEvent | TopologyEvent | StreamStatus | StreamLag | StreamDrops | PacketBatch
 Emit = Callable[[SourceEvent], None]
 
 

@@ -51,6 +51,8 @@ class Lines:
     parser: SummaryParser
     note: Callable[[str], None]
     behind: Callable[[int, float], None] = field(default=lambda packets, seconds: None)  # relay's lag
+    # tcpdump's count of packets the kernel dropped for it, as the relay asks it (SIGUSR1) each second
+    kernel_dropped: Callable[[int], None] = field(default=lambda packets: None)
     runs: list[RunFile] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -100,6 +102,8 @@ class Lines:
             self.note(said)
         elif kind == "behind" and len(numbers) == 2:
             self.behind(max(0, numbers[0]), max(0, numbers[1]) / 1000)
+        elif kind == "dropped" and len(numbers) == 1:
+            self.kernel_dropped(max(0, numbers[0]))
         elif kind == "failed" and numbers:
             why = "was not ready in 15 s" if numbers[0] == -1 else f"exited {numbers[0]}"
             self.note(f"a fresh tshark failed to start ({why}); the running one goes on")

@@ -40,7 +40,15 @@ from labyrinth_tui.probes.capture_ready import (
     interpret_canary_send,
 )
 from labyrinth_tui.probes.dissect import DISSECT_TIMEOUT, DissectError, frame_in, pdml_argv, pdml_layers
-from labyrinth_tui.sources.base import Emit, PacketBatch, StreamLag, StreamSpec, StreamState, StreamStatus
+from labyrinth_tui.sources.base import (
+    Emit,
+    PacketBatch,
+    StreamDrops,
+    StreamLag,
+    StreamSpec,
+    StreamState,
+    StreamStatus,
+)
 from labyrinth_tui.sources.capture_files import copy_recording, fetch_recording
 from labyrinth_tui.sources.capture_runs import Lines, ended_why
 
@@ -95,6 +103,7 @@ class CaptureStreams:
         restart_after: int = RESTART_AFTER,
         ready_timeout: float = 8.0,
         tag: str = "",
+        buffer_kb: int = 32 * 1024,
     ) -> None:
         self.sessions = sessions
         # a lab's prefix in its capture folders' names: `lab down` sweeps only its own lab's orphans
@@ -103,6 +112,7 @@ class CaptureStreams:
         self.privilege = privilege
         self.restart_after = restart_after
         self.ready_timeout = ready_timeout
+        self.buffer_kb = buffer_kb  # tcpdump's kernel buffer (tests make the kernel drop with 1 KiB)
         self._streams: dict[StreamSpec, _Stream] = {}
         self._recordings: dict[StreamSpec, Path] = {}
 
@@ -271,13 +281,17 @@ class CaptureStreams:
         def behind(packets: int, seconds: float) -> None:
             stream.emit(StreamLag(spec, packets, seconds))
 
+        def kernel_dropped(packets: int) -> None:
+            stream.emit(StreamDrops(spec, packets))
+
         fmt = DEFAULT_FORMAT if spec.journey_fields else LIST_FORMAT
-        lines = Lines(prefix, keep, Canary.new(), SummaryParser(spec.node, spec.interface, fmt), note, behind)
+        parser = SummaryParser(spec.node, spec.interface, fmt)
+        lines = Lines(prefix, keep, Canary.new(), parser, note, behind, kernel_dropped)
         stream.lines = lines
         argv = capture_argv(
             spec.interface,
             canary_filter(spec.capture_filter),
-            buffer_mb=32,
+            buffer_kb=self.buffer_kb,
             fmt=fmt,
             relay=Relay(prefix, self.restart_after, keep),
         )

@@ -9,6 +9,7 @@ from labyrinth_tui.sources import (
     PacketBatch,
     ProgressEvent,
     SourceEvent,
+    StreamDrops,
     StreamLag,
     StreamSpec,
     StreamStatus,
@@ -62,7 +63,9 @@ class FollowScreen(MainScreen):
 
     def deliver(self, event: SourceEvent | FollowEvent) -> None:
         # one queue for both kinds, so a stream's pane is open before its first packets arrive
-        if isinstance(event, PacketBatch | StreamStatus | StreamLag | ProgressEvent | TopologyEvent):
+        if isinstance(
+            event, PacketBatch | StreamStatus | StreamLag | StreamDrops | ProgressEvent | TopologyEvent
+        ):
             self.post_message(SourceEventMessage(event))
         else:
             self.post_message(FollowMessage(event))

@@ -21,6 +21,7 @@ from labyrinth_tui.sources import (
     ProgressEvent,
     Source,
     SourceEvent,
+    StreamDrops,
     StreamLag,
     StreamSpec,
     StreamState,
@@ -155,6 +156,10 @@ class MainScreen(Screen[None]):
             pane = self.query_one(StreamsArea).pane_for_key(event.spec.key)
             if pane is not None:
                 pane.set_lag(event.text)
+        elif isinstance(event, StreamDrops):
+            pane = self.query_one(StreamsArea).pane_for_key(event.spec.key)
+            if pane is not None:
+                pane.set_kernel_dropped(event.packets)
         elif isinstance(event, ProgressEvent):
             self.query_one(ProvisionPane).update_step(event.step)
         elif isinstance(event, TopologyEvent):

@@ -65,6 +65,8 @@ class StreamPane(Vertical, can_focus_children=True):
     reason: reactive[str] = reactive("")
     # packets the source never delivered: one flush carried more than the ring holds (the source counts)
     source_dropped: reactive[int] = reactive(0)
+    # packets the node's kernel dropped before tcpdump saw them (tcpdump's own count): lost for good
+    kernel_dropped: reactive[int] = reactive(0)
 
     def __init__(self, spec: StreamSpec, capacity: int = 100_000) -> None:
         super().__init__(id=pane_id(spec), classes="stream-pane")
@@ -106,6 +108,9 @@ class StreamPane(Vertical, can_focus_children=True):
     def watch_source_dropped(self) -> None:
         self._header_changed()
 
+    def watch_kernel_dropped(self) -> None:
+        self._header_changed()
+
     @property
     def packets(self) -> PacketList:
         return self.query_one(PacketList)
@@ -129,6 +134,10 @@ class StreamPane(Vertical, can_focus_children=True):
     def set_state(self, state: StreamState, reason: str = "") -> None:
         self.state = state
         self.reason = reason
+
+    def set_kernel_dropped(self, packets: int) -> None:
+        """tcpdump's running count of packets the kernel dropped for this stream (it only grows)."""
+        self.kernel_dropped = max(self.kernel_dropped, packets)
 
     def set_lag(self, lag: str) -> None:
         self.lag = lag
@@ -173,6 +182,8 @@ class StreamPane(Vertical, can_focus_children=True):
         """The header's counts, compact, ranked: packets seen, then what was lost, then the rest."""
         plist = self.packets
         fields = [(Field(f"{plist.ring.total} pkts", required=True), "")]
+        if self.kernel_dropped:
+            fields.append((Field(f"kernel dropped {self.kernel_dropped}", 1), "bold red"))
         if plist.ring.dropped:
             fields.append((Field(f"{plist.ring.dropped} dropped", 1), "bold red"))
         if self.source_dropped:
@@ -198,6 +209,8 @@ class StreamPane(Vertical, can_focus_children=True):
             return
         self._shown = shown
         counts = Text(f"{self._rates[-1]:>7.0f} pkt/s  {plist.ring.total:>7} pkts")
+        if self.kernel_dropped:
+            counts.append(f"  kernel dropped {self.kernel_dropped}", style="bold red")
         if plist.ring.dropped:
             counts.append(f"  {plist.ring.dropped} dropped", style="bold red")
         if self.source_dropped:
