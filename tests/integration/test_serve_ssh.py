@@ -289,3 +289,23 @@ def test_a_stopped_viewer_costs_the_presenter_nothing(tmp_path: Path, keys: dict
             timeout=20,
             what="alice to catch up",
         )
+
+
+def test_the_presenters_tour_is_shown_as_a_tour_to_viewers(tmp_path: Path, keys: dict[str, Path]) -> None:
+    with replay_server(tmp_path) as server, tmux_server("sv-tour") as tmux:  # type: ignore[attr-defined]
+        assert isinstance(server, Server)
+        tmux.open("presenter", server.ssh(keys["presenter"], "-tt"))
+        tmux.open("alice", server.ssh(keys["alice"], "-tt"), width=100, height=30)
+        tmux.wait("presenter", "presenting", "wrk-1/node-wrk")
+        tmux.wait("alice", "following the presenter", "wrk-1/node-wrk")
+        tmux.keys("presenter", "u")
+        tmux.wait("presenter", "7/7 steps passed")
+        tmux.wait("alice", "7/7 steps passed", "✓ the DNS search walk")
+        # one screen: leaving the tour is back on the tree, not on a journey screen shown under it
+        tmux.keys("alice", "Escape")
+        wait_until(lambda: "steps passed" not in tmux.screen("alice"), timeout=10, what="the tour to close")
+        screen = tmux.wait("alice", "following the presenter", "wrk-1/node-wrk")
+        assert "search walk" not in screen, screen
+        # a late joiner is shown the tour the presenter shows
+        tmux.open("bob", server.ssh(keys["bob"], "-tt"))
+        tmux.wait("bob", "7/7 steps passed")

@@ -38,6 +38,7 @@ from labyrinth_tui.sources.follow_wire import (
     Selection,
     StreamClosed,
     StreamOpened,
+    TourShown,
     encode,
     encode_request,
     read_encoded,
@@ -94,7 +95,7 @@ class FollowHub:
         self.topology: TopologyEvent | None = None
         self.progress: dict[tuple[str, str], ProgressEvent] = {}
         self.streams: dict[StreamSpec, _Stream] = {}
-        self.report: JourneyReport | None = None
+        self.shown: JourneyShown | TourShown | None = None  # the last journey or tour, for late joiners
         self.selection = ""
         self._asks = itertools.count(1)
         self._pending: dict[int, int] = {}  # hub request → viewer number
@@ -135,8 +136,8 @@ class FollowHub:
             self.streams[frame.spec].status = frame
         elif isinstance(frame, PacketBatch) and frame.spec in self.streams:
             self.streams[frame.spec].packets.extend(frame.packets)
-        elif isinstance(frame, JourneyShown):
-            self.report = frame.report
+        elif isinstance(frame, JourneyShown | TourShown):
+            self.shown = frame
         elif isinstance(frame, Selection):
             self.selection = frame.label
 
@@ -194,8 +195,8 @@ class FollowHub:
                 PacketBatch(spec, tuple(kept[i : i + SNAPSHOT_BATCH]))
                 for i in range(0, len(kept), SNAPSHOT_BATCH)
             )
-        if self.report is not None:
-            frames.append(JourneyShown(self.report))
+        if self.shown is not None:
+            frames.append(self.shown)
         if self.selection:
             frames.append(Selection(self.selection))
         if self.presenter is None:

@@ -23,9 +23,11 @@ from labyrinth_tui.sources.follow_wire import (
     Selection,
     StreamClosed,
     StreamOpened,
+    TourShown,
     encode,
     read_frame,
 )
+from labyrinth_tui.sources.tour import TourResult, tour_runner
 
 SOFT_LIMIT = 2 << 20  # bytes the hub has not read yet before the presenter stops sending it packets
 COALESCE = 0.25  # seconds of a stream's packets sent to the hub as one batch
@@ -135,6 +137,14 @@ class PublishingSource:
         report = await self.inner.journey(self._tee(emit), request)
         self.publish(JourneyShown(report))
         return report
+
+    async def tour(self, emit: Emit) -> TourResult:
+        """The tour as the presenter's TourScreen runs it (`tour_runner`: a run that fails is one ✗ step),
+        shown to the room as a tour: its journey is not published on its own, so viewers get one screen."""
+        self.publish(JourneyStarted())
+        result = await tour_runner(lambda: self.inner.journey(self._tee(emit)))()
+        self.publish(TourShown(*result))
+        return result
 
     async def datapath(self) -> dict[str, NodeBpf]:
         return await self.inner.datapath()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labyrinth_tui.journey.report import JourneyReport
+from labyrinth_tui.journey.tour import TourStep
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.sources.base import SourceEvent, StreamSpec
@@ -39,6 +40,14 @@ class JourneyStarted:
 @dataclass(frozen=True, slots=True)
 class JourneyShown:
     report: JourneyReport
+
+
+@dataclass(frozen=True, slots=True)
+class TourShown:
+    """The presenter ran the tour: its journey (None when it could not be made) and each step's ✓ or ✗."""
+
+    report: JourneyReport | None
+    steps: tuple[TourStep, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +86,9 @@ class DetailReply:
     error: str = ""
 
 
-FollowEvent = StreamOpened | StreamClosed | JourneyStarted | JourneyShown | Selection | Dropped | Notice
+FollowEvent = (
+    StreamOpened | StreamClosed | JourneyStarted | JourneyShown | TourShown | Selection | Dropped | Notice
+)
 Frame = SourceEvent | FollowEvent | DetailAsk | DetailReply
 
 

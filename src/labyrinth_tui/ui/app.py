@@ -11,9 +11,10 @@ from textual.screen import Screen
 from labyrinth_tui import __version__
 from labyrinth_tui.sources import Source
 from labyrinth_tui.sources.follow import FollowSource
+from labyrinth_tui.sources.follow_publish import PublishingSource
 from labyrinth_tui.ui.commands import LabyrinthCommands
 from labyrinth_tui.ui.gc_policy import keep_gc_pauses_short
-from labyrinth_tui.ui.screens.follow import FollowScreen
+from labyrinth_tui.ui.screens.follow import FollowScreen, PresentingScreen
 from labyrinth_tui.ui.screens.help import HelpScreen
 from labyrinth_tui.ui.screens.main import MainScreen
 from labyrinth_tui.ui.styles import EVIDENCE_BESIDE, NARROW_BELOW, stylesheets
@@ -42,6 +43,9 @@ class LabyrinthApp(App[None]):
         keep_gc_pauses_short(self)
         if self.follow and isinstance(self.source, FollowSource):
             self.push_screen(FollowScreen(self.source))
+            return
+        if isinstance(self.source, PublishingSource):  # the presenter of `labyrinth serve`
+            self.push_screen(PresentingScreen(self.source))
             return
         self.push_screen(MainScreen(self.source))
 

@@ -16,6 +16,7 @@ from labyrinth_tui.sources import (
     TopologyEvent,
 )
 from labyrinth_tui.sources.follow import FollowSource
+from labyrinth_tui.sources.follow_publish import PublishingSource
 from labyrinth_tui.sources.follow_wire import (
     Dropped,
     FollowEvent,
@@ -25,9 +26,10 @@ from labyrinth_tui.sources.follow_wire import (
     Selection,
     StreamClosed,
     StreamOpened,
+    TourShown,
 )
 from labyrinth_tui.ui.messages import SourceEventMessage
-from labyrinth_tui.ui.screens.journey import JourneyScreen
+from labyrinth_tui.ui.screens.journey import JourneyScreen, TourScreen
 from labyrinth_tui.ui.screens.main import MainScreen
 from labyrinth_tui.ui.widgets.streams_area import StreamsArea
 
@@ -83,9 +85,9 @@ class FollowScreen(MainScreen):
         elif isinstance(event, JourneyStarted):
             self.notify("the presenter is following the article's packet…", title="Journey")
         elif isinstance(event, JourneyShown):
-            if isinstance(self.app.screen, JourneyScreen):
-                self.app.pop_screen()
-            await self.app.push_screen(JourneyScreen(event.report))
+            await self._show_instead(JourneyScreen(event.report))
+        elif isinstance(event, TourShown):
+            await self._show_instead(TourScreen(event.steps, event.report))
         elif isinstance(event, Selection):
             self.presenter_selection = event.label
             self.sub_title = f"following the presenter · on {event.label}"
@@ -98,5 +100,24 @@ class FollowScreen(MainScreen):
         elif isinstance(event, Notice):
             self.notify(event.text, title="Presenter")
 
+    async def _show_instead(self, screen: JourneyScreen | TourScreen) -> None:
+        """The presenter's latest journey or tour replaces the one shown before (never a pile of them)."""
+        if isinstance(self.app.screen, JourneyScreen | TourScreen):
+            self.app.pop_screen()
+        await self.app.push_screen(screen)
+
     async def open_stream(self, spec: StreamSpec) -> None:
         self.notify("follow mode: the presenter opens the captures", severity="warning")
+
+
+class PresentingScreen(MainScreen):
+    """The presenter's main screen under `labyrinth serve`: MainScreen, but the tour (`u`) runs through
+    PublishingSource.tour, so the room gets it as a tour rather than the bare journey underneath."""
+
+    def __init__(self, source: PublishingSource) -> None:
+        super().__init__(source)
+        self.publishing = source
+
+    def action_tour(self) -> None:
+        source = self.publishing
+        self.app.push_screen(TourScreen(run=lambda: source.tour(self.emit)))
