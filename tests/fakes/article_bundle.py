@@ -9,55 +9,59 @@ from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Interface, InterfaceKind, Node, Pod, Topology, VxlanInfo
 from labyrinth_tui.sources.base import StreamSpec
 from labyrinth_tui.sources.bundle_writer import write_bundle
+from tests.fakes.article import (
+    CLIENT,
+    CLIENT_POD,
+    CLIENT_VETH,
+    CLUSTER_IP,
+    HOST_VETH_IFINDEX,
+    NODE0,
+    NODE0_IP,
+    NODE1,
+    NODE1_IP,
+    NODE2,
+    NODE2_IP,
+    SERVER,
+    SERVER_POD,
+    SERVER_VETH,
+    SERVICE_PORT,
+    VNI,
+    VXLAN_PORT,
+)
 
-LXC1 = "lxc7dc050ebabd6"
-LXC2 = "lxc3afb1f126f2c"
 
-
-def _node(name: str, address: str, gw: str, pods: tuple[Pod, ...], lxcs: list[str]) -> Node:
+def _node(name: str, address: str, pod: Pod) -> Node:
+    """A worker as `ip -j` shows it: its devices, then the pod's host veth (peer: the pod's eth0)."""
+    assert pod.host_veth is not None and pod.gateway is not None
     interfaces = (
         Interface("lo", 1, InterfaceKind.LOOPBACK, 65536, "", "UNKNOWN", ("127.0.0.1/8",)),
         Interface("ens4", 2, InterfaceKind.VETH, 1460, "42:01:0a:a8:00:04", "UP", (f"{address}/24",)),
         Interface("cilium_net", 3, InterfaceKind.VETH, 1460, "", "UP"),
-        Interface("cilium_host", 4, InterfaceKind.VETH, 1460, "", "UP", (f"{gw}/32",)),
+        Interface("cilium_host", 4, InterfaceKind.VETH, 1460, "", "UP", (f"{pod.gateway}/32",)),
         Interface(
-            "cilium_vxlan", 5, InterfaceKind.VXLAN, 1410, "", "UNKNOWN", (), vxlan=VxlanInfo(2, 8472, address)
+            "cilium_vxlan",
+            5,
+            InterfaceKind.VXLAN,
+            1410,
+            "",
+            "UNKNOWN",
+            (),
+            vxlan=VxlanInfo(VNI, VXLAN_PORT, address),
         ),
-        *(
-            Interface(lxc, 9 + 2 * i, InterfaceKind.VETH, 1460, "", "UP", (), None, i + 1, 8)
-            for i, lxc in enumerate(lxcs)
+        Interface(
+            pod.host_veth, HOST_VETH_IFINDEX, InterfaceKind.VETH, 1460, "", "UP", (), None, 1, pod.pod_ifindex
         ),
     )
-    return Node(name, address, interfaces=interfaces, pods=pods)
+    return Node(name, address, interfaces=interfaces, pods=(pod,))
 
 
 def article_topology() -> Topology:
-    wrk1 = Pod(
-        "wrk-1",
-        "node-wrk-1-ubuntu24-684f7d8fd6-2zncq",
-        "10.0.1.15",
-        "5b58d4f1-eb3e-4cb7",
-        LXC1,
-        9,
-        8,
-        "10.0.1.49",
-    )
-    wrk2 = Pod(
-        "wrk-2",
-        "node-wrk-2-ubuntu24-85748464f7-mwmrt",
-        "10.0.2.215",
-        "ceb7eaea-1923-4233",
-        LXC2,
-        9,
-        8,
-        "10.0.2.244",
-    )
     return Topology(
         "lab article",
         (
-            Node("node-0", "10.168.0.2", role="control-plane"),
-            _node("node-1", "10.168.0.4", "10.0.1.49", (wrk1,), [LXC1]),
-            _node("node-2", "10.168.0.5", "10.0.2.244", (wrk2,), [LXC2]),
+            Node(NODE0, NODE0_IP, role="control-plane"),
+            _node(NODE1, NODE1_IP, CLIENT_POD),
+            _node(NODE2, NODE2_IP, SERVER_POD),
         ),
     )
 
@@ -77,14 +81,14 @@ def handshake(
         port = 38430 + i // 3
         forward = flag != "SYN,ACK"
         a, b = (src, dst) if forward else (dst, src)
-        sport, dport = (port, 9999) if forward else (9999, port)
+        sport, dport = (port, SERVICE_PORT) if forward else (SERVICE_PORT, port)
         outer = (
             {
-                "outer_src": "10.168.0.4" if forward else "10.168.0.5",
-                "outer_dst": "10.168.0.5" if forward else "10.168.0.4",
+                "outer_src": NODE1_IP if forward else NODE2_IP,
+                "outer_dst": NODE2_IP if forward else NODE1_IP,
                 "outer_sport": 45304,
-                "outer_dport": 8472,
-                "vni": 2,
+                "outer_dport": VXLAN_PORT,
+                "vni": VNI,
             }
             if vxlan
             else {}
@@ -113,24 +117,17 @@ def handshake(
 
 
 def write_article_bundle(root: Path, packets_per_stream: int = 3) -> Path:
+    n = packets_per_stream
     streams = {
-        StreamSpec("node-1", LXC1): handshake(
-            "node-1", LXC1, "10.0.1.15", "10.105.134.33", 100.0, n=packets_per_stream
-        ),
-        StreamSpec("node-1", "cilium_vxlan"): handshake(
-            "node-1", "cilium_vxlan", "10.0.1.15", "10.0.2.215", 100.0001, n=packets_per_stream
-        ),
-        StreamSpec("node-1", "ens4"): handshake(
-            "node-1", "ens4", "10.0.1.15", "10.0.2.215", 100.0002, vxlan=True, n=packets_per_stream
-        ),
-        StreamSpec("node-2", LXC2): handshake(
-            "node-2", LXC2, "10.0.1.15", "10.0.2.215", 100.0005, n=packets_per_stream
-        ),
+        StreamSpec(NODE1, CLIENT_VETH): handshake(NODE1, CLIENT_VETH, CLIENT, CLUSTER_IP, 100.0, n=n),
+        StreamSpec(NODE1, "cilium_vxlan"): handshake(NODE1, "cilium_vxlan", CLIENT, SERVER, 100.0001, n=n),
+        StreamSpec(NODE1, "ens4"): handshake(NODE1, "ens4", CLIENT, SERVER, 100.0002, vxlan=True, n=n),
+        StreamSpec(NODE2, SERVER_VETH): handshake(NODE2, SERVER_VETH, CLIENT, SERVER, 100.0005, n=n),
     }
     steps = [
         Step("lab", "namespaces", StepState.DONE, 1, 1, 0.009),
         Step("lab", "links", StepState.DONE, 1, 1, 0.017),
-        Step("node-1", "sshd", StepState.DONE, 1, 1, 0.002),
-        Step("node-2", "sshd", StepState.RUNNING, 0, 1, 0.001, "10.168.0.5:22"),
+        Step(NODE1, "sshd", StepState.DONE, 1, 1, 0.002),
+        Step(NODE2, "sshd", StepState.RUNNING, 0, 1, 0.001, f"{NODE2_IP}:22"),
     ]
     return write_bundle(root, article_topology(), streams, steps=steps, title="article (synthetic)")

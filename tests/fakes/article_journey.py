@@ -6,8 +6,10 @@ from labyrinth_tui.journey.report import JourneyReport, PodSeen, StreamReady
 from labyrinth_tui.journey.stitch import stitch
 from labyrinth_tui.model.bpf import BpfLink, NodeBpf
 from labyrinth_tui.model.evidence import NodeEvidence, diff_evidence
+from labyrinth_tui.model.topology import Pod
 from labyrinth_tui.probes.evidence import parse_iptables_save
 from tests.fakes import DATA
+from tests.fakes import article as cluster
 from tests.fakes import journey_article as art
 
 
@@ -28,7 +30,7 @@ def article_report(
     ebpf: the eBPF datapath translated it (kube-proxy's counters stay put, the programs count);
     without: a device left without its program in that case; kube_moved: kube-proxy counted it too.
     """
-    cap = art.Capture(skew={art.NODE2: skew})
+    cap = art.Capture(skew={cluster.NODE2: skew})
     if drop_syn_after is None:
         art.article_connection(cap, 100.0)
     else:
@@ -36,11 +38,11 @@ def article_report(
         cap.send(100.0, art.dns(cport + 1000, 0x262F, "A", art.WALK[0]))
         cap.send(100.001, art.dns(cport + 1000, 0x262F, "A", art.WALK[0], nxdomain=True, response=True))
         cap.send(100.002, art.dns(cport + 1000, 0xF132, "A", art.WALK[1]))
-        reply = art.dns(cport + 1000, 0xF132, "A", art.WALK[1], answer=art.CLUSTER_IP, response=True)
+        reply = art.dns(cport + 1000, 0xF132, "A", art.WALK[1], answer=cluster.CLUSTER_IP, response=True)
         cap.send(100.003, reply)
-        cap.send(100.09, art.tcp(cport, 9999, "SYN", isn, 0, 0), drop_after=drop_syn_after)
+        cap.send(100.09, art.tcp(cport, cluster.SERVICE_PORT, "SYN", isn, 0, 0), drop_after=drop_syn_after)
     stitched = stitch(
-        cap.observations, art.SERVICES, art.ROLES, captured=art.CAPTURED, reference_node=art.NODE1
+        cap.observations, cluster.SERVICES, art.ROLES, captured=art.CAPTURED, reference_node=cluster.NODE1
     )
     before = parse_iptables_save((DATA / "iptables_save_nat_before.txt").read_text())
     after = parse_iptables_save((DATA / "iptables_save_nat_after.txt").read_text()) if counters else before
@@ -50,34 +52,32 @@ def article_report(
                 NodeEvidence(node, before, (), (), datapath(node, veth, 0, without)),
                 NodeEvidence(node, after if kube_moved else before, (), (), datapath(node, veth, 1, without)),
             )
-            for node, veth in ((art.NODE1, art.CLIENT_VETH), (art.NODE2, art.SERVER_VETH))
+            for node, veth in ((cluster.NODE1, cluster.CLIENT_VETH), (cluster.NODE2, cluster.SERVER_VETH))
         )
     else:
         evidence = (
-            diff_evidence(NodeEvidence(art.NODE1, before, ()), NodeEvidence(art.NODE1, after, ())),
-            diff_evidence(NodeEvidence(art.NODE2, before, ()), NodeEvidence(art.NODE2, before, ())),
+            diff_evidence(NodeEvidence(cluster.NODE1, before, ()), NodeEvidence(cluster.NODE1, after, ())),
+            diff_evidence(NodeEvidence(cluster.NODE2, before, ()), NodeEvidence(cluster.NODE2, before, ())),
         )
     counts: dict[tuple[str, str], int] = {}
     for p in cap.observations:
         counts[(p.node, p.interface)] = counts.get((p.node, p.interface), 0) + 1
     return JourneyReport(
-        cluster="lab labyrinth",
-        service=art.SERVICE_NAME,
-        service_ip=art.CLUSTER_IP,
-        service_port=9999,
-        client=PodSeen(
-            "wrk-1", "node-wrk-1-ubuntu24-684f7d8fd6-2zncq", art.NODE1, art.CLIENT,
-            "labyrinth.ed03b97d", art.CLIENT_VETH, veth_present, "client",
-        ),
-        server=PodSeen(
-            "wrk-2", "node-wrk-2-ubuntu24-85748464f7-mwmrt", art.NODE2, art.SERVER,
-            "labyrinth.d6138ce2", art.SERVER_VETH, True, "server",
-        ),
+        cluster=cluster.CLUSTER,
+        service=cluster.SERVICE_NAME,
+        service_ip=cluster.CLUSTER_IP,
+        service_port=cluster.SERVICE_PORT,
+        client=_seen(cluster.CLIENT_POD, cluster.NODE1, veth_present, "client"),
+        server=_seen(cluster.SERVER_POD, cluster.NODE2, True, "server"),
         streams=tuple(StreamReady(n, i, "capturing", "", counts.get((n, i), 0)) for n, i in art.CAPTURED),
         stitched=stitched,
         evidence=evidence,
         received="asdfasdfasdfasd\n" if drop_syn_after is None else "",
     )  # fmt: skip
+
+
+def _seen(pod: Pod, node: str, veth_present: bool, role: str) -> PodSeen:
+    return PodSeen(pod.namespace, pod.name, node, pod.ip, pod.netns, pod.host_veth or "", veth_present, role)
 
 
 def datapath(node: str, lxc: str, run: int, without: str = "") -> NodeBpf:
@@ -89,10 +89,10 @@ def datapath(node: str, lxc: str, run: int, without: str = "") -> NodeBpf:
         ("cilium_host", 4, "tcx_egress", "cil_from_host"),
         ("cilium_net", 3, "tcx_ingress", "cil_to_host"),
         ("ens4", 2, "tcx_ingress", "cil_from_netdev"),
-        ("lxc_health", 6, "tcx_ingress", "cil_from_container"),
-        (lxc, 9, "tcx_ingress", "cil_from_container"),
+        (lxc, cluster.HOST_VETH_IFINDEX, "tcx_ingress", "cil_from_container"),
+        ("lxc_health", cluster.HOST_VETH_IFINDEX + 1, "tcx_ingress", "cil_from_container"),
     ]
-    translating = node == art.NODE1
+    translating = node == cluster.NODE1
     links = tuple(
         BpfLink(
             "tcx", 100 + i, 500 + i, name, ifindex, ifname, attach, 12 * run,

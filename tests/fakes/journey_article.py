@@ -1,4 +1,4 @@
-"""The article's cluster as packet observations: what tshark printed on each hop of node-1 and node-2."""
+"""The article's connection as packet observations: what tshark printed on each hop of node-1 and node-2."""
 
 from __future__ import annotations
 
@@ -8,25 +8,23 @@ from itertools import count
 
 from labyrinth_tui.journey.roles import InterfaceRole, Role
 from labyrinth_tui.model.packets import PacketSummary
-from labyrinth_tui.model.topology import Service, ServicePort
-
-NODE1, NODE2 = "node-1", "node-2"
-NODE1_IP, NODE2_IP = "10.168.0.4", "10.168.0.5"
-CLIENT_VETH, SERVER_VETH = "lxc7dc050ebabd6", "lxc3afb1f126f2c"
-CLIENT, SERVER, DNS_POD = "10.0.1.15", "10.0.2.215", "10.0.2.17"
-CLUSTER_IP, KUBE_DNS = "10.105.134.33", "10.96.0.10"
-VNI = 6174  # Cilium puts the source's security identity in the VNI
-VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
-
-SERVICES = (
-    Service(
-        "wrk-2",
-        "node-wrk-2-ubuntu24",
-        CLUSTER_IP,
-        (ServicePort("tcp-9999", "TCP", 9999, 9999), ServicePort("udp-9999", "UDP", 9999, 9999)),
-        (SERVER,),
-    ),
-    Service("kube-system", "kube-dns", KUBE_DNS, (ServicePort("dns", "UDP", 53, 53),), (DNS_POD,)),
+from tests.fakes.article import (
+    CLIENT,
+    CLIENT_VETH,
+    CLUSTER_IP,
+    DNS_POD,
+    KUBE_DNS,
+    NODE1,
+    NODE1_IP,
+    NODE2,
+    NODE2_IP,
+    SERVER,
+    SERVER_VETH,
+    SERVICE_NAME,
+    SERVICE_PORT,
+    VNI,
+    VXLAN_OVERHEAD,
+    VXLAN_PORT,
 )
 
 ROLES = {
@@ -101,7 +99,7 @@ class Capture:
                     outer_src=src_ip,
                     outer_dst=dst_ip,
                     outer_sport=outer_sport,
-                    outer_dport=8472,
+                    outer_dport=VXLAN_PORT,
                     vni=VNI,
                 )
             numbers = self._numbers.setdefault((node, iface), count(1))
@@ -195,7 +193,6 @@ def dns(
     )
 
 
-SERVICE_NAME = "node-wrk-2-ubuntu24.wrk-2"
 # the client's search list (wrk-1.svc.cluster.local svc.cluster.local cluster.local), ndots:5
 WALK = (f"{SERVICE_NAME}.wrk-1.svc.cluster.local", f"{SERVICE_NAME}.svc.cluster.local")
 
@@ -215,6 +212,6 @@ def article_connection(cap: Capture, t0: float, cport: int = 38430, isn: int = 1
             t += 0.0002
         t += 0.0015
     t += 0.09  # the article: 90 ms from the answer to the SYN
-    cap.send(t, tcp(cport, 9999, "SYN", isn, 0, 0))
-    cap.send(t + 0.0006, tcp(9999, cport, "SYN,ACK", 7_000_000, isn + 1, 0, reply=True))
-    cap.send(t + 0.0012, tcp(cport, 9999, "ACK", isn + 1, 7_000_001, 4242, length=66))
+    cap.send(t, tcp(cport, SERVICE_PORT, "SYN", isn, 0, 0))
+    cap.send(t + 0.0006, tcp(SERVICE_PORT, cport, "SYN,ACK", 7_000_000, isn + 1, 0, reply=True))
+    cap.send(t + 0.0012, tcp(cport, SERVICE_PORT, "ACK", isn + 1, 7_000_001, 4242, length=66))

@@ -27,7 +27,7 @@ def _push(screen_factory: Any, *keys: str) -> Any:
 class TestJourneyScreen:
     def test_article_journey(self, snap_compare: Any) -> None:
         """Header with node-2's clock 2500µs ahead, the DNS walk (NXDOMAIN then 10.105.134.33), then the SYN's
-        six hops: DNAT on node-1's cilium_vxlan with kube-proxy's counters beside it, encap/decap VNI 6174."""
+        six hops: DNAT on node-1's cilium_vxlan with kube-proxy's counters beside it, encap/decap VNI 2."""
         app = make_app(None)
         assert snap_compare(
             app, terminal_size=(170, 50), run_before=_push(lambda: JourneyScreen(article_report()))

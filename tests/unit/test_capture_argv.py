@@ -37,8 +37,8 @@ from tests.snapshot.bundles import INVALID_FILTER
 
 
 def test_capture_argv_streams_one_line_per_packet_decoding_vxlan() -> None:
-    argv = capture_argv("lxc7dc050ebabd6", "udp port 53", engine="tshark")
-    assert argv[:6] == ["tshark", "-i", "lxc7dc050ebabd6", "-l", "-n", "-B"]
+    argv = capture_argv("lxc1ba60d50596c", "udp port 53", engine="tshark")
+    assert argv[:6] == ["tshark", "-i", "lxc1ba60d50596c", "-l", "-n", "-B"]
     assert "udp.port==8472,vxlan" in argv and "tabs" in argv
     assert argv[-2:] == ["-f", "udp port 53"]
     # -Q and -q silence every packet line in tshark 4.0: a stream must never carry them
@@ -177,18 +177,18 @@ def test_default_engine_pipes_tcpdump_immediate_mode_into_tshark() -> None:
     import shlex
 
     relay = Relay("/tmp/labyrinth-cap-0a/run", every=1000, keep=False)
-    argv = capture_argv("lxc7dc050ebabd6", "udp port 53", relay=relay, buffer_kb=1)
+    argv = capture_argv("lxc1ba60d50596c", "udp port 53", relay=relay, buffer_kb=1)
     # python3 -c RELAY prefix every keep N tcpdump(N words)… tshark…: the relay starts tcpdump itself
     # (to ask it for its kernel drops), records packets as they pass, swaps tshark now and then
     assert argv[:2] == ["python3", "-c"] and argv[3:6] == ["/tmp/labyrinth-cap-0a/run", "1000", "0"]
     ncap = int(argv[6])
     first, reader = argv[7 : 7 + ncap], argv[7 + ncap :]
-    assert first[:3] == ["tcpdump", "-i", "lxc7dc050ebabd6"] and "--immediate-mode" in first
+    assert first[:3] == ["tcpdump", "-i", "lxc1ba60d50596c"] and "--immediate-mode" in first
     assert first[first.index("-B") + 1] == "1"  # KiB: a test-only buffer that makes the kernel drop
     assert first[-3:] == ["-w", "-", "udp port 53"]  # the filter travels as one argument
     assert reader[:5] == ["tshark", "-r", "-", "-l", "-n"]
     assert "udp.port==8472,vxlan" in reader and "-w" not in reader
-    plain = shlex.split(capture_argv("lxc7dc050ebabd6")[2])
+    plain = shlex.split(capture_argv("lxc1ba60d50596c")[2])
     assert plain.count("|") == 1 and plain[plain.index("|") + 1] == "tshark"
     with pytest.raises(ValueError, match="tcpdump or tshark"):
         capture_argv("ens4", engine="pcap")
@@ -199,7 +199,7 @@ def test_default_engine_pipes_tcpdump_immediate_mode_into_tshark() -> None:
 def test_tcpdump_keeps_2_kb_of_each_packet_so_its_kernel_ring_has_room() -> None:
     import shlex
 
-    argv = capture_argv("lxc7dc050ebabd6", buffer_mb=32)
+    argv = capture_argv("lxc1ba60d50596c", buffer_mb=32)
     first = shlex.split(argv[2].split(" | ")[0])
     # a 32 MB ring of 64 KiB slots (the default snaplen on an offloading veth) is 512 packets
     assert first[first.index("-s") + 1] == "2048" and first[first.index("-B") + 1] == "32768"

@@ -95,20 +95,20 @@ def test_bpftool_empty_as_in_the_lab_and_with_cilium_programs() -> None:
     assert parse_bpftool_net('[{"xdp":[],"tc":[],"flow_dissector":[]}]') == ()
     assert parse_bpftool_link("[]") == ()
     net = parse_bpftool_net(
-        '[{"xdp":[],"tc":[{"devname":"lxc3afb1f126f2c","ifindex":9,"kind":"tcx/ingress",'
+        '[{"xdp":[],"tc":[{"devname":"lxc91a2bea4a8f8","ifindex":9,"kind":"tcx/ingress",'
         '"name":"cil_from_container","prog_id":812},{"devname":"cilium_vxlan","ifindex":4,'
         '"kind":"clsact/egress","name":"cil_to_overlay","id":790}],"flow_dissector":[]}]'
     )
     assert [(a.interface, a.hook, a.direction, a.program, a.prog_id) for a in net] == [
-        ("lxc3afb1f126f2c", "tcx", "ingress", "cil_from_container", 812),
+        ("lxc91a2bea4a8f8", "tcx", "ingress", "cil_from_container", 812),
         ("cilium_vxlan", "tc", "egress", "cil_to_overlay", 790),
     ]
     link = parse_bpftool_link(
         '[{"id":3,"type":"tcx","prog_id":812,"ifindex":9,"attach_type":"tcx_ingress"},'
         '{"id":4,"type":"cgroup","prog_id":5}]',
-        {9: "lxc3afb1f126f2c"},
+        {9: "lxc91a2bea4a8f8"},
     )
-    assert [(a.interface, a.hook, a.direction) for a in link] == [("lxc3afb1f126f2c", "tcx", "ingress")]
+    assert [(a.interface, a.hook, a.direction) for a in link] == [("lxc91a2bea4a8f8", "tcx", "ingress")]
     with pytest.raises(EvidenceParseError, match="bpftool net"):
         parse_bpftool_net("{not json")
     with pytest.raises(EvidenceParseError, match="expected a JSON list"):
@@ -197,7 +197,7 @@ async def test_gather_takes_the_programs_from_the_callers_reader_or_says_why_not
     node = FakeNode({"iptables-save": (0, AFTER), "bpftool": (0, "[]")})
 
     async def lab_reader() -> NodeBpf:
-        return datapath("node-1", "lxc7dc050ebabd6", 1)
+        return datapath("node-1", "lxc1ba60d50596c", 1)
 
     ev = await gather_evidence(node, datapath=lab_reader)
     assert ev.datapath is not None and len(ev.datapath.links) == 8 and ev.problems == ()

@@ -11,21 +11,17 @@ from labyrinth_tui.journey.clock import ClockMethod
 from labyrinth_tui.journey.hops import Change, ChangeKind
 from labyrinth_tui.journey.roles import Direction, Role
 from labyrinth_tui.journey.stitch import StitchResult, journey_jsonable, stitch
-from tests.fakes.journey_article import (
+from tests.fakes.article import (
     CLIENT_VETH,
     CLUSTER_IP,
     NODE1,
     NODE2,
-    PATH,
-    ROLES,
     SERVER_VETH,
     SERVICE_NAME,
     SERVICES,
     VNI,
-    WALK,
-    Capture,
-    article_connection,
 )
+from tests.fakes.journey_article import PATH, ROLES, WALK, Capture, article_connection
 
 EGRESS, INGRESS = Direction.EGRESS, Direction.INGRESS
 
@@ -62,7 +58,7 @@ def test_the_dnat_is_marked_between_the_clients_lxc_and_cilium_vxlan(article: St
     syn = article.handshakes()[0].syn
     assert syn is not None
     hops = syn.hops
-    assert hops[0].dst == "10.105.134.33:9999"  # what the client asked for, on lxc7dc050ebabd6
+    assert hops[0].dst == "10.105.134.33:9999"  # what the client asked for, on lxc1ba60d50596c
     assert all(h.dst == "10.0.2.215:9999" for h in hops[1:])  # the pod IP from cilium_vxlan on
     assert hops[1].changes == (Change(ChangeKind.DNAT, "10.105.134.33:9999", "10.0.2.215:9999"),)
     assert hops[1].changes[0].text == "DNAT 10.105.134.33:9999 → 10.0.2.215:9999"

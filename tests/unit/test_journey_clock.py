@@ -61,13 +61,13 @@ def test_roles_come_from_the_discovered_tree() -> None:
             Interface("ens4", 2, InterfaceKind.DEVICE, addresses=("10.168.0.4/24",)),
             Interface("cilium_vxlan", 5, InterfaceKind.VXLAN),
             Interface("cilium_host", 4, InterfaceKind.VETH, addresses=("10.0.1.49/32",)),
-            Interface("lxc7dc050ebabd6", 9, InterfaceKind.VETH),
+            Interface("lxc1ba60d50596c", 9, InterfaceKind.VETH),
         ),
-        pods=(Pod("wrk-1", "node-wrk-1-ubuntu24", "10.0.1.15", "5b58d4f1", host_veth="lxc7dc050ebabd6"),),
+        pods=(Pod("wrk-1", "node-wrk-1-ubuntu24", "10.0.1.15", "5b58d4f1", host_veth="lxc1ba60d50596c"),),
     )
     roles = roles_from_topology(Topology("labyrinth", (node,)))
     assert roles == {
         ("node-1", "ens4"): InterfaceRole(Role.UNDERLAY, node_ip="10.168.0.4"),
         ("node-1", "cilium_vxlan"): InterfaceRole(Role.OVERLAY),
-        ("node-1", "lxc7dc050ebabd6"): InterfaceRole(Role.HOST_VETH, pod_ip="10.0.1.15"),
+        ("node-1", "lxc1ba60d50596c"): InterfaceRole(Role.HOST_VETH, pod_ip="10.0.1.15"),
     }

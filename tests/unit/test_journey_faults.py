@@ -9,17 +9,8 @@ from labyrinth_tui.journey.hops import ChangeKind, Journey, hops_of
 from labyrinth_tui.journey.roles import Direction
 from labyrinth_tui.journey.stitch import StitchResult, stitch
 from labyrinth_tui.model.packets import PacketSummary
-from tests.fakes.journey_article import (
-    CLIENT_VETH,
-    NODE1,
-    NODE2,
-    PATH,
-    ROLES,
-    SERVICES,
-    Capture,
-    article_connection,
-    tcp,
-)
+from tests.fakes.article import CLIENT_VETH, NODE1, NODE2, SERVICES
+from tests.fakes.journey_article import PATH, ROLES, Capture, article_connection, tcp
 
 
 def _stitch(cap: Capture) -> StitchResult:

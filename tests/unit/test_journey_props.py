@@ -16,7 +16,8 @@ from labyrinth_tui.journey.clock import ClockMethod
 from labyrinth_tui.journey.read import attribute_reader, packed_reader
 from labyrinth_tui.journey.stitch import StitchResult, stitch
 from labyrinth_tui.model.packets import PacketSummary
-from tests.fakes.journey_article import NODE2, ROLES, SERVICES, Capture, tcp
+from tests.fakes.article import NODE2, SERVICES
+from tests.fakes.journey_article import ROLES, Capture, tcp
 
 PORTS = (38430, 41208, 40686, 50210)
 

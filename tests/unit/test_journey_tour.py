@@ -11,6 +11,7 @@ import pytest
 from labyrinth_tui.journey.text import journey_lines
 from labyrinth_tui.journey.tour import tour_steps
 from labyrinth_tui.sources.bundle import ARTICLE_BUNDLE
+from tests.fakes.article import CLIENT_VETH, SERVER_VETH, VNI
 from tests.fakes.article_journey import article_report
 
 
@@ -24,13 +25,13 @@ def test_the_article_passes_every_step_with_what_was_seen() -> None:
     seen = {s.title: s.seen for s in steps}
     assert (
         "walk node-wrk-2-ubuntu24.wrk-2.wrk-1.svc.cluster.local → node-wrk-2-ubuntu24.wrk-2.svc.cluster.local"
-        in (seen["the DNS search walk on the client's lxc7dc050ebabd6"])
+        in (seen[f"the DNS search walk on the client's {CLIENT_VETH}"])
     )
     assert seen["the pod IP 10.0.2.215:9999 on cilium_vxlan"] == (
         "SYN 10.0.1.15:38430 → 10.0.2.215:9999 on node-1/cilium_vxlan"
     )
     assert (
-        "UDP 10.168.0.4:45312 → 10.168.0.5:8472 VNI 6174"
+        f"UDP 10.168.0.4:45312 → 10.168.0.5:8472 VNI {VNI}"
         in seen["UDP 8472 between 10.168.0.4 and 10.168.0.5 on both ens4"]
     )
 
@@ -39,9 +40,9 @@ def test_a_syn_lost_on_the_wire_fails_the_underlay_and_arrival_steps() -> None:
     steps = tour_steps(article_report(drop_syn_after=3))
     assert _failed(steps) == [
         "UDP 8472 between 10.168.0.4 and 10.168.0.5 on both ens4",
-        "arrival on the server pod's lxc3afb1f126f2c",
+        f"arrival on the server pod's {SERVER_VETH}",
     ]
-    assert steps[5].seen == "the SYN was not seen on node-2/lxc3afb1f126f2c"
+    assert steps[5].seen == f"the SYN was not seen on node-2/{SERVER_VETH}"
 
 
 def test_counters_that_did_not_move_and_a_missing_veth_fail_their_steps() -> None:
@@ -67,10 +68,10 @@ def test_json_has_the_syns_six_hops_and_survives_a_round_trip() -> None:
     data = json.loads(json.dumps(article_report().jsonable()))
     hops = data["handshake"]["syn"]["hops"]
     assert [h["interface"] for h in hops] == [
-        "lxc7dc050ebabd6", "cilium_vxlan", "ens4", "ens4", "cilium_vxlan", "lxc3afb1f126f2c",
+        CLIENT_VETH, "cilium_vxlan", "ens4", "ens4", "cilium_vxlan", SERVER_VETH,
     ]  # fmt: skip
     assert hops[1]["changes"] == ["DNAT 10.105.134.33:9999 → 10.0.2.215:9999"]
-    assert [h["vni"] for h in hops] == [None, None, 6174, 6174, None, None]
+    assert [h["vni"] for h in hops] == [None, None, VNI, VNI, None, None]
     assert data["dns"]["answer"] == "10.105.134.33"
     assert data["clock_offsets"]["node-2"]["offset"] == pytest.approx(0.0025)
 
@@ -109,7 +110,7 @@ def test_on_the_ebpf_datapath_the_last_step_is_kube_proxy_bypassed() -> None:
     assert steps[-1].seen == (
         "node-1: 5 kube-proxy rules of the service, +0 packets; 8 tcx programs on every Cilium device; "
         "node-2: 5 kube-proxy rules of the service, +0 packets; 8 tcx programs on every Cilium device; "
-        "cil_from_container on lxc7dc050ebabd6 translated +9"
+        f"cil_from_container on {CLIENT_VETH} translated +9"
     )
 
 
@@ -126,7 +127,7 @@ def test_the_ebpf_journey_names_the_program_that_translated_and_kube_proxy_at_0(
     syn = lines[lines.index(next(ln for ln in lines if ln.startswith("SYN:"))) :]
     vxlan = next(i for i, ln in enumerate(syn) if "node-1  cilium_vxlan" in ln)
     assert syn[vxlan + 1 : vxlan + 5] == [
-        "      evidence: eBPF cil_from_container on node-1/lxc7dc050ebabd6 translated "
+        f"      evidence: eBPF cil_from_container on node-1/{CLIENT_VETH} translated "
         "10.105.134.33:9999 → 10.0.2.215:9999 (+9 this run)",
         "      evidence: kube-proxy KUBE-SERVICES → KUBE-SVC-IWPXKGE4TAJJE4GD → "
         "KUBE-SEP-FXHI2MOU7V5XIHJD (DNAT): 0 packets — bypassed",

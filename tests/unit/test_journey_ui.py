@@ -7,6 +7,7 @@ from labyrinth_tui.journey.tour import TourStep, tour_steps
 from labyrinth_tui.ui.app import LabyrinthApp
 from labyrinth_tui.ui.screens.journey import JourneyScreen, TourScreen
 from labyrinth_tui.ui.widgets.journey_view import HopView, TourStepView
+from tests.fakes.article import CLIENT_VETH
 from tests.fakes.article_journey import article_report
 from tests.fakes.waiting import plain
 
@@ -40,12 +41,12 @@ async def test_enter_expands_the_focused_hop_to_its_packet_and_collapses_it() ->
         await pilot.pause()
         assert _detail_shown(first)
         detail = plain(first.query_one(".hop-detail").render())
-        assert "#9 on node-1/lxc7dc050ebabd6" in detail and "seq 1000000" in detail
+        assert f"#9 on node-1/{CLIENT_VETH}" in detail and "seq 1000000" in detail
         assert not any(_detail_shown(h) for h in hops[1:])
         await pilot.press("enter")
         await pilot.pause()
         assert not _detail_shown(first)
-        assert app.toggled == [("node-1/lxc7dc050ebabd6", True), ("node-1/lxc7dc050ebabd6", False)]
+        assert app.toggled == [(f"node-1/{CLIENT_VETH}", True), (f"node-1/{CLIENT_VETH}", False)]
 
 
 async def test_expand_all_then_collapse_all() -> None:

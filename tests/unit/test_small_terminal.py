@@ -11,7 +11,8 @@ from labyrinth_tui.ui.screens.main import MainScreen
 from labyrinth_tui.ui.widgets.details_panel import DetailsPanel
 from labyrinth_tui.ui.widgets.streams_area import StreamsArea
 from labyrinth_tui.ui.widgets.topology_tree import TopologyTree
-from tests.fakes.article_bundle import LXC1, write_article_bundle
+from tests.fakes.article import CLIENT_VETH
+from tests.fakes.article_bundle import write_article_bundle
 from tests.fakes.waiting import settle
 
 
@@ -42,7 +43,7 @@ async def test_opening_a_stream_when_narrow_shows_the_streams_pane(tmp_path: Pat
         await app.workers.wait_for_complete()
         screen = app.screen
         assert isinstance(screen, MainScreen)
-        await screen.open_stream(StreamSpec("node-1", LXC1))
+        await screen.open_stream(StreamSpec("node-1", CLIENT_VETH))
         await settle(pilot, lambda: _shown(screen) == ["streams"], "the streams pane with the new stream")
         pane = screen.query_one(StreamsArea).panes[0]
         await settle(pilot, lambda: pane.packets.has_focus, "its packets to have the keyboard")

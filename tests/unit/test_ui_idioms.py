@@ -13,7 +13,8 @@ from labyrinth_tui.ui.screens.help import HelpScreen
 from labyrinth_tui.ui.screens.main import MainScreen
 from labyrinth_tui.ui.widgets.packet_list import PacketList
 from labyrinth_tui.ui.widgets.stream_pane import StreamPane, pane_id
-from tests.fakes.article_bundle import LXC1, write_article_bundle
+from tests.fakes.article import CLIENT_VETH
+from tests.fakes.article_bundle import write_article_bundle
 from tests.fakes.waiting import plain, settle
 
 
@@ -30,7 +31,7 @@ async def test_a_rendered_row_takes_the_new_themes_colour_after_ctrl_t(tmp_path:
         await app.workers.wait_for_complete()
         screen = app.screen
         assert isinstance(screen, MainScreen)
-        pane = await _stream(screen, StreamSpec("node-1", LXC1))
+        pane = await _stream(screen, StreamSpec("node-1", CLIENT_VETH))
         plist = pane.query_one(PacketList)
         await app.workers.wait_for_complete()
         await settle(pilot, lambda: plist.row_count == 30, "30 rows")
@@ -61,7 +62,7 @@ async def test_help_lists_every_key_of_the_focused_stream(tmp_path: Path) -> Non
         await app.workers.wait_for_complete()
         screen = app.screen
         assert isinstance(screen, MainScreen)
-        await _stream(screen, StreamSpec("node-1", LXC1))
+        await _stream(screen, StreamSpec("node-1", CLIENT_VETH))
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = plain(app.screen.query_one("#help-bindings", Static).render())
@@ -94,7 +95,7 @@ async def test_packets_the_source_could_not_ship_show_in_the_stream_header(tmp_p
         await app.workers.wait_for_complete()
         screen = app.screen
         assert isinstance(screen, MainScreen)
-        pane = await _stream(screen, StreamSpec("node-1", LXC1))
+        pane = await _stream(screen, StreamSpec("node-1", CLIENT_VETH))
         await app.workers.wait_for_complete()
         packets = tuple(pane.packets.ring)
         counts = pane.query_one(".stream-counts", Static)

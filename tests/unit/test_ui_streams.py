@@ -18,7 +18,8 @@ from labyrinth_tui.ui.widgets.packet_list import PacketList
 from labyrinth_tui.ui.widgets.stream_pane import StreamPane
 from labyrinth_tui.ui.widgets.streams_area import StreamsArea
 from labyrinth_tui.ui.widgets.topology_tree import TopologyTree
-from tests.fakes.article_bundle import LXC1, write_article_bundle
+from tests.fakes.article import CLIENT_VETH
+from tests.fakes.article_bundle import write_article_bundle
 from tests.fakes.waiting import plain, settle
 
 
@@ -42,12 +43,12 @@ async def test_enter_on_a_pod_veth_opens_its_stream_with_packets(tmp_path: Path)
         await pilot.pause()
         tree = screen.query_one(TopologyTree)
         tree.focus()
-        tree.cursor_line = _line_of(tree, "node-1", LXC1)
+        tree.cursor_line = _line_of(tree, "node-1", CLIENT_VETH)
         await pilot.press("enter")
         await app.workers.wait_for_complete()
         await settle(pilot, lambda: screen.query(StreamPane).first().packets.row_count == 30, "30 rows")
         pane = screen.query_one(StreamPane)
-        assert pane.spec == StreamSpec("node-1", LXC1)
+        assert pane.spec == StreamSpec("node-1", CLIENT_VETH)
         assert pane.state is StreamState.STOPPED and pane.reason == "end of recording"
         plist = pane.query_one(PacketList)
         assert plist.row_count == 30
@@ -88,7 +89,7 @@ async def test_four_streams_reflow_into_a_grid_and_tabs(tmp_path: Path) -> None:
         assert isinstance(screen, MainScreen)
         await app.workers.wait_for_complete()
         for node, iface in [
-            ("node-1", LXC1),
+            ("node-1", CLIENT_VETH),
             ("node-1", "cilium_vxlan"),
             ("node-1", "ens4"),
             ("node-2", "ens4"),
@@ -118,7 +119,7 @@ async def test_tree_shows_nodes_pods_and_details(tmp_path: Path) -> None:
         tree = app.screen.query_one(TopologyTree)
         labels = [str(tree.get_node_at_line(i).label) for i in range(tree.last_line + 1)]  # type: ignore[union-attr]
         assert any("wrk-1/node-wrk-1-ubuntu24-684f7d8fd6-2zncq" in label for label in labels)
-        assert any(f"{LXC1} ↔ eth0" in label for label in labels)
+        assert any(f"{CLIENT_VETH} ↔ eth0" in label for label in labels)
         tree.focus()
         tree.cursor_line = _line_of(tree, "node-1", "cilium_vxlan")
         await pilot.pause()
@@ -180,7 +181,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return out
 
 
-async def _open_stream(app: App[None], pilot: Pilot[None], iface: str = LXC1) -> StreamPane:
+async def _open_stream(app: App[None], pilot: Pilot[None], iface: str = CLIENT_VETH) -> StreamPane:
     await app.workers.wait_for_complete()
     await pilot.pause()
     tree = app.screen.query_one(TopologyTree)
@@ -239,7 +240,7 @@ async def test_a_stream_behind_its_recording_says_so_until_it_has_caught_up(tmp_
         screen = app.screen
         assert isinstance(screen, MainScreen)
         await app.workers.wait_for_complete()
-        spec = StreamSpec("node-1", LXC1)
+        spec = StreamSpec("node-1", CLIENT_VETH)
         await screen.open_stream(spec)
         await app.workers.wait_for_complete()
         await pilot.pause()
