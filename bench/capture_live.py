@@ -29,9 +29,10 @@ from pathlib import Path
 
 from _goals import Verdict, load_line
 
-from labyrinth_tui.lab.build import down, up
+from labyrinth_tui.lab.down import down
 from labyrinth_tui.lab.spec import article_spec
 from labyrinth_tui.lab.state import LabState
+from labyrinth_tui.lab.up import up
 from labyrinth_tui.nodes.commands import in_netns
 from labyrinth_tui.nodes.connect import NetnsConnector
 from labyrinth_tui.nodes.session import NodeSession

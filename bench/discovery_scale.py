@@ -19,8 +19,9 @@ from typing import Any
 
 from _goals import Verdict, load_line
 
-from labyrinth_tui.lab.build import down, up
+from labyrinth_tui.lab.down import down
 from labyrinth_tui.lab.spec import article_spec
+from labyrinth_tui.lab.up import up
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.sources.lab_nodes import discover_lab, sessions_for
 

@@ -16,7 +16,7 @@ import sys
 import time
 
 from labyrinth_tui.journey.article import PAYLOAD, PORT, SERVICE
-from labyrinth_tui.lab.build import down
+from labyrinth_tui.lab.down import down
 from labyrinth_tui.lab.traffic import exchange
 from labyrinth_tui.sources.base import SourceEvent, StreamSpec, StreamState, StreamStatus
 from labyrinth_tui.sources.lab import LabSource

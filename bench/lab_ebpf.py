@@ -30,8 +30,9 @@ from _tcx_floor import measure, serial_floor
 from labyrinth_tui.lab.bpf import libbpf
 from labyrinth_tui.lab.bpf.compile import compile_into, objects
 from labyrinth_tui.lab.bpf.datapath import attachments
-from labyrinth_tui.lab.build import down, up
+from labyrinth_tui.lab.down import down
 from labyrinth_tui.lab.spec import LabSpec, article_spec
+from labyrinth_tui.lab.up import up
 
 PREFIX = "ebbench"
 RUNS = 5

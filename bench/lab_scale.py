@@ -25,8 +25,9 @@ import time
 
 from _goals import Verdict, load_line
 
-from labyrinth_tui.lab.build import down, up
+from labyrinth_tui.lab.down import down
 from labyrinth_tui.lab.spec import LabSpec, article_spec
+from labyrinth_tui.lab.up import up
 
 CURVE = (0, 100, 300, 1000)  # extra pods per node
 FLAT = 1.5  # the largest time per pod ÷ the smallest, from 100 to 1000 pods per node

@@ -73,8 +73,8 @@ def lab() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the lab's status as JSON when it is up.")
 def up(prefix: str, pods_per_node: int, workers: int, datapath: str, bpf_attach: str, as_json: bool) -> None:
     """Bring the lab up (idempotent): VPC, 3 nodes with sshd, pods, DNS, kube-proxy rules, VXLAN."""
-    from labyrinth_tui.lab.build import up as lab_up
     from labyrinth_tui.lab.state import LabError
+    from labyrinth_tui.lab.up import up as lab_up
 
     try:
         state = lab_up(_spec(prefix, pods_per_node, datapath, bpf_attach, workers), progress=_print_step)
@@ -94,7 +94,7 @@ def up(prefix: str, pods_per_node: int, workers: int, datapath: str, bpf_attach:
 @prefix_option(LAB_PREFIX_HELP)
 def down(prefix: str) -> None:
     """Remove everything the lab made (also after a crash, found by prefix); nothing else."""
-    from labyrinth_tui.lab.build import down as lab_down
+    from labyrinth_tui.lab.down import down as lab_down
     from labyrinth_tui.lab.state import LabError
 
     try:
@@ -121,8 +121,8 @@ def down(prefix: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Nodes, pods and services as JSON.")
 def status(prefix: str, as_json: bool) -> None:
     """Is the lab up? Nodes (ssh port and host key), pods (netns, IP, host veth), services."""
-    from labyrinth_tui.lab.build import problems
-    from labyrinth_tui.lab.build import status as lab_status
+    from labyrinth_tui.lab.checks import problems
+    from labyrinth_tui.lab.down import status as lab_status
     from labyrinth_tui.lab.spec import lab_command
     from labyrinth_tui.lab.state import LabError
 
@@ -205,7 +205,7 @@ def inventory(prefix: str, output: Path | None) -> None:
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec(prefix: str, pod: str, command: tuple[str, ...]) -> None:
     """Run a command inside a pod, like `kubectl exec POD -- CMD` (with the pod's resolv.conf)."""
-    from labyrinth_tui.lab.build import require_root
+    from labyrinth_tui.lab.host import require_root
     from labyrinth_tui.lab.netns import own_hostname
     from labyrinth_tui.lab.spec import lab_command
     from labyrinth_tui.lab.state import LabError, load_state
@@ -234,7 +234,7 @@ def bpf(prefix: str, as_json: bool) -> None:
     """Per node: each tc/tcx program on each device (as `bpftool link` prints it), its counters, the
     service map (as `cilium bpf lb list`). Read from the kernel, not from bpftool."""
     from labyrinth_tui.lab.bpf.inspect import lab_bpf
-    from labyrinth_tui.lab.build import require_root
+    from labyrinth_tui.lab.host import require_root
     from labyrinth_tui.lab.state import LabError, load_state
     from labyrinth_tui.model.bpf import node_lines
 

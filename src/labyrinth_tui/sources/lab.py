@@ -8,9 +8,10 @@ from pathlib import Path
 
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.request import JourneyRequest
-from labyrinth_tui.lab.build import down, sweep_orphans, up
+from labyrinth_tui.lab.down import down, sweep_orphans
 from labyrinth_tui.lab.spec import LabSpec, article_spec
 from labyrinth_tui.lab.state import LabState
+from labyrinth_tui.lab.up import up
 from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
