@@ -51,9 +51,12 @@ class FakeCaptures:
         await self._closing[spec].wait()
         self.open_now.discard(spec)
 
-    async def close(self, spec: StreamSpec) -> None:
+    async def close(self, spec: StreamSpec, emit: Emit) -> None:
         self.closed.append(spec)
         self._closing[spec].set()
+
+    def is_live(self, spec: StreamSpec) -> bool:
+        return spec in self.open_now
 
 
 def test_the_hops_are_captured_with_the_plan_s_filter() -> None:
@@ -133,7 +136,7 @@ async def test_evidence_on_a_non_root_login_is_read_with_the_same_sudo_as_captur
         privilege=lambda node: ("sudo", "-n"),
     )
     evidence = [a for n in nodes.values() for a in n.argvs if a[2:3] in (("iptables-save",), ("bpftool",))]
-    assert len(evidence) == 12  # iptables-save, bpftool net, bpftool link; before and after; two nodes
+    assert len(evidence) == 16  # iptables-save, bpftool net, link, prog; before and after; two nodes
     assert all(a[:2] == ("sudo", "-n") for a in evidence)
     assert any(
         "iptables-save failed (1): sudo: a password is required" in p

@@ -97,6 +97,7 @@ class ClusterSource:
     _tunnel: ApiTunnel | None = field(default=None, repr=False)
     _certs: Path | None = field(default=None, repr=False)
     _captures: CaptureStreams | None = field(default=None, repr=False)
+    _openers: dict[StreamSpec, Emit] = field(default_factory=dict, repr=False)  # who opened each stream
     _dial_tools: dict[tuple[str, str], PodTool] = field(default_factory=dict, repr=False)
     _listen_tools: dict[tuple[str, str], PodTool] = field(default_factory=dict, repr=False)
 
@@ -193,6 +194,7 @@ class ClusterSource:
         if self._captures is None:
             # the same sessions discovery opened: one connection per node, channels pooled
             self._captures = CaptureStreams(self.sessions, privilege=self._privilege)
+        self._openers[spec] = emit
         await self._captures.open(spec, emit)
 
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
@@ -296,8 +298,8 @@ class ClusterSource:
         return await self._captures.save_live(spec, target)
 
     async def close_stream(self, spec: StreamSpec) -> None:
-        if self._captures is not None:
-            await self._captures.close(spec)
+        if self._captures is not None:  # our opener leaves: a journey reading the same capture keeps it
+            await self._captures.close(spec, self._openers.pop(spec, None))
 
     async def close(self) -> None:
         if self._captures is not None:  # first: ending a capture needs its node's session

@@ -39,11 +39,16 @@ from labyrinth_tui.sources.lab_nodes import datapath_reader, discover_lab, sessi
 
 
 class Captures(Protocol):
-    """What the run needs of captures (CaptureStreams is one): open runs until close(spec)."""
+    """What the run needs of captures (CaptureStreams is one): open runs until close(spec, emit).
+
+    A capture already open on a hop with the same spec is joined, not restarted (CaptureStreams fans
+    its packets out to every opener); close(spec, emit) leaves it running for the others."""
 
     async def open(self, spec: StreamSpec, emit: Emit) -> None: ...
 
-    async def close(self, spec: StreamSpec) -> None: ...
+    async def close(self, spec: StreamSpec, emit: Emit) -> None: ...
+
+    def is_live(self, spec: StreamSpec) -> bool: ...
 
 
 READY_LIMIT: Final = 60.0  # s: the hard limit on proving the hops' captures (--ready-timeout)
@@ -67,6 +72,10 @@ async def plan_journey(
 
 
 def hop_specs(plan: JourneyPlan) -> tuple[StreamSpec, ...]:
+    """The hops' captures, with the journey's fields. A stream the user watches without those fields is
+    another spec: the journey opens its own capture beside it rather than upgrading it, because the
+    fields are tshark's output format and changing them means restarting that tshark — a gap in the
+    user's stream and a new readiness proof, the very costs reusing an open capture saves."""
     return tuple(StreamSpec(h.node, h.interface, plan.capture_filter, journey_fields=True) for h in plan.hops)
 
 
@@ -78,6 +87,8 @@ class _Collector:
         self.packets: dict[StreamSpec, list[PacketSummary]] = {}
         self.changed = asyncio.Event()
         self.forward = forward
+        # streams the journey joined: whoever opened them gets their events already, not twice
+        self.joined: set[StreamSpec] = set()
 
     def __call__(self, event: SourceEvent) -> None:
         if isinstance(event, StreamStatus):
@@ -85,7 +96,7 @@ class _Collector:
         elif isinstance(event, PacketBatch):
             self.packets.setdefault(event.spec, []).extend(event.packets)
         self.changed.set()
-        if self.forward is not None:
+        if self.forward is not None and getattr(event, "spec", None) not in self.joined:
             self.forward(event)
 
     async def wait(self, done: Callable[[], bool], timeout: float) -> bool:
@@ -177,6 +188,7 @@ async def follow(
     # a node SSH could not reach has no hops in the plan (it says so) and gives no evidence
     involved = [n for n in involved if n in nodes and getattr(topology.node(n), "reachable", True)]
     # each open() runs until its close(): one task per hop, all started before any traffic
+    collector.joined = {spec for spec in specs if caps.is_live(spec)}
     opened = [asyncio.create_task(caps.open(spec, collector), name=f"journey {spec.key}") for spec in specs]
     answered = ends.servers[0]
     try:
@@ -225,7 +237,7 @@ async def follow(
     except NodeError as exc:
         raise JourneyError(f"{exc.node}: {exc.reason}") from None
     finally:
-        await asyncio.gather(*(caps.close(spec) for spec in specs), return_exceptions=True)
+        await asyncio.gather(*(caps.close(spec, collector) for spec in specs), return_exceptions=True)
         await asyncio.gather(*opened, return_exceptions=True)
     observations = [p for spec in specs for p in collector.packets.get(spec, ())]
     # a pod dialled by its IP is no service's backend here: the flow keeps the pod's address

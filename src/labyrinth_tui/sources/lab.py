@@ -15,6 +15,7 @@ from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
+from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.dissect import dissect
 from labyrinth_tui.sources.base import (
@@ -39,6 +40,8 @@ class LabSource:
     state: LabState | None = None
     sessions: dict[str, NodeSession] = field(default_factory=dict)
     captures: CaptureStreams | None = None
+    topology: Topology | None = None  # discovery's, kept for the journey
+    _openers: dict[StreamSpec, Emit] = field(default_factory=dict, repr=False)  # who opened each stream
 
     @classmethod
     def article(cls, prefix: str = "labyrinth", pods_per_node: int = 0) -> LabSource:
@@ -59,7 +62,7 @@ class LabSource:
         emit(
             ProgressEvent(Step("lab", "discovery", StepState.RUNNING, 0, 1, 0.0, "ip -j over SSH, per node"))
         )
-        topology = await discover_lab(self.state, self.sessions)
+        topology = self.topology = await discover_lab(self.state, self.sessions)
         unreachable = [n.name for n in topology.nodes if not n.reachable]
         done = StepState.FAILED if unreachable else StepState.DONE
         why = f"unreachable: {', '.join(unreachable)}" if unreachable else ""
@@ -72,11 +75,12 @@ class LabSource:
             return
         record_dir = Path(self.state.state_dir) / "recordings"
         record_dir.mkdir(exist_ok=True)
+        self._openers[spec] = emit
         await self.captures.open(spec, emit, record_dir=record_dir)
 
     async def close_stream(self, spec: StreamSpec) -> None:
-        if self.captures is not None:
-            await self.captures.close(spec)
+        if self.captures is not None:  # our opener leaves: a journey reading the same capture keeps it
+            await self.captures.close(spec, self._openers.pop(spec, None))
 
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
         return self.captures.pcapng_path(spec) if self.captures is not None else None
@@ -97,7 +101,11 @@ class LabSource:
     async def journey(self, emit: Emit, request: JourneyRequest | None = None) -> JourneyReport:
         if self.state is None:
             raise JourneyError("the lab is not up yet")
-        return await run_journey(self.state, request, sessions=self.sessions, emit=emit)
+        # the streams already open are joined, not restarted; discovery's topology is the one shown
+        return await run_journey(
+            self.state, request, sessions=self.sessions, captures=self.captures, topology=self.topology,
+            emit=emit,
+        )  # fmt: skip
 
     async def datapath(self) -> dict[str, NodeBpf]:
         return {} if self.state is None else await lab_datapath(self.state)

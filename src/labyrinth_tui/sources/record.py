@@ -33,8 +33,11 @@ class _RecordingCaptures:
     async def open(self, spec: StreamSpec, emit: Emit) -> None:
         await self.captures.open(spec, emit, record_dir=self.record_dir)
 
-    async def close(self, spec: StreamSpec) -> None:
-        await self.captures.close(spec)
+    async def close(self, spec: StreamSpec, emit: Emit) -> None:
+        await self.captures.close(spec, emit)
+
+    def is_live(self, spec: StreamSpec) -> bool:
+        return self.captures.is_live(spec)
 
 
 async def record_journey(source: LabSource, out: Path, title: str = "") -> Path:
