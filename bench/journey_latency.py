@@ -4,7 +4,10 @@ Floor, measured in the same run doing the same work without us around it: one ts
 hop until it is proven capturing (CaptureStreams.open on node-1/ens4, the journey starts six of these
 at once) plus the article's ncat exchange alone (lab/traffic.exchange, the journey's own traffic).
 Goal: the journey's median ≤ 3 s on an idle machine (the load average is printed: read it with it).
-Run as root: `.venv/bin/python bench/journey_latency.py` (builds its own lab, removes it; < 1 minute).
+Each phase's median is printed too (sources/journey_run.Phases: plan, captures proven, evidence,
+traffic, settle, …), so a slow run says where its time went.
+Run as root: `.venv/bin/python bench/journey_latency.py [PREFIX]` (builds its own lab, removes it; < 1
+minute).
 """
 
 from __future__ import annotations
@@ -43,14 +46,15 @@ async def tshark_start(source: LabSource) -> float:
     task = asyncio.create_task(source.captures.open(spec, emit))
     await asyncio.wait_for(ready.wait(), 60)
     took = time.perf_counter() - started
-    await source.captures.close(spec)
+    await source.captures.close(spec, emit)
     await task
     return took
 
 
 async def main() -> int:
-    prefix = f"jqb{os.getpid() % 100000}"
+    prefix = sys.argv[1] if len(sys.argv) > 1 else f"jqb{os.getpid() % 100000}"
     source = LabSource.article(prefix=prefix)
+    phases: dict[str, list[float]] = {}
     try:
         await source.start(noop)
         first = await source.journey(noop)  # warm: SSH sessions open, pods' tools in the page cache
@@ -60,6 +64,9 @@ async def main() -> int:
             report = await source.journey(noop)
             journeys.append(time.perf_counter() - started)
             assert report.handshake is not None and report.handshake.complete, report.problems
+            assert source.journey_phases is not None
+            for phase, seconds in source.journey_phases.seconds.items():
+                phases.setdefault(phase, []).append(seconds)
         starts, exchanges = [], []
         for _ in range(RUNS):
             starts.append(await tshark_start(source))
@@ -81,6 +88,9 @@ async def main() -> int:
         f"floor: tshark start {statistics.median(starts):.2f} s + ncat exchange "
         f"{statistics.median(exchanges):.2f} s = {floor:.2f} s   (×{ours / floor:.1f})"
     )
+    print("where the journey's time goes (median of the runs):")
+    for phase, seconds in phases.items():
+        print(f"  {phase:<22} {statistics.median(seconds):6.3f} s")
     print(f"goal ≤ {GOAL:.1f} s: {'met' if ours <= GOAL else 'MISSED'}")
     return 0 if ours <= GOAL else 1
 

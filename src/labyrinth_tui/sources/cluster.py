@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from labyrinth_tui.cloud.bootstrap.inventory import Inventory, NodeEntry
 from labyrinth_tui.cloud.kube.cilium import service_maps
@@ -97,6 +98,7 @@ class ClusterSource:
     _tunnel: ApiTunnel | None = field(default=None, repr=False)
     _certs: Path | None = field(default=None, repr=False)
     _captures: CaptureStreams | None = field(default=None, repr=False)
+    _lingering: set[asyncio.Future[Any]] = field(default_factory=set, repr=False)  # journeys' closes
     _openers: dict[StreamSpec, Emit] = field(default_factory=dict, repr=False)  # who opened each stream
     _dial_tools: dict[tuple[str, str], PodTool] = field(default_factory=dict, repr=False)
     _listen_tools: dict[tuple[str, str], PodTool] = field(default_factory=dict, repr=False)
@@ -244,6 +246,7 @@ class ClusterSource:
             payload=request.payload,
             ready_timeout=self.ready_timeout,
             privilege=self._privilege,
+            linger=self._lingering,
         )
         if ends.service is None:
             return report
@@ -304,6 +307,7 @@ class ClusterSource:
     async def close(self) -> None:
         if self._captures is not None:  # first: ending a capture needs its node's session
             await self._captures.close_all()
+        await asyncio.gather(*self._lingering, return_exceptions=True)
         sessions, self.sessions = list(self.sessions.values()), {}
         for session in sessions:
             with contextlib.suppress(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.request import JourneyRequest
@@ -29,7 +30,7 @@ from labyrinth_tui.sources.base import (
 )
 from labyrinth_tui.sources.capture_files import copy_recording
 from labyrinth_tui.sources.captures import CaptureStreams
-from labyrinth_tui.sources.journey_run import run_journey
+from labyrinth_tui.sources.journey_run import Phases, run_journey
 from labyrinth_tui.sources.lab_nodes import discover_lab, lab_datapath, sessions_for, topology_from_state
 
 
@@ -41,6 +42,8 @@ class LabSource:
     sessions: dict[str, NodeSession] = field(default_factory=dict)
     captures: CaptureStreams | None = None
     topology: Topology | None = None  # discovery's, kept for the journey
+    journey_phases: Phases | None = None  # where the last journey's time went
+    _lingering: set[asyncio.Future[Any]] = field(default_factory=set, repr=False)  # journeys' closes
     _openers: dict[StreamSpec, Emit] = field(default_factory=dict, repr=False)  # who opened each stream
 
     @classmethod
@@ -102,9 +105,10 @@ class LabSource:
         if self.state is None:
             raise JourneyError("the lab is not up yet")
         # the streams already open are joined, not restarted; discovery's topology is the one shown
+        self.journey_phases = Phases()
         return await run_journey(
             self.state, request, sessions=self.sessions, captures=self.captures, topology=self.topology,
-            emit=emit,
+            emit=emit, phases=self.journey_phases, linger=self._lingering,
         )  # fmt: skip
 
     async def datapath(self) -> dict[str, NodeBpf]:
@@ -119,5 +123,6 @@ class LabSource:
     async def close(self) -> None:
         if self.captures is not None:
             await self.captures.close_all()
+        await asyncio.gather(*self._lingering, return_exceptions=True)
         sessions, self.sessions = self.sessions, {}
         await asyncio.gather(*(s.close() for s in sessions.values()), return_exceptions=True)
