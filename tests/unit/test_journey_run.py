@@ -51,11 +51,11 @@ class FakeCaptures:
         await self._closing[spec].wait()
         self.open_now.discard(spec)
 
-    async def close(self, spec: StreamSpec, emit: Emit) -> None:
+    async def close(self, spec: StreamSpec, emit: Emit, *, keep_for: float = 0.0) -> None:
         self.closed.append(spec)
         self._closing[spec].set()
 
-    def is_live(self, spec: StreamSpec) -> bool:
+    def is_watched(self, spec: StreamSpec) -> bool:
         return spec in self.open_now
 
 

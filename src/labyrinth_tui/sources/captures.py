@@ -96,6 +96,7 @@ class _Stream:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     state: StreamState = StreamState.STARTING
     status: StreamStatus | None = None  # the last one emitted: what a later opener is told at once
+    idle: asyncio.TimerHandle | None = None  # kept warm with nobody reading: when it stops
     dropped: int = 0  # packets never emitted because one flush carried more than ring_capacity
     keep_recording: bool = True  # False once nobody will read it (the app quits, the lab goes down)
     background: set[asyncio.Task[None]] = field(default_factory=set)  # the reader, canary senders
@@ -134,6 +135,11 @@ class CaptureStreams:
 
     def is_live(self, spec: StreamSpec) -> bool:
         return spec in self._streams
+
+    def is_watched(self, spec: StreamSpec) -> bool:
+        """Live with someone reading it (not only kept warm after its last reader left)."""
+        stream = self._streams.get(spec)
+        return stream is not None and bool(stream.subscribers)
 
     async def live_dissection(self, spec: StreamSpec, number: int) -> Dissection | None:
         """Packet `number` of a live stream, dissected by tshark on its node from its run's file.
@@ -224,6 +230,9 @@ class CaptureStreams:
     async def _subscribed(self, stream: _Stream, subscriber: _Subscriber, *, joined: bool) -> None:
         """Until `subscriber` has left (closed, or the stream ended); a cancelled opener leaves."""
         if joined:
+            if stream.idle is not None:  # kept warm for this: it reads on
+                stream.idle.cancel()
+                stream.idle = None
             stream.subscribers.append(subscriber)
             if stream.status is not None:
                 subscriber.emit(stream.status)
@@ -234,12 +243,16 @@ class CaptureStreams:
             await asyncio.shield(self._leave(stream, subscriber))
             raise
 
-    async def _leave(self, stream: _Stream, subscriber: _Subscriber) -> None:
-        """`subscriber` gets no more events; the last one out stops the capture and waits for its end."""
-        if subscriber in stream.subscribers and len(stream.subscribers) > 1:
-            stream.subscribers.remove(subscriber)  # the capture goes on for the others
+    async def _leave(self, stream: _Stream, subscriber: _Subscriber, keep_for: float = 0.0) -> None:
+        """`subscriber` gets no more events; the last one out stops the capture and waits for its end,
+        unless `keep_for` > 0: then the capture runs on unread for that long, for an opener to come."""
+        last = subscriber in stream.subscribers and len(stream.subscribers) == 1
+        if subscriber in stream.subscribers and (not last or keep_for > 0):
+            stream.subscribers.remove(subscriber)  # the capture goes on for the others, or kept warm
             subscriber.emit(StreamStatus(stream.spec, StreamState.STOPPED, "closed"))
             subscriber.left.set()
+            if last:
+                stream.idle = asyncio.get_running_loop().call_later(keep_for, stream.closing.set)
             return
         stream.closing.set()  # the last one out: it hears the stream's own end
         await stream.done.wait()
@@ -263,9 +276,10 @@ class CaptureStreams:
             subscriber.left.set()
         stream.subscribers.clear()
 
-    async def close(self, spec: StreamSpec, emit: Emit | None = None) -> None:
-        """`emit` leaves the stream (the capture stops when it was the last); without `emit` the stream
-        stops for all. Returns once `emit` gets nothing more (and, when stopped, nothing runs on the node)."""
+    async def close(self, spec: StreamSpec, emit: Emit | None = None, *, keep_for: float = 0.0) -> None:
+        """`emit` leaves the stream (the capture stops when it was the last, or `keep_for` s later if no
+        one opens it meanwhile); without `emit` the stream stops for all. Returns once `emit` gets
+        nothing more (and, when stopped, nothing runs on the node)."""
         stream = self._streams.get(spec)
         if stream is None:
             return
@@ -275,7 +289,7 @@ class CaptureStreams:
             return
         subscriber = next((s for s in stream.subscribers if s.emit == emit), None)
         if subscriber is not None:
-            await self._leave(stream, subscriber)
+            await self._leave(stream, subscriber, keep_for)
 
     async def close_all(self) -> None:
         """Stop every stream without fetching recordings: this ends the app or the lab, nobody reads them."""
@@ -428,6 +442,8 @@ class CaptureStreams:
 
     async def _finish(self, stream: _Stream) -> None:
         """Stop the capture, fetch the recording if asked, remove our files on the node."""
+        if stream.idle is not None:
+            stream.idle.cancel()
         try:
             await self._stop(stream)
             # the reader has ended with the capture; canary senders end within a round

@@ -34,7 +34,7 @@ from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.discovery import discover_node
 from labyrinth_tui.sources.base import Emit, JourneyError, ProgressEvent, StreamSpec, TopologyEvent
 from labyrinth_tui.sources.captures import CaptureStreams
-from labyrinth_tui.sources.journey_run import READY_LIMIT, follow, plan_journey
+from labyrinth_tui.sources.journey_run import KEEP_WARM, READY_LIMIT, follow, plan_journey
 
 GROUP = "cluster"
 
@@ -247,6 +247,7 @@ class ClusterSource:
             ready_timeout=self.ready_timeout,
             privilege=self._privilege,
             linger=self._lingering,
+            keep_warm=KEEP_WARM,
         )
         if ends.service is None:
             return report

@@ -30,7 +30,7 @@ from labyrinth_tui.sources.base import (
 )
 from labyrinth_tui.sources.capture_files import copy_recording
 from labyrinth_tui.sources.captures import CaptureStreams
-from labyrinth_tui.sources.journey_run import Phases, run_journey
+from labyrinth_tui.sources.journey_run import KEEP_WARM, Phases, run_journey
 from labyrinth_tui.sources.lab_nodes import discover_lab, lab_datapath, sessions_for, topology_from_state
 
 
@@ -108,7 +108,7 @@ class LabSource:
         self.journey_phases = Phases()
         return await run_journey(
             self.state, request, sessions=self.sessions, captures=self.captures, topology=self.topology,
-            emit=emit, phases=self.journey_phases, linger=self._lingering,
+            emit=emit, phases=self.journey_phases, linger=self._lingering, keep_warm=KEEP_WARM,
         )  # fmt: skip
 
     async def datapath(self) -> dict[str, NodeBpf]:
