@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -631,3 +632,30 @@ async def test_the_journey_joins_a_stream_already_open_on_a_hop_and_leaves_it_ru
     await captures.close(ens4, user.emit)
     await task
     assert user.state(ens4) is StreamState.STOPPED
+
+
+async def test_a_second_journey_joins_the_captures_the_first_kept_warm(
+    state: LabState, captures: CaptureStreams
+) -> None:
+    sessions = captures.sessions
+    topology = await discover_lab(state, dict(sessions))
+    specs = hop_specs(await plan_journey(topology, JourneyRequest(), sessions))
+    closing: set[asyncio.Future[Any]] = set()
+    first = Seen()
+    await run_journey(
+        state, captures=captures, sessions=sessions, topology=topology, emit=first.emit,
+        keep_warm=60.0, linger=closing,
+    )  # fmt: skip
+    await asyncio.gather(*closing)
+    assert all(captures.is_live(s) and not captures.is_watched(s) for s in specs)  # warm, unread
+    assert all(first.state(s) is StreamState.STOPPED for s in specs)  # for the first journey: closed
+    second = Seen()
+    report = await run_journey(
+        state, captures=captures, sessions=sessions, topology=topology, emit=second.emit
+    )
+    assert report.handshake is not None and report.handshake.complete
+    for spec in specs:  # proven at once: no filter check, no canary, the same tshark
+        said = [s.state for s in second.statuses[spec]]
+        assert said == [StreamState.CAPTURING, StreamState.STOPPED], (spec.key, said)
+    assert all(s.packets > 0 for s in report.streams)
+    await no_capture_left(state)  # the second kept nothing warm: its leaving stopped them
