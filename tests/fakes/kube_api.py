@@ -77,6 +77,10 @@ class KubeApiStub:
         self.binaries = set(binaries)  # what the fake pods' image has (FakeCluster only)
         self.requests: list[Recorded] = []
         self.execs: list[tuple[str, str, list[str]]] = []
+        # an exec waits for `exec_gate` before its WebSocket is accepted (the client is mid-handshake);
+        # `exec_arrived` is set when one comes
+        self.exec_gate: asyncio.Event | None = None
+        self.exec_arrived = asyncio.Event()
         self.protocols = (V5, V4) if v5 else (V4,)
         self.listeners: dict[tuple[str, int], _Listener] = {}
         self.port = 0
@@ -241,6 +245,9 @@ class KubeApiStub:
             raise ApiError(400, "BadRequest", f"pod {name} is not running")
         argv = request.query.getall("command", [])
         self.execs.append((ns, name, argv))
+        self.exec_arrived.set()
+        if self.exec_gate is not None:
+            await self.exec_gate.wait()
         ws = web.WebSocketResponse(protocols=self.protocols)
         await ws.prepare(request)
         try:

@@ -5,7 +5,8 @@ state (tokens, members, Cilium) is one more directory. PATH holds only the fakes
 (apt-get, kubeadm, kubectl, cilium, systemctl, hostnamectl, curl…) and a few harmless real tools, so a
 command the fakes lack fails instead of running for real; and when the tests run as root the scripts
 run as `nobody`, so a path that escaped LABYRINTH_ROOT cannot change this machine (it fails, visibly).
-Nothing here opens a socket: the fake curl writes what a download would have given.
+Nothing here opens a socket: the fake curl writes what a download would have given, and the fake
+bash answers the cluster check's port probes from a table (`set_ports`) instead of connecting.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FAKES = Path(__file__).resolve().parent / "node_bin"
+# bash is not here: node_bin/bash is the real one except for the port probe
 REAL_TOOLS = (
     "cat", "grep", "sed", "awk", "mkdir", "tee", "rm", "cp", "mv", "chmod", "install", "mktemp", "head",
-    "tail", "tr", "date", "sleep", "touch", "ls", "wc", "cmp", "od", "seq", "env", "bash",
+    "tail", "tr", "date", "sleep", "touch", "ls", "wc", "cmp", "od", "seq", "env", "sh",
 )  # fmt: skip
 NOBODY = 65534
 AS_NOBODY = os.geteuid() == 0
@@ -145,6 +147,11 @@ class ClusterSandbox:
             at, name, *rest = line.split(" ", 2)
             calls.append(Call(float(at), name, rest[0] if rest else ""))
         return calls
+
+    def set_ports(self, verdicts: Mapping[tuple[str, str], str]) -> None:
+        """What the fake bash's port probe finds: {("10.168.0.2", "6443/tcp"): "filtered", …} — open,
+        closed, filtered or unreachable; a port not given is closed (22/tcp: open)."""
+        self.write_shared("ports", "".join(f"{host} {port} {v}\n" for (host, port), v in verdicts.items()))
 
     def write_shared(self, name: str, text: str) -> None:
         path = self.shared / name

@@ -12,9 +12,11 @@ import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from labyrinth_tui.journey.request import JourneyRequest
 from labyrinth_tui.lab.netns import pids_in
 from labyrinth_tui.lab.state import LabState, load_state
 from labyrinth_tui.model.packets import PacketSummary
@@ -22,6 +24,8 @@ from labyrinth_tui.nodes.connect import NetnsConnector
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.sources.base import PacketBatch, SourceEvent, StreamSpec, StreamState, StreamStatus
 from labyrinth_tui.sources.captures import CaptureStreams
+from labyrinth_tui.sources.journey_run import hop_specs, plan_journey, run_journey
+from labyrinth_tui.sources.lab_nodes import discover_lab
 from tests.fakes.waiting import listening, wait_until
 from tests.integration.conftest import LABYRINTH
 
@@ -590,3 +594,68 @@ async def test_a_cluster_source_streams_over_its_node_sessions_and_close_ends_th
     assert seen.state(spec) is StreamState.STOPPED
     assert {(p.src, p.dst, p.dport) for p in seen.of(spec)} == {("10.0.1.15", "10.0.2.215", 9)}
     await no_capture_left(state)
+
+
+async def test_the_journey_joins_a_stream_already_open_on_a_hop_and_leaves_it_running(
+    state: LabState, captures: CaptureStreams
+) -> None:
+    sessions = captures.sessions
+    topology = await discover_lab(state, dict(sessions))
+    plan = await plan_journey(topology, JourneyRequest(), sessions)
+    ens4 = next(s for s in hop_specs(plan) if (s.node, s.interface) == ("node-1", "ens4"))
+    user = Seen()
+    task = start(captures, ens4, user)
+    await until(lambda: user.state(ens4) is StreamState.CAPTURING, "the user's stream on node-1/ens4")
+    started = len(user.statuses[ens4])
+    journey = Seen()
+    report = await run_journey(
+        state, captures=captures, sessions=sessions, topology=topology, emit=journey.emit
+    )
+    hop = next(s for s in report.streams if (s.node, s.interface) == ("node-1", "ens4"))
+    assert hop.state == "capturing" and hop.packets > 0
+    handshake = report.handshake
+    assert handshake is not None and handshake.complete and handshake.syn is not None
+    # not restarted: the user's stream said nothing new (no second filter check, no stop) …
+    assert len(user.statuses[ens4]) == started and user.state(ens4) is StreamState.CAPTURING
+    # … and counted the journey's packets: the SYN the journey saw on node-1/ens4 is the user's packet
+    on_ens4 = [o for o in handshake.syn.observations if (o.node, o.interface) == ("node-1", "ens4")]
+    assert len(on_ens4) == 1
+    assert on_ens4[0] in user.of(ens4)
+    assert len(user.of(ens4)) >= hop.packets
+    assert journey.of(ens4) == []  # the journey's own events for a joined stream are not forwarded twice
+    # the journey has closed its captures; the user's stream still runs and still sees new packets
+    assert captures.is_live(ens4) and not task.done()
+    before = len(user.of(ens4))
+    _, _, wrk1_netns = pod_of(state, WRK1)
+    await send_udp(wrk1_netns, 5)  # to the wrk-2 pod: VXLAN on node-1's ens4, udp port 8472
+    await until_count(user, ens4, before + 5)
+    await captures.close(ens4, user.emit)
+    await task
+    assert user.state(ens4) is StreamState.STOPPED
+
+
+async def test_a_second_journey_joins_the_captures_the_first_kept_warm(
+    state: LabState, captures: CaptureStreams
+) -> None:
+    sessions = captures.sessions
+    topology = await discover_lab(state, dict(sessions))
+    specs = hop_specs(await plan_journey(topology, JourneyRequest(), sessions))
+    closing: set[asyncio.Future[Any]] = set()
+    first = Seen()
+    await run_journey(
+        state, captures=captures, sessions=sessions, topology=topology, emit=first.emit,
+        keep_warm=60.0, linger=closing,
+    )  # fmt: skip
+    await asyncio.gather(*closing)
+    assert all(captures.is_live(s) and not captures.is_watched(s) for s in specs)  # warm, unread
+    assert all(first.state(s) is StreamState.STOPPED for s in specs)  # for the first journey: closed
+    second = Seen()
+    report = await run_journey(
+        state, captures=captures, sessions=sessions, topology=topology, emit=second.emit
+    )
+    assert report.handshake is not None and report.handshake.complete
+    for spec in specs:  # proven at once: no filter check, no canary, the same tshark
+        said = [s.state for s in second.statuses[spec]]
+        assert said == [StreamState.CAPTURING, StreamState.STOPPED], (spec.key, said)
+    assert all(s.packets > 0 for s in report.streams)
+    await no_capture_left(state)  # the second kept nothing warm: its leaving stopped them

@@ -133,7 +133,9 @@ def test_down_during_a_live_capture_leaves_no_capture_folder() -> None:
 @needs_root
 def test_down_removes_capture_folders_no_process_names_and_only_those() -> None:
     """An app killed between ending a capture and removing its folder leaves one that no watcher
-    names: `lab down` removes it — but not a folder a live capture still uses, nor a fresh one."""
+    names: `lab down` removes it, and a fresh one too (every process of the lab is ended by then, so a
+    capture that was starting cannot go on) — but not a folder a live process still names, nor another
+    lab's."""
     import secrets
     import time
 
@@ -153,7 +155,7 @@ def test_down_removes_capture_folders_no_process_names_and_only_those() -> None:
     try:
         down = labyrinth("lab", "down", "--prefix", prefix)
         assert not orphan.exists() and "capture_dirs" in down.stdout
-        assert in_use.exists() and fresh.exists()
+        assert in_use.exists() and not fresh.exists()
         assert other_lab.exists(), "another lab's orphan is that lab's to sweep"
     finally:
         user.kill()

@@ -11,7 +11,7 @@ from tests.integration.conftest import LABYRINTH, labyrinth, unique_prefix
 from tests.integration.test_lab_cleanup import traces
 
 RUNS = 20
-PODS_PER_NODE = "4"  # 19 netns a build (vpc, 3 nodes, 3 + 3 × 4 pods): small enough for CI
+PODS_PER_NODE = "4"  # 22 netns a build (vpc, 3 nodes, 3 + 3 × 4 pods, 3 lxc_health peers): fits CI
 
 
 def fully_up(prefix: str) -> bool:
@@ -47,7 +47,7 @@ def test_up_and_down_at_once_end_fully_up_or_fully_down() -> None:
                 assert proc.returncode == 0 and "Traceback" not in err, err
             if fully_up(prefix):
                 ends.append("up")
-                assert len(marks(prefix)) == 19
+                assert len(marks(prefix)) == 22  # every netns of the lab, lxc_health's peers included
             else:
                 assert traces(prefix) == {} and marks(prefix) == [], "neither fully up nor fully down"
                 ends.append("down")

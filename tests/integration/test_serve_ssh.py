@@ -106,8 +106,12 @@ def test_resize_relays_out_and_a_killed_ssh_leaves_nothing(tmp_path: Path, keys:
         assert isinstance(server, Server)
         tmux.open("alice", server.ssh(keys["alice"], "-tt"), width=120, height=40)
         tmux.wait("alice", "following the presenter")
-        wide = tmux.screen("alice").splitlines()
-        assert max(len(line.rstrip()) for line in wide) > 100
+        # the title comes first; the panes are laid out at 120 columns a frame or two later
+        wait_until(
+            lambda: max(len(line.rstrip()) for line in tmux.screen("alice").splitlines()) > 100,
+            timeout=10,
+            what="alice's screen laid out at 120 columns",
+        )
         subprocess.run([*tmux.base, "resize-window", "-t", "alice", "-x", "80", "-y", "24"], check=True)
         wait_until(lambda: tmux.screen("alice").splitlines()[0].rstrip().endswith("presenter"), timeout=10)
         wait_until(lambda: max(len(x.rstrip()) for x in tmux.screen("alice").splitlines()) <= 80, timeout=10)

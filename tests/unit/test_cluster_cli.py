@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from labyrinth_tui.cli import main
+from labyrinth_tui.nodes.commands import port_probe
 from tests.fakes import DATA
 from tests.fakes.cluster_vms import BackgroundLoop, Vms, fake_vms
 from tests.fakes.kube_api import KubeApiStub
@@ -122,14 +123,24 @@ def test_bootstrap_then_attach_end_to_end(
     )
     assert attach_line in out
     assert "✓ node-0   kubeadm-init" in result.stderr and "✓ cluster  restart coredns" in result.stderr
+    assert "✓ cluster  node check" in result.stderr  # before anything was installed
+    first_script = min(e.at for e in vms["node-0"].execs if e.argv[0] == "install")
+    probes = [e for vm in vms.vms for e in vm.execs if is_probe(e.argv)]
+    assert len(probes) == 6 * 3 + 2 and all(e.at < first_script for e in probes)
     for secret in [*vms.tokens(), vms.ca_hash()]:
         assert secret not in result.stdout + result.stderr
     for name in ("admin.conf", "inventory.yaml"):
         assert stat.S_IMODE((cluster_dir / name).stat().st_mode) == 0o600
     assert yaml.safe_load((cluster_dir / "inventory.yaml").read_text())["api_via"] == "node-0"
 
+    vms.sandbox.set_ports({("10.168.0.5", "10250/tcp"): "filtered"})  # node-2's kubelet behind a firewall
     attached = labyrinth(*attach_line.split()[1:], "--json", config=config)
-    assert attached.exit_code == 0, attached.stderr
+    assert attached.exit_code == 0, attached.stderr  # a warning: the cluster is still shown
+    assert "✗ cluster  node check" in attached.stderr
+    assert "warning: some nodes cannot reach each other as the cluster needs" in attached.stderr
+    for source in ("node-0", "node-1"):
+        assert f"✗ {source} → node-2 10250/tcp (kubelet): filtered: no answer within 6 s" in attached.stderr
+    assert "18/20 probes passed" in attached.stderr
     topo = json.loads(attached.stdout)
     assert [n["name"] for n in topo["nodes"]] == ["node-0", "node-1", "node-2"]
     node2 = topo["nodes"][2]
@@ -138,11 +149,52 @@ def test_bootstrap_then_attach_end_to_end(
     assert [p["ip"] for p in topo["nodes"][1]["pods"]] == ["10.0.1.15"]
     assert "✓ cluster  discover" in attached.stderr
 
+    vms.sandbox.set_ports({})  # the firewall fixed
     again = labyrinth(
         "cluster", "bootstrap", "--inventory", str(tmp_path / "inventory.yaml"), "--yes", config=config
     )
     assert again.exit_code == 0, again.stderr
     assert "↷ node-0   kubeadm-init     already done" in again.stderr  # a re-run only checks
+
+
+def test_a_filtered_api_server_port_stops_bootstrap_with_the_matrix(
+    world: tuple[BackgroundLoop, Vms, KubeApiStub], tmp_path: Path
+) -> None:
+    _, vms, _ = world
+    write_inventory(vms, tmp_path / "inventory.yaml")
+    vms.sandbox.set_ports({("10.168.0.2", "6443/tcp"): "filtered", ("10.168.0.4", "8472/udp"): "filtered"})
+    args = ("cluster", "bootstrap", "--inventory", str(tmp_path / "inventory.yaml"), "--yes")
+    result = labyrinth(*args, config=tmp_path)
+    assert result.exit_code == 1
+    err = result.stderr
+    assert "✗ cluster  node check" in err
+    assert "6443/tcp (API server) — to the control plane only" in err
+    assert "    node-1           ✗ filtered" in err  # its row of the 6443 matrix: node-0's column
+    for source in ("node-1", "node-2"):
+        assert f"✗ {source} → node-0 6443/tcp (API server): filtered: no answer within 6 s" in err
+    assert "→ node-1 8472/udp" not in err  # UDP silence is open|filtered: not a failure
+    assert "18/20 probes passed" in err
+    assert "nothing was installed" in err and "--no-check" in err
+    # nothing but probes ran: no upload, no script
+    assert all(is_probe(e.argv) for vm in vms.vms for e in vm.execs)
+    # each probe is the command line port_probe builds; the silent one asked again with a longer wait
+    got = sorted(e.argv for e in vms["node-1"].execs)
+    want = [
+        *(tuple(port_probe(p, ip, n, 2.0)) for ip in ("10.168.0.2", "10.168.0.5") for p, n in PORTS),
+        tuple(port_probe("tcp", "10.168.0.2", 6443, 2.0)),
+        tuple(port_probe("tcp", "10.168.0.2", 6443, 6.0)),
+    ]
+    assert got == sorted(want)
+    # and the fake bash answered them on the node (no socket opened): host and port as given
+    said = [c.args for c in vms.sandbox.calls("node-1") if c.name == "bash"]
+    assert sum(a.endswith("10.168.0.2 6443") for a in said) == 2
+
+
+PORTS = (("tcp", 22), ("udp", 8472), ("tcp", 10250))
+
+
+def is_probe(argv: tuple[str, ...]) -> bool:
+    return argv[:4] == tuple(port_probe("tcp", "h", 1, 1.0)[:4])
 
 
 def test_declining_changes_nothing(world: tuple[BackgroundLoop, Vms, KubeApiStub], tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
@@ -337,3 +338,40 @@ async def test_a_cluster_without_cilium_has_no_service_map(tmp_path: Path) -> No
     assert maps[0].problem.startswith(
         'cilium-dbg bpf lb list: OCI runtime exec failed: exec failed: exec: "cilium-dbg"'
     )
+
+
+async def test_an_api_call_while_an_exec_connects_is_answered_as_itself(tmp_path: Path) -> None:
+    from labyrinth_tui.cloud.kube.cilium import AGENT_NAMESPACE, AGENT_SELECTOR
+    from labyrinth_tui.cloud.kube.exec import PodExec
+
+    async with KubeApiStub(tmp_path / "pki", binaries={"cilium-dbg"}) as api:
+        kube = client(api, tmp_path)
+        agents = await kube.pods(AGENT_NAMESPACE, label_selector=AGENT_SELECTOR)
+        agent = agents[0]
+        api.exec_gate = asyncio.Event()
+        connecting = asyncio.create_task(
+            PodExec.start(kube, AGENT_NAMESPACE, agent.name, ["cilium-dbg", "bpf", "lb", "list"], stdin=False)
+        )
+        await api.exec_arrived.wait()  # the exec's WebSocket handshake is under way in its thread
+        try:
+            async with asyncio.timeout(10):  # sent as a WebSocket handshake, it never came back
+                listed = await kube.pods(AGENT_NAMESPACE, label_selector=AGENT_SELECTOR)
+        finally:
+            api.exec_gate.set()
+        run = await connecting
+        assert await run.wait(5.0) == 0
+        await run.close()
+        kube.close()
+    assert listed == agents
+
+
+def test_the_websocket_clients_whole_response_is_cut_to_its_status_line() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from labyrinth_tui.cloud.kube.client import api_message
+
+    reason = (
+        "Handshake status 200 OK -+-+- {'content-type': 'application/json; charset=utf-8'} -+-+- "
+        '{"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": []}'
+    )
+    assert api_message(ApiException(status=0, reason=reason)) == "Handshake status 200 OK"

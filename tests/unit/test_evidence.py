@@ -201,6 +201,8 @@ async def test_gather_takes_the_programs_from_the_callers_reader_or_says_why_not
 
     ev = await gather_evidence(node, datapath=lab_reader)
     assert ev.datapath is not None and len(ev.datapath.links) == 8 and ev.problems == ()
+    # the reader replaces bpftool's program list: the node is not asked for it (every lab's programs)
+    assert ("bpftool", "-j", "prog", "show") not in node.ran and ("bpftool", "-j", "net") in node.ran
 
     async def gone() -> NodeBpf:
         raise OSError(2, "No such file or directory")

@@ -51,9 +51,12 @@ class FakeCaptures:
         await self._closing[spec].wait()
         self.open_now.discard(spec)
 
-    async def close(self, spec: StreamSpec) -> None:
+    async def close(self, spec: StreamSpec, emit: Emit, *, keep_for: float = 0.0) -> None:
         self.closed.append(spec)
         self._closing[spec].set()
+
+    def is_watched(self, spec: StreamSpec) -> bool:
+        return spec in self.open_now
 
 
 def test_the_hops_are_captured_with_the_plan_s_filter() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from labyrinth_tui.cloud.bootstrap.inventory import Inventory
     from labyrinth_tui.cloud.bootstrap.run import Versions
     from labyrinth_tui.model.topology import Topology
-    from labyrinth_tui.nodes.connect import HostKeyQuestion
+    from labyrinth_tui.nodes.connect import HostKeyPrompt, HostKeyQuestion
     from labyrinth_tui.sources.cluster import ClusterSource
 
 MARKS = {StepState.DONE: "✓", StepState.FAILED: "✗", StepState.SKIPPED: "↷"}
@@ -39,6 +40,25 @@ def _print_step(step: Step) -> None:
 
 def _fail(exc: BaseException) -> click.ClickException:
     return click.ClickException(str(exc))
+
+
+def _node_check(inventory: Inventory, ask_host_key: HostKeyPrompt | None) -> list[str]:
+    """The article's nc between every pair of nodes as one progress step; the matrix when a probe failed
+    (printed on stderr), else nothing."""
+    from labyrinth_tui.cli.cluster_check import run_check
+    from labyrinth_tui.probes.node_check import PROBE_SECONDS, matrix_lines
+
+    started = time.monotonic()
+    nodes, results = asyncio.run(run_check(inventory, PROBE_SECONDS, ask_host_key))
+    failed = sum(not r.passes for r in results)
+    state = StepState.FAILED if failed else StepState.DONE
+    _print_step(Step("cluster", "node check", state, elapsed=time.monotonic() - started))
+    if not failed:
+        return []
+    lines = [line for text in matrix_lines(nodes, results) for line in text.splitlines() or [""]]
+    for line in lines:
+        click.echo(f"    {line}".rstrip(), err=True)
+    return lines
 
 
 @click.group()
@@ -84,13 +104,21 @@ async def _headless(source: ClusterSource) -> Topology:
     help="How SSH reaches each node (address, user, key, port; api_via for an internal API server).",
 )
 @click.option("--no-discover", is_flag=True, help="Only what the API says: do not SSH into the nodes.")
+@click.option("--no-check", is_flag=True, help="Skip the node ↔ node port check (`labyrinth cluster check`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the merged topology as JSON instead of the TUI.")
 def attach(
-    kubeconfig: Path, context: str | None, ssh_inventory: Path | None, no_discover: bool, as_json: bool
+    kubeconfig: Path,
+    context: str | None,
+    ssh_inventory: Path | None,
+    no_discover: bool,
+    no_check: bool,
+    as_json: bool,
 ) -> None:
     """Show any cluster: nodes and pods from its API, each node's netns/veth tree discovered over SSH.
 
     Nodes are reached at their InternalIP with your ~/.ssh/config unless --ssh-inventory says otherwise.
+    With an inventory the nodes are first checked as `labyrinth cluster check` does: a port the cluster
+    needs that one node cannot reach on another is a warning (the matrix), not a reason to stop.
     """
     from labyrinth_tui.cloud.kube.client import context_cluster, load_kubeconfig
     from labyrinth_tui.cloud.kube.errors import KubeError
@@ -103,11 +131,18 @@ def attach(
         context_cluster(load_kubeconfig(kubeconfig), context)
     except KubeError as exc:
         raise click.UsageError(str(exc)) from None
+    warning: list[str] = []
+    if inventory is not None and not no_discover and not no_check:
+        warning = _node_check(inventory, None)
+        if warning:
+            click.echo("warning: some nodes cannot reach each other as the cluster needs (above)", err=True)
     source = ClusterSource(kubeconfig, context, inventory, discover=not no_discover)
     if not as_json:
         from labyrinth_tui.ui.app import make_app
 
         make_app(source).run()
+        for line in warning:  # the screen covered it: said again once it is gone
+            click.echo(line, err=True)
         return
     try:
         topology = asyncio.run(_headless(source))
@@ -165,6 +200,9 @@ def _host_key_prompt(yes: bool) -> Any:
 @click.option(
     "--no-deploy", is_flag=True, help="Stop after the nodes: no namespaces, manifests or CoreDNS restart."
 )
+@click.option(
+    "--no-check", is_flag=True, help="Install without first checking the nodes reach each other's ports."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (progress goes to stderr).")
 def bootstrap(
     inventory_path: Path | None,
@@ -174,9 +212,14 @@ def bootstrap(
     kubernetes_version: str,
     cilium_version: str,
     no_deploy: bool,
+    no_check: bool,
     as_json: bool,
 ) -> None:
     """Kubernetes + Cilium on three VMs over SSH, then the journey's workloads; re-run to resume.
+
+    Before installing anything every node tries the ports the cluster needs on every other node (as
+    the article does with nc, and as `labyrinth cluster check` does): a probe that fails stops here,
+    with the matrix and each failure's reason.
 
     node-0 runs node-ctl.sh (kubeadm init, Cilium), node-1/node-2 run node-wrk.sh and join in
     parallel, they are labelled nodelabel=node-wrk-N, admin.conf is kept (0600) under the cluster's
@@ -211,6 +254,11 @@ def bootstrap(
         click.echo(line, err=as_json)
     if not yes:
         click.confirm("Go on?", abort=True, err=as_json)
+    if not no_check and _node_check(inventory, _host_key_prompt(yes)):
+        raise click.ClickException(
+            "the nodes cannot reach each other as the cluster needs (the matrix above): nothing was"
+            " installed. Open the ports (a firewall rule?) and re-run, or pass --no-check to go on anyway."
+        )
     try:
         done = asyncio.run(
             provision(

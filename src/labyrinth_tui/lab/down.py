@@ -94,7 +94,7 @@ def down_unlocked(prefix: str) -> dict[str, list[str]]:
     for workdir in workdirs:
         # a capture's folder on a lab node is on this machine's /tmp; its own watcher was just ended
         remove_inside(workdir, TMP_DIR)
-    workdirs |= set(sweep_orphans(prefix))
+    workdirs |= set(sweep_orphans(prefix, min_age=0.0))
     if workdirs:
         found["capture_dirs"] = sorted(workdirs)
     remove_inside(state_dir(prefix), RUN_DIR)
@@ -136,9 +136,13 @@ def orphan_capture_dirs(prefix: str, min_age: float = 10.0, tmp: Path = TMP_DIR)
     return orphans
 
 
-def sweep_orphans(prefix: str) -> list[str]:
-    """Remove lab `prefix`'s own leftover temporary folders (a killed app's or record's); return them."""
-    swept = sorted(orphan_capture_dirs(prefix) | orphan_run_roots(prefix))
+def sweep_orphans(prefix: str, min_age: float = 10.0) -> list[str]:
+    """Remove lab `prefix`'s own leftover temporary folders (a killed app's or record's); return them.
+
+    `min_age` spares a capture folder just made for a capture still starting (the app at start);
+    `down` passes 0: every process of the lab has been ended, so any folder of its own is left over.
+    """
+    swept = sorted(orphan_capture_dirs(prefix, min_age=min_age) | orphan_run_roots(prefix))
     return [path for path in swept if remove_inside(path, TMP_DIR)]
 
 

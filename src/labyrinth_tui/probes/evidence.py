@@ -281,11 +281,19 @@ async def gather_evidence(
     or unreadable output is a problem on the result, never an exception: evidence is shown beside the
     journey, not required for it. `privilege` prefixes each command (("sudo", "-n") for a non-root login,
     as captures do); `datapath` reads the programs where the caller can (the lab)."""
+
+    async def programs_listed() -> CommandResult:
+        # only without a reader: its reading replaces bpftool's list, which holds every program of the
+        # kernel (on a machine shared by several labs, all of theirs) — one SSH round trip saved
+        if datapath is not None:
+            return CommandResult(tuple(bpftool_prog_argv()), 0, "", "")
+        return await runner.run([*privilege, *bpftool_prog_argv()], timeout=timeout, check=False)
+
     save, net, link, prog, read = await asyncio.gather(
         runner.run([*privilege, *iptables_save_argv("nat")], timeout=timeout, check=False),
         runner.run([*privilege, *bpftool_net_argv()], timeout=timeout, check=False),
         runner.run([*privilege, *bpftool_link_argv()], timeout=timeout, check=False),
-        runner.run([*privilege, *bpftool_prog_argv()], timeout=timeout, check=False),
+        programs_listed(),
         _read(datapath),
     )
     programs, program_problem = _programs(runner.name, read, link, prog)

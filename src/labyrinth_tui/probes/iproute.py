@@ -223,11 +223,6 @@ def _is_number(word: str) -> bool:
     return word.isascii() and word.isdigit() and len(word) <= 20
 
 
-def route_get_argv(dst: str) -> list[str]:
-    """How a node says which device and gateway it sends `dst` through (no root needed)."""
-    return ["ip", "-j", "route", "get", dst]
-
-
 def parse_route_get(text: str, what: str = "route get") -> Route:
     """`ip -j route get <ip>` → its Route (`dst` is the address asked about); DiscoveryError when it has none.
 

@@ -43,6 +43,7 @@ from labyrinth_tui.probes.dissect import DISSECT_TIMEOUT, DissectError, frame_in
 from labyrinth_tui.sources.base import (
     Emit,
     PacketBatch,
+    SourceEvent,
     StreamDrops,
     StreamLag,
     StreamSpec,
@@ -73,10 +74,18 @@ class _Failed(Exception):
 
 
 @dataclass(eq=False)
+class _Subscriber:
+    """One opener of a stream: its emit, and `left` once it no longer gets the stream's events."""
+
+    emit: Emit
+    left: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(eq=False)
 class _Stream:
     spec: StreamSpec
     session: NodeSession
-    emit: Emit
+    subscribers: list[_Subscriber]
     ring_capacity: int
     workdir: str
     record_dir: Path | None
@@ -87,9 +96,18 @@ class _Stream:
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     state: StreamState = StreamState.STARTING
+    status: StreamStatus | None = None  # the last one emitted: what a later opener is told at once
+    idle: asyncio.TimerHandle | None = None  # kept warm with nobody reading: when it stops
     dropped: int = 0  # packets never emitted because one flush carried more than ring_capacity
     keep_recording: bool = True  # False once nobody will read it (the app quits, the lab goes down)
     background: set[asyncio.Task[None]] = field(default_factory=set)  # the reader, canary senders
+
+    def emit(self, event: SourceEvent) -> None:
+        """To every opener still subscribed (fan-out: one tshark, several readers)."""
+        if isinstance(event, StreamStatus):
+            self.status = event
+        for subscriber in list(self.subscribers):
+            subscriber.emit(event)
 
 
 class CaptureStreams:
@@ -115,6 +133,7 @@ class CaptureStreams:
         self.buffer_kb = buffer_kb  # tcpdump's kernel buffer (tests make the kernel drop with 1 KiB)
         self._streams: dict[StreamSpec, _Stream] = {}
         self._recordings: dict[StreamSpec, Path] = {}
+        self._runners: set[asyncio.Task[None]] = set()  # each stream's capture, whoever reads it
 
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
         """The stream's recording (after it closed, when opened with record_dir): frame N = packet N."""
@@ -122,6 +141,11 @@ class CaptureStreams:
 
     def is_live(self, spec: StreamSpec) -> bool:
         return spec in self._streams
+
+    def is_watched(self, spec: StreamSpec) -> bool:
+        """Live with someone reading it (not only kept warm after its last reader left)."""
+        stream = self._streams.get(spec)
+        return stream is not None and bool(stream.subscribers)
 
     async def live_dissection(self, spec: StreamSpec, number: int) -> Dissection | None:
         """Packet `number` of a live stream, dissected by tshark on its node from its run's file.
@@ -175,7 +199,17 @@ class CaptureStreams:
     async def open(
         self, spec: StreamSpec, emit: Emit, *, ring_capacity: int = 100_000, record_dir: Path | None = None
     ) -> None:
-        """Capture on spec until `close(spec)`: StreamStatus changes and PacketBatches through `emit`."""
+        """Capture on spec until `close(spec, emit)`: StreamStatus changes and PacketBatches through `emit`.
+
+        A spec already open is not started again: `emit` joins the running capture (it gets the
+        stream's current status at once, then every packet from now on) and the capture stops when the
+        last of its openers has closed. `ring_capacity` and `record_dir` are the first opener's.
+        """
+        while (running := self._streams.get(spec)) is not None and running.closing.is_set():
+            await running.done.wait()  # stopping: let it go, then start afresh
+        if running is not None:
+            await self._subscribed(running, _Subscriber(emit), joined=True)
+            return
         try:
             validate_node_name(spec.node)
             validate_interface(spec.interface)
@@ -187,41 +221,81 @@ class CaptureStreams:
         if session is None:
             emit(StreamStatus(spec, StreamState.FAILED, f"no node named {spec.node!r}"))
             return
-        if spec in self._streams:
-            emit(StreamStatus(spec, StreamState.FAILED, f"{spec.key} is already being captured"))
-            return
         workdir = f"/tmp/labyrinth-cap-{self.tag + '-' if self.tag else ''}{secrets.token_hex(6)}"
         privilege = tuple(self.privilege(spec.node) if callable(self.privilege) else self.privilege)
-        stream = _Stream(spec, session, emit, max(1, ring_capacity), workdir, record_dir, privilege)
+        first = _Subscriber(emit)
+        stream = _Stream(spec, session, [first], max(1, ring_capacity), workdir, record_dir, privilege)
         self._streams[spec] = stream
         self._recordings.pop(spec, None)
+        # the capture runs in a task of its own: it outlives this opener when others still read it
+        runner = asyncio.create_task(self._capture(stream), name=f"capture {spec.key}")
+        self._runners.add(runner)
+        runner.add_done_callback(self._runners.discard)
+        await self._subscribed(stream, first, joined=False)
+
+    async def _subscribed(self, stream: _Stream, subscriber: _Subscriber, *, joined: bool) -> None:
+        """Until `subscriber` has left (closed, or the stream ended); a cancelled opener leaves."""
+        if joined:
+            if stream.idle is not None:  # kept warm for this: it reads on
+                stream.idle.cancel()
+                stream.idle = None
+            stream.subscribers.append(subscriber)
+            if stream.status is not None:
+                subscriber.emit(stream.status)
+        try:
+            await subscriber.left.wait()
+        except asyncio.CancelledError:
+            # shielded: a cancelled caller must still leave nothing behind on the node
+            await asyncio.shield(self._leave(stream, subscriber))
+            raise
+
+    async def _leave(self, stream: _Stream, subscriber: _Subscriber, keep_for: float = 0.0) -> None:
+        """`subscriber` gets no more events; the last one out stops the capture and waits for its end,
+        unless `keep_for` > 0: then the capture runs on unread for that long, for an opener to come."""
+        last = subscriber in stream.subscribers and len(stream.subscribers) == 1
+        if subscriber in stream.subscribers and (not last or keep_for > 0):
+            stream.subscribers.remove(subscriber)  # the capture goes on for the others, or kept warm
+            subscriber.emit(StreamStatus(stream.spec, StreamState.STOPPED, "closed"))
+            subscriber.left.set()
+            if last:
+                stream.idle = asyncio.get_running_loop().call_later(keep_for, stream.closing.set)
+            return
+        stream.closing.set()  # the last one out: it hears the stream's own end
+        await stream.done.wait()
+
+    async def _capture(self, stream: _Stream) -> None:
+        """The capture from its filter check to its end; its last status to everyone still subscribed."""
+        spec = stream.spec
         reason = ""
-        emit(StreamStatus(spec, StreamState.STARTING, "checking the capture filter"))
+        stream.emit(StreamStatus(spec, StreamState.STARTING, "checking the capture filter"))
         try:
             await self._run(stream)
-        except _Failed as exc:
+        except (_Failed, CaptureCheckFailed, NodeError) as exc:
             reason = exc.reason
-        except CaptureCheckFailed as exc:
-            reason = exc.reason
-        except NodeError as exc:
-            reason = exc.reason
+        except Exception as exc:  # a bug of ours must show on the stream, not vanish with its task
+            reason = f"{type(exc).__name__}: {exc}"
         finally:
-            # shielded: a cancelled caller must still leave nothing behind on the node
             await asyncio.shield(self._finish(stream))
-        if reason:
-            stream.state = StreamState.FAILED
-            emit(StreamStatus(spec, StreamState.FAILED, reason))
-        else:
-            stream.state = StreamState.STOPPED
-            emit(StreamStatus(spec, StreamState.STOPPED, "closed"))
+        stream.state = StreamState.FAILED if reason else StreamState.STOPPED
+        stream.emit(StreamStatus(spec, stream.state, reason or "closed"))
+        for subscriber in stream.subscribers:
+            subscriber.left.set()
+        stream.subscribers.clear()
 
-    async def close(self, spec: StreamSpec) -> None:
-        """Stop one stream; returns once nothing of it runs on the node."""
+    async def close(self, spec: StreamSpec, emit: Emit | None = None, *, keep_for: float = 0.0) -> None:
+        """`emit` leaves the stream (the capture stops when it was the last, or `keep_for` s later if no
+        one opens it meanwhile); without `emit` the stream stops for all. Returns once `emit` gets
+        nothing more (and, when stopped, nothing runs on the node)."""
         stream = self._streams.get(spec)
         if stream is None:
             return
-        stream.closing.set()
-        await stream.done.wait()
+        if emit is None:
+            stream.closing.set()
+            await stream.done.wait()
+            return
+        subscriber = next((s for s in stream.subscribers if s.emit == emit), None)
+        if subscriber is not None:
+            await self._leave(stream, subscriber, keep_for)
 
     async def close_all(self) -> None:
         """Stop every stream without fetching recordings: this ends the app or the lab, nobody reads them."""
@@ -378,6 +452,8 @@ class CaptureStreams:
 
     async def _finish(self, stream: _Stream) -> None:
         """Stop the capture, fetch the recording if asked, remove our files on the node."""
+        if stream.idle is not None:
+            stream.idle.cancel()
         try:
             await self._stop(stream)
             # the reader has ended with the capture; canary senders end within a round

@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from labyrinth_tui.cloud.bootstrap.inventory import Inventory, NodeEntry
 from labyrinth_tui.cloud.kube.cilium import service_maps
@@ -33,7 +34,7 @@ from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.discovery import discover_node
 from labyrinth_tui.sources.base import Emit, JourneyError, ProgressEvent, StreamSpec, TopologyEvent
 from labyrinth_tui.sources.captures import CaptureStreams
-from labyrinth_tui.sources.journey_run import READY_LIMIT, follow, plan_journey
+from labyrinth_tui.sources.journey_run import KEEP_WARM, READY_LIMIT, follow, plan_journey
 
 GROUP = "cluster"
 
@@ -97,6 +98,8 @@ class ClusterSource:
     _tunnel: ApiTunnel | None = field(default=None, repr=False)
     _certs: Path | None = field(default=None, repr=False)
     _captures: CaptureStreams | None = field(default=None, repr=False)
+    _lingering: set[asyncio.Future[Any]] = field(default_factory=set, repr=False)  # journeys' closes
+    _openers: dict[StreamSpec, Emit] = field(default_factory=dict, repr=False)  # who opened each stream
     _dial_tools: dict[tuple[str, str], PodTool] = field(default_factory=dict, repr=False)
     _listen_tools: dict[tuple[str, str], PodTool] = field(default_factory=dict, repr=False)
 
@@ -193,6 +196,7 @@ class ClusterSource:
         if self._captures is None:
             # the same sessions discovery opened: one connection per node, channels pooled
             self._captures = CaptureStreams(self.sessions, privilege=self._privilege)
+        self._openers[spec] = emit
         await self._captures.open(spec, emit)
 
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
@@ -242,6 +246,8 @@ class ClusterSource:
             payload=request.payload,
             ready_timeout=self.ready_timeout,
             privilege=self._privilege,
+            linger=self._lingering,
+            keep_warm=KEEP_WARM,
         )
         if ends.service is None:
             return report
@@ -296,12 +302,13 @@ class ClusterSource:
         return await self._captures.save_live(spec, target)
 
     async def close_stream(self, spec: StreamSpec) -> None:
-        if self._captures is not None:
-            await self._captures.close(spec)
+        if self._captures is not None:  # our opener leaves: a journey reading the same capture keeps it
+            await self._captures.close(spec, self._openers.pop(spec, None))
 
     async def close(self) -> None:
         if self._captures is not None:  # first: ending a capture needs its node's session
             await self._captures.close_all()
+        await asyncio.gather(*self._lingering, return_exceptions=True)
         sessions, self.sessions = list(self.sessions.values()), {}
         for session in sessions:
             with contextlib.suppress(Exception):

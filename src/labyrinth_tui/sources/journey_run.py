@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from labyrinth_tui.journey.plan import End, JourneyPlan, plan_hops, resolve_ends, route_queries
 from labyrinth_tui.journey.report import JourneyReport, PodSeen, StreamReady
@@ -39,13 +40,36 @@ from labyrinth_tui.sources.lab_nodes import datapath_reader, discover_lab, sessi
 
 
 class Captures(Protocol):
-    """What the run needs of captures (CaptureStreams is one): open runs until close(spec)."""
+    """What the run needs of captures (CaptureStreams is one): open runs until close(spec, emit).
+
+    A capture already open on a hop with the same spec is joined, not restarted (CaptureStreams fans
+    its packets out to every opener); close(spec, emit) leaves it running for the others, and with
+    `keep_for` keeps it warm that long for the next journey."""
 
     async def open(self, spec: StreamSpec, emit: Emit) -> None: ...
 
-    async def close(self, spec: StreamSpec) -> None: ...
+    async def close(self, spec: StreamSpec, emit: Emit, *, keep_for: float = 0.0) -> None: ...
+
+    def is_watched(self, spec: StreamSpec) -> bool: ...
 
 
+class Phases:
+    """Where a journey's time went: each phase's seconds, in order (bench/journey_latency.py prints them)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def mark(self, phase: str) -> None:
+        """`phase` ended now: it took the time since the previous mark."""
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._last
+        self._last = now
+
+
+# s the hops' captures stay open after a journey: the next `j` on the same hops finds them proven (six
+# tshark starts were 3.3 s of a 6.2 s journey at load 2.7 on 2 cores); then they stop unread
+KEEP_WARM: Final = 60.0
 READY_LIMIT: Final = 60.0  # s: the hard limit on proving the hops' captures (--ready-timeout)
 STALL: Final = 15.0  # s a capture may go without a step forward before it is given up on
 
@@ -67,6 +91,10 @@ async def plan_journey(
 
 
 def hop_specs(plan: JourneyPlan) -> tuple[StreamSpec, ...]:
+    """The hops' captures, with the journey's fields. A stream the user watches without those fields is
+    another spec: the journey opens its own capture beside it rather than upgrading it, because the
+    fields are tshark's output format and changing them means restarting that tshark — a gap in the
+    user's stream and a new readiness proof, the very costs reusing an open capture saves."""
     return tuple(StreamSpec(h.node, h.interface, plan.capture_filter, journey_fields=True) for h in plan.hops)
 
 
@@ -78,6 +106,8 @@ class _Collector:
         self.packets: dict[StreamSpec, list[PacketSummary]] = {}
         self.changed = asyncio.Event()
         self.forward = forward
+        # streams the journey joined: whoever opened them gets their events already, not twice
+        self.joined: set[StreamSpec] = set()
 
     def __call__(self, event: SourceEvent) -> None:
         if isinstance(event, StreamStatus):
@@ -85,7 +115,7 @@ class _Collector:
         elif isinstance(event, PacketBatch):
             self.packets.setdefault(event.spec, []).extend(event.packets)
         self.changed.set()
-        if self.forward is not None:
+        if self.forward is not None and getattr(event, "spec", None) not in self.joined:
             self.forward(event)
 
     async def wait(self, done: Callable[[], bool], timeout: float) -> bool:
@@ -113,15 +143,21 @@ async def run_journey(
     topology: Topology | None = None,
     emit: Callable[[SourceEvent], None] | None = None,
     ready_timeout: float = READY_LIMIT,
+    phases: Phases | None = None,
+    linger: set[asyncio.Future[Any]] | None = None,
+    keep_warm: float = 0.0,
 ) -> JourneyReport:
     """The lab's journey: the request's (the article's by default) hops planned from what discovery sees."""
     request = request or JourneyRequest()
+    phases = phases or Phases()
     own_sessions = sessions is None
     nodes = dict(sessions) if sessions is not None else dict(sessions_for(state))
     try:
         if topology is None:
             topology = await discover_lab(state, nodes)
+        phases.mark("discovery")
         plan = await plan_journey(topology, request, nodes)
+        phases.mark("plan (ip route get)")
         netns = {p.ip: p.netns for p in state.pods}  # the lab's own names for the pods' netns
 
         async def traffic() -> tuple[str, int]:
@@ -141,7 +177,8 @@ async def run_journey(
         return await follow(
             plan, topology, traffic, nodes, captures=captures, emit=emit,
             payload=request.payload, ready_timeout=ready_timeout,
-            datapath=lambda node: datapath_reader(state, node),
+            datapath=lambda node: datapath_reader(state, node), phases=phases, linger=linger,
+            keep_warm=keep_warm,
         )  # fmt: skip
     finally:
         if own_sessions:
@@ -162,11 +199,19 @@ async def follow(
     stall: float = STALL,
     privilege: Callable[[str], Sequence[str]] | None = None,
     datapath: Callable[[str], DatapathReader | None] | None = None,
+    phases: Phases | None = None,
+    linger: set[asyncio.Future[Any]] | None = None,
+    keep_warm: float = 0.0,
 ) -> JourneyReport:
     """Captures proven on every planned hop, evidence before, the traffic, evidence after, stitched.
 
     `privilege(node)` prefixes the evidence commands there (("sudo", "-n") for a non-root login);
-    `datapath(node)` reads a node's BPF programs where the source can (the lab's own reader)."""
+    `datapath(node)` reads a node's BPF programs where the source can (the lab's own reader).
+    With `linger` the hops' captures are closed behind the report (their ending goes into the set, which
+    the caller awaits before closing the captures' sessions): stopping six tsharks and removing their
+    files took 1.8 s of `j` at load 7, and the report needs none of it. `keep_warm` s: how long they
+    stay open unread for the next journey (the caller's close of its captures ends them sooner)."""
+    phases = phases or Phases()
     prefix = privilege or (lambda node: ())
     read_datapath = datapath or (lambda node: None)
     caps = captures if captures is not None else CaptureStreams(nodes)
@@ -179,6 +224,7 @@ async def follow(
     # a node SSH could not reach has no hops in the plan (it says so) and gives no evidence
     involved = [n for n in involved if n in nodes and getattr(topology.node(n), "reachable", True)]
     # each open() runs until its close(): one task per hop, all started before any traffic
+    collector.joined = {spec for spec in specs if caps.is_watched(spec)}
     opened = [asyncio.create_task(caps.open(spec, collector), name=f"journey {spec.key}") for spec in specs]
     answered = ends.servers[0]
     try:
@@ -198,10 +244,13 @@ async def follow(
         if not_ready:
             raise JourneyError("captures not proven before the traffic: " + "; ".join(not_ready))
         proven = dict(collector.states)  # what each stream was when the traffic started
+        phases.mark("captures proven")
         before = await asyncio.gather(
             *(gather_evidence(nodes[n], privilege=prefix(n), datapath=read_datapath(n)) for n in involved)
         )
+        phases.mark("evidence before")
         read, which = await traffic()
+        phases.mark("traffic")
         if which >= 0:
             answered = ends.servers[which]
         received = read or ""
@@ -220,15 +269,22 @@ async def follow(
         while collector.count() != seen and loop.time() < end:
             seen = collector.count()
             await collector.wait(lambda n=seen: collector.count() != n, settle)  # type: ignore[misc]
+        phases.mark("settle")
         after = await asyncio.gather(
             *(gather_evidence(nodes[n], privilege=prefix(n), datapath=read_datapath(n)) for n in involved)
         )
         veths = await asyncio.gather(_veth_present(nodes, ends.client), _veth_present(nodes, answered))
+        phases.mark("evidence after")
     except NodeError as exc:
         raise JourneyError(f"{exc.node}: {exc.reason}") from None
     finally:
-        await asyncio.gather(*(caps.close(spec) for spec in specs), return_exceptions=True)
-        await asyncio.gather(*opened, return_exceptions=True)
+        closing = asyncio.ensure_future(_close(caps, specs, collector, opened, keep_warm))
+        if linger is None:
+            await closing
+        else:
+            linger.add(closing)
+            closing.add_done_callback(linger.discard)
+        phases.mark("captures closed")
     observations = [p for spec in specs for p in collector.packets.get(spec, ())]
     # a pod dialled by its IP is no service's backend here: the flow keeps the pod's address
     services = tuple(
@@ -241,6 +297,7 @@ async def follow(
         captured=[(s.node, s.interface) for s in specs],
         reference_node=ends.client.node.name,
     )
+    phases.mark("stitch")
     return JourneyReport(
         cluster=topology.cluster,
         service=ends.target_host,
@@ -263,6 +320,19 @@ async def follow(
         received=received,
         problems=tuple(problems),
     )
+
+
+async def _close(
+    caps: Captures,
+    specs: Sequence[StreamSpec],
+    collector: _Collector,
+    opened: Sequence[asyncio.Task[None]],
+    keep_for: float,
+) -> None:
+    await asyncio.gather(
+        *(caps.close(spec, collector, keep_for=keep_for) for spec in specs), return_exceptions=True
+    )
+    await asyncio.gather(*opened, return_exceptions=True)
 
 
 async def _until_ready(
@@ -341,4 +411,6 @@ def _seen(end: End, veth_present: bool, role: str) -> PodSeen:
     )
 
 
-__all__ = ["JourneyError", "NodeEvidence", "Traffic", "follow", "hop_specs", "plan_journey", "run_journey"]
+__all__ = [
+    "JourneyError", "NodeEvidence", "Phases", "Traffic", "follow", "hop_specs", "plan_journey", "run_journey",
+]  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.journey.request import JourneyRequest
@@ -16,6 +17,7 @@ from labyrinth_tui.model.bpf import NodeBpf
 from labyrinth_tui.model.dissection import Dissection
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.model.progress import Step, StepState
+from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.dissect import dissect
 from labyrinth_tui.sources.base import (
@@ -29,7 +31,7 @@ from labyrinth_tui.sources.base import (
 )
 from labyrinth_tui.sources.capture_files import copy_recording
 from labyrinth_tui.sources.captures import CaptureStreams
-from labyrinth_tui.sources.journey_run import run_journey
+from labyrinth_tui.sources.journey_run import KEEP_WARM, Phases, run_journey
 from labyrinth_tui.sources.lab_nodes import discover_lab, lab_datapath, sessions_for, topology_from_state
 
 
@@ -40,6 +42,10 @@ class LabSource:
     state: LabState | None = None
     sessions: dict[str, NodeSession] = field(default_factory=dict)
     captures: CaptureStreams | None = None
+    topology: Topology | None = None  # discovery's, kept for the journey
+    journey_phases: Phases | None = None  # where the last journey's time went
+    _lingering: set[asyncio.Future[Any]] = field(default_factory=set, repr=False)  # journeys' closes
+    _openers: dict[StreamSpec, Emit] = field(default_factory=dict, repr=False)  # who opened each stream
 
     @classmethod
     def article(cls, prefix: str = "labyrinth", pods_per_node: int = 0) -> LabSource:
@@ -62,7 +68,7 @@ class LabSource:
         emit(
             ProgressEvent(Step("lab", "discovery", StepState.RUNNING, 0, 1, 0.0, "ip -j over SSH, per node"))
         )
-        topology = await discover_lab(self.state, self.sessions)
+        topology = self.topology = await discover_lab(self.state, self.sessions)
         unreachable = [n.name for n in topology.nodes if not n.reachable]
         done = StepState.FAILED if unreachable else StepState.DONE
         why = f"unreachable: {', '.join(unreachable)}" if unreachable else ""
@@ -75,11 +81,12 @@ class LabSource:
             return
         record_dir = Path(self.state.state_dir) / "recordings"
         record_dir.mkdir(exist_ok=True)
+        self._openers[spec] = emit
         await self.captures.open(spec, emit, record_dir=record_dir)
 
     async def close_stream(self, spec: StreamSpec) -> None:
-        if self.captures is not None:
-            await self.captures.close(spec)
+        if self.captures is not None:  # our opener leaves: a journey reading the same capture keeps it
+            await self.captures.close(spec, self._openers.pop(spec, None))
 
     def pcapng_path(self, spec: StreamSpec) -> Path | None:
         return self.captures.pcapng_path(spec) if self.captures is not None else None
@@ -100,7 +107,12 @@ class LabSource:
     async def journey(self, emit: Emit, request: JourneyRequest | None = None) -> JourneyReport:
         if self.state is None:
             raise JourneyError("the lab is not up yet")
-        return await run_journey(self.state, request, sessions=self.sessions, emit=emit)
+        # the streams already open are joined, not restarted; discovery's topology is the one shown
+        self.journey_phases = Phases()
+        return await run_journey(
+            self.state, request, sessions=self.sessions, captures=self.captures, topology=self.topology,
+            emit=emit, phases=self.journey_phases, linger=self._lingering, keep_warm=KEEP_WARM,
+        )  # fmt: skip
 
     async def datapath(self) -> dict[str, NodeBpf]:
         return {} if self.state is None else await lab_datapath(self.state)
@@ -114,5 +126,6 @@ class LabSource:
     async def close(self) -> None:
         if self.captures is not None:
             await self.captures.close_all()
+        await asyncio.gather(*self._lingering, return_exceptions=True)
         sessions, self.sessions = self.sessions, {}
         await asyncio.gather(*(s.close() for s in sessions.values()), return_exceptions=True)

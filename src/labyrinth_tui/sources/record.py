@@ -34,8 +34,11 @@ class _RecordingCaptures:
     async def open(self, spec: StreamSpec, emit: Emit) -> None:
         await self.captures.open(spec, emit, record_dir=self.record_dir)
 
-    async def close(self, spec: StreamSpec) -> None:
-        await self.captures.close(spec)
+    async def close(self, spec: StreamSpec, emit: Emit, *, keep_for: float = 0.0) -> None:
+        await self.captures.close(spec, emit, keep_for=keep_for)
+
+    def is_watched(self, spec: StreamSpec) -> bool:
+        return self.captures.is_watched(spec)
 
 
 async def record_journey(source: LabSource, out: Path, title: str = "") -> Path:

@@ -71,8 +71,16 @@ def api_message(exc: ApiException) -> str:
     except (TypeError, ValueError):
         body = None
     if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return str(exc.reason or "")
+        return one_line(str(body["message"]))
+    return one_line(str(exc.reason or ""))
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """What the library said, as one line for a person: the WebSocket client's reasons carry the whole
+    HTTP response ("Handshake status 200 OK -+-+- {headers} -+-+- {body}"): its status line is kept."""
+    head = text.split(" -+-+- ", 1)[0].strip()
+    first = head.splitlines()[0] if head else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def context_cluster(config: Mapping[str, Any], context: str | None) -> tuple[str, dict[str, Any]]:
@@ -153,7 +161,8 @@ class KubeClient:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except ApiException as exc:
             if not exc.status:  # the client's way of saying no HTTP answer came
-                raise KubeUnreachable(f"{what}: no answer from {self.server}: {exc.reason}") from None
+                why = one_line(str(exc.reason or ""))
+                raise KubeUnreachable(f"{what}: no answer from {self.server}: {why}") from None
             raise KubeApiError(what, exc.status, api_message(exc)) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise KubeUnreachable(f"{what}: cannot reach the API server at {self.server}: {exc}") from None

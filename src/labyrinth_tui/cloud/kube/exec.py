@@ -10,10 +10,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream as ws_stream
 
-from labyrinth_tui.cloud.kube.client import KubeClient, api_message
+from labyrinth_tui.cloud.kube.client import KubeClient, api_message, one_line
 from labyrinth_tui.cloud.kube.errors import ExecFailed, ExecForbidden, KubeUnreachable
 
 STDOUT: Final = 1
@@ -41,7 +42,7 @@ def _refusal(exc: ApiException) -> tuple[int, str]:
         message = json.loads(body).get("message") or body
     except (ValueError, AttributeError):
         message = body
-    return int(match.group(1)), str(message)
+    return int(match.group(1)), one_line(str(message))
 
 
 class PodExec:
@@ -68,17 +69,25 @@ class PodExec:
         cls, kube: KubeClient, namespace: str, pod: str, argv: Sequence[str], *, stdin: bool = True
     ) -> PodExec:
         def connect() -> Any:
-            return ws_stream(
-                kube.core.connect_get_namespaced_pod_exec,
-                pod,
-                namespace,
-                command=list(argv),
-                stdin=stdin,
-                stdout=True,
-                stderr=True,
-                tty=False,
-                _preload_content=False,
-            )
+            # an ApiClient of its own: while it connects, stream() swaps its client's call_api for a
+            # WebSocket one, and a REST call on a shared client from another thread at that moment went
+            # out as a WebSocket handshake ("list pods …: Handshake status 200 OK" with the whole
+            # response), seen when the journey read Cilium's service map through the stub API
+            api: Any = k8s.ApiClient(kube.api.configuration)  # untyped in the library
+            try:
+                return ws_stream(
+                    k8s.CoreV1Api(api).connect_get_namespaced_pod_exec,
+                    pod,
+                    namespace,
+                    command=list(argv),
+                    stdin=stdin,
+                    stdout=True,
+                    stderr=True,
+                    tty=False,
+                    _preload_content=False,
+                )
+            finally:
+                api.close()
 
         try:
             ws = await asyncio.to_thread(connect)
