@@ -56,7 +56,7 @@ class Burst:
         emit(StreamStatus(spec, StreamState.CAPTURING))
         for batch in range(20):
             emit(PacketBatch(spec, tuple(packet(batch * 50 + i + 1) for i in range(50))))
-            await asyncio.sleep(0.01)  # why: a fake source paced like a live one, so batches cross merge windows
+            await asyncio.sleep(0.01)  # why: paced like a live source, so batches cross merge windows
         emit(StreamStatus(spec, StreamState.STOPPED, "end of recording"))
 
     async def close_stream(self, spec: StreamSpec) -> None:
