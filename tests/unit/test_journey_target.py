@@ -41,7 +41,8 @@ async def test_j_on_a_pod_completes_the_service_and_follows_it_through_the_clust
     api: KubeApiStub, tmp_path: Path
 ) -> None:
     pods = await journey(api, tmp_path)
-    app = make_app(ClusterSource(kubeconfig(api, tmp_path), discover=False))
+    source = ClusterSource(kubeconfig(api, tmp_path), discover=False)
+    app = make_app(source)
     async with app.run_test(size=(100, 40)) as pilot:
         await on_pod(app, pilot, pods.client.name)
         await pilot.press("j")
@@ -65,13 +66,15 @@ async def test_j_on_a_pod_completes_the_service_and_follows_it_through_the_clust
     assert f"node-1: the route to {pods.server.ip} could not be determined (no session to the node)" in (
         report.problems
     )
+    await source.close()  # the kubernetes client's key files go with it
 
 
 async def test_a_bad_target_or_proto_is_said_in_one_line_and_the_modal_stays(
     api: KubeApiStub, tmp_path: Path
 ) -> None:
     pods = await journey(api, tmp_path)
-    app = make_app(ClusterSource(kubeconfig(api, tmp_path), discover=False))
+    source = ClusterSource(kubeconfig(api, tmp_path), discover=False)
+    app = make_app(source)
     async with app.run_test(size=(80, 24)) as pilot:
         await on_pod(app, pilot, pods.client.name)
         await pilot.press("j", *"nowhere.wrk-2:9999", "enter")
@@ -94,13 +97,15 @@ async def test_a_bad_target_or_proto_is_said_in_one_line_and_the_modal_stays(
         assert isinstance(app.screen, JourneyScreen), [n.message for n in app._notifications]
     dialled = [argv for ns, _, argv in api.execs if ns == "wrk-1" and "--version" not in argv]
     assert dialled == [["nc", "-u", "node-wrk-2-ubuntu24.wrk-2", "9999"]]
+    await source.close()  # the kubernetes client's key files go with it
 
 
 async def test_escape_cancels_and_j_off_a_pod_follows_the_articles_pair(
     api: KubeApiStub, tmp_path: Path
 ) -> None:
     pods = await journey(api, tmp_path)
-    app = make_app(ClusterSource(kubeconfig(api, tmp_path), discover=False))
+    source = ClusterSource(kubeconfig(api, tmp_path), discover=False)
+    app = make_app(source)
     async with app.run_test(size=(100, 40)) as pilot:
         await on_pod(app, pilot, pods.client.name)
         await pilot.press("j", "escape")
@@ -112,6 +117,7 @@ async def test_escape_cancels_and_j_off_a_pod_follows_the_articles_pair(
         await pilot.pause()
         assert isinstance(app.screen, JourneyScreen), [n.message for n in app._notifications]
         assert app.screen.report.service == "node-wrk-2-ubuntu24.wrk-2"
+    await source.close()  # the kubernetes client's key files go with it
 
 
 async def test_the_choices_are_the_services_ports_and_the_pods_they_send_to(
