@@ -15,6 +15,7 @@ minute).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import statistics
@@ -55,7 +56,9 @@ async def tshark_start(source: LabSource) -> float:
 
 
 async def main() -> int:
-    prefix = sys.argv[1] if len(sys.argv) > 1 else f"jqb{os.getpid() % 100000}"
+    args = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    args.add_argument("prefix", nargs="?", default=f"jqb{os.getpid() % 100000}", help="the lab's prefix")
+    prefix = args.parse_args().prefix
     source = LabSource.article(prefix=prefix)
     phases: dict[str, list[float]] = {}
     try:
