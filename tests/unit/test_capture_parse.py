@@ -309,3 +309,13 @@ def test_line_assembler_drops_an_endless_line_and_counts_it() -> None:
     assert assembler.overlong == 1
     assert assembler.feed("ok\nnext") == ["ok"]
     assert assembler.flush() == ["next"]
+
+
+def test_a_list_format_line_with_escapes_reaches_the_screen_inert() -> None:
+    """A node that is not tshark (or a tshark that did not escape) may print an escape in the info: the
+    list format (what a watched stream asks for) strips it as the full format does."""
+    parser = SummaryParser("node-1", "ens4", LIST_FORMAT)
+    line = "1795682132.5\t1\t74\t10.0.1.15\t45890\t10.105.134.33\t9999\tTCP\t\x1b]0;owned\x07SYN \x1b[2J"
+    (packet,) = parser.parse_many([line])
+    assert "\x1b" not in packet.info and "\x07" not in packet.info
+    assert "SYN" in packet.info and packet.dst == "10.105.134.33" and packet.dport == 9999

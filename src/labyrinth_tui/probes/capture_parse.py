@@ -290,6 +290,20 @@ class SummaryParser:
         except StructError:
             self._skip(SkipReason.OUT_OF_RANGE, line)
             return None
+        return self._packet(raw, offset, local, f, flags, extra)
+
+    def _packet(
+        self,
+        raw: bytes,
+        offset: int,
+        local: int,
+        f: list[str],
+        flags: str | None,
+        extra: tuple[str | None, str | None, str | None, str | None, str | None] | None,
+    ) -> PacketSummary:
+        """What both line formats end with: the run's numbering, interned strings, inert info.
+
+        f is the split line: src, dst and protocol at 3, 5 and 7 in both formats, the info last."""
         if offset != self._offset:
             self._offset = offset
             self.file_starts.append(offset + local)
@@ -331,17 +345,7 @@ class SummaryParser:
         except StructError:
             self._skip(SkipReason.OUT_OF_RANGE, line)
             return None
-        if offset != self._offset:
-            self._offset = offset
-            self.file_starts.append(offset + local)
-        self._last_local = local
-        strings = self._strings
-        src = strings.get(f[3]) or self._intern(f[3])
-        dst = strings.get(f[5]) or self._intern(f[5])
-        protocol = strings.get(f[7]) or self._intern(f[7])
-        self.parsed += 1
-        info = f[8].encode("utf-8", "surrogatepass")
-        return _from_packed(raw + info, self.node, self.interface, src, dst, protocol, None, None)
+        return self._packet(raw, offset, local, f, None, None)
 
 
 def _dns_from_info(info: str, name: str) -> tuple[int, str | None]:
