@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IS_ROOT
+from tests.fakes.waiting import wait_until
 
 LABYRINTH = [sys.executable, "-m", "labyrinth_tui"]
 
@@ -58,3 +59,51 @@ def lab_state(lab_prefix: str) -> dict[str, object]:
 
 def state_dir(prefix: str) -> Path:
     return Path("/run/labyrinth") / prefix
+
+
+ARTICLE_SERVER = "node-wrk-2-ubuntu24"
+
+
+def article_exchange(prefix: str) -> None:
+    """The article's nc pair in lab `prefix`: node-wrk-1 connects to node-wrk-2's ncat by its service name."""
+    listener = subprocess.Popen(
+        [
+            *LABYRINTH,
+            "lab",
+            "exec",
+            "--prefix",
+            prefix,
+            ARTICLE_SERVER,
+            "--",
+            "ncat",
+            "-l",
+            "0.0.0.0",
+            "9999",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(
+            lambda: (
+                labyrinth(
+                    "lab",
+                    "exec",
+                    "--prefix",
+                    prefix,
+                    "node-wrk-1",
+                    "--",
+                    "ncat",
+                    f"{ARTICLE_SERVER}.wrk-2",
+                    "9999",
+                    input="hello\n",
+                    check=False,
+                ).returncode
+                == 0
+            ),
+            timeout=10,
+            what="the ncat client to connect",
+        )
+    finally:
+        listener.kill()
+        listener.wait()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +11,9 @@ import pytest
 from tests.conftest import needs_root
 from tests.fakes.serve_harness import Server, make_keys, serve, tmux_server
 from tests.fakes.waiting import wait_until
-from tests.integration.conftest import LABYRINTH, labyrinth, unique_prefix
+from tests.integration.conftest import article_exchange, labyrinth, unique_prefix
 
 pytestmark = [pytest.mark.slow, needs_root]
-
-WRK2 = "node-wrk-2-ubuntu24"
 
 
 @pytest.fixture
@@ -28,39 +25,6 @@ def lab() -> Iterator[str]:
         yield prefix
     finally:
         labyrinth("lab", "down", "--prefix", prefix, check=False)
-
-
-def run_traffic(prefix: str) -> None:
-    """node-wrk-1 connects to node-wrk-2's ncat by its service name, as test_tui_tmux.py does."""
-    listener = subprocess.Popen(
-        [*LABYRINTH, "lab", "exec", "--prefix", prefix, WRK2, "--", "ncat", "-l", "0.0.0.0", "9999"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(
-            lambda: (
-                labyrinth(
-                    "lab",
-                    "exec",
-                    "--prefix",
-                    prefix,
-                    "node-wrk-1",
-                    "--",
-                    "ncat",
-                    f"{WRK2}.wrk-2",
-                    "9999",
-                    input="hello\n",
-                    check=False,
-                ).returncode
-                == 0
-            ),
-            timeout=10,
-            what="the ncat client to connect",
-        )
-    finally:
-        listener.kill()
-        listener.wait()
 
 
 def test_viewers_follow_the_presenters_live_stream_and_journey_on_a_lab(tmp_path: Path, lab: str) -> None:
@@ -86,7 +50,7 @@ def test_viewers_follow_the_presenters_live_stream_and_journey_on_a_lab(tmp_path
         for viewer in ("alice", "bob"):
             tmux.wait(viewer, "● node-1")
 
-        run_traffic(lab)
+        article_exchange(lab)
         tmux.wait("presenter", "[SYN]", "10.105.134.33")
         for viewer in ("alice", "bob"):  # the packets captured once, on the presenter's side
             tmux.wait(viewer, "[SYN]", "10.105.134.33")

@@ -14,9 +14,7 @@ import pytest
 from labyrinth_tui.lab.netns import pids_in
 from tests.conftest import ROOT, needs_root
 from tests.fakes.waiting import wait_until
-from tests.integration.conftest import LABYRINTH, labyrinth, unique_prefix
-
-WRK2 = "node-wrk-2-ubuntu24"
+from tests.integration.conftest import article_exchange, labyrinth, unique_prefix
 
 
 @pytest.fixture
@@ -95,35 +93,7 @@ def test_tree_and_a_live_stream_in_tmux(tmux: list[str]) -> None:
         subprocess.run([*tmux, "send-keys", "-t", "app", "Enter"], check=True)
         wait_screen(tmux, "● node-1", timeout=20)
 
-        server = subprocess.Popen(
-            [*LABYRINTH, "lab", "exec", "--prefix", prefix, WRK2, "--", "ncat", "-l", "0.0.0.0", "9999"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            wait_until(
-                lambda: (
-                    labyrinth(
-                        "lab",
-                        "exec",
-                        "--prefix",
-                        prefix,
-                        "node-wrk-1",
-                        "--",
-                        "ncat",
-                        f"{WRK2}.wrk-2",
-                        "9999",
-                        input="hello\n",
-                        check=False,
-                    ).returncode
-                    == 0
-                ),
-                timeout=10,
-                what="the nc client to connect",
-            )
-        finally:
-            server.kill()
-            server.wait()
+        article_exchange(prefix)
         text = wait_screen(tmux, "[SYN]")
         assert "10.0.1.15 → 10.105.134.33" in text  # the ClusterIP, before kube-proxy's DNAT
         assert "10.0.1.15 → 10.96.0.10" in text  # the DNS walk, to kube-dns's ClusterIP
