@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.fakes.pcapgen
 
-from _goals import Verdict, load_line
+from lib.goals import Verdict, load_line
 from tests.fakes.pcapgen import write_pcap
 
 from labyrinth_tui.model.packets import PacketRing

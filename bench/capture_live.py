@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _goals import Verdict, load_line
+from lib.goals import Verdict, load_line
 
 from labyrinth_tui.lab.down import down
 from labyrinth_tui.lab.spec import article_spec

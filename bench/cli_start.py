@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from _goals import Verdict, load_line
+from lib.goals import Verdict, load_line
 
 LABYRINTH = str(Path(sys.executable).with_name("labyrinth"))
 GOAL_VERSION, GOAL_LAB_UP = 0.15, 0.4

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from _goals import Verdict, load_line
+from lib.goals import Verdict, load_line
 
 from labyrinth_tui.lab.down import down
 from labyrinth_tui.lab.spec import article_spec

@@ -20,7 +20,7 @@ from functools import partial
 from operator import attrgetter
 from typing import Any
 
-from _goals import Verdict, load_line
+from lib.goals import Verdict, load_line
 
 from labyrinth_tui.journey.clock import ClockOffset
 from labyrinth_tui.journey.hops import Hop, hops_of

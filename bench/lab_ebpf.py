@@ -7,7 +7,7 @@ ebpf mode < 10 s; the datapath through BPF not slower than through iptables (thr
 connections/s ≥ 0.9 × iptables'). The first compile is timed on its own (a scratch cache folder).
 
 The floor: each tcx attach waits for an RCU grace period under the machine-wide rtnl lock (bench/
-_tcx_floor.py measures it here, in scratch namespaces, for as many links as the seed lab attaches, and
+lib/tcx_floor.py measures it here, in scratch namespaces, for as many links as the seed lab attaches, and
 every way around it tried). When 1.2 × iptables is below that floor no code of ours can meet it, so the
 goal becomes ebpf ≤ 1.2 × (iptables + floor), and the bench says so beside the figures.
 Run as root: `.venv/bin/python bench/lab_ebpf.py [--prefix NAME]`.
@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _goals import Verdict, load_line
-from _tcx_floor import measure, serial_floor
+from lib.goals import Verdict, load_line
+from lib.tcx_floor import measure, serial_floor
 
 from labyrinth_tui.lab.bpf import libbpf
 from labyrinth_tui.lab.bpf.compile import compile_into, objects

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from _goals import Verdict, load_line
+from lib.goals import Verdict, load_line
 
 from labyrinth_tui.lab.down import down
 from labyrinth_tui.lab.spec import LabSpec, article_spec

@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.fakes.pcapgen
 
-from _goals import Verdict
+from lib.goals import Verdict
 from tests.fakes.pcapgen import write_pcap
 
 from labyrinth_tui.model.packets import PACKET_FIELDS, PacketRing, PacketSummary

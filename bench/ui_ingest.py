@@ -16,7 +16,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
-from _goals import Verdict, load_line
+from lib.goals import Verdict, load_line
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Log
 
