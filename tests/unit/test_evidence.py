@@ -5,8 +5,12 @@ Also bpftool JSON (empty as in the lab, and with tcx/tc attachments), malformed 
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+from asyncio.subprocess import PIPE
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +25,7 @@ from labyrinth_tui.probes.evidence import (
     parse_bpftool_net,
     parse_bpftool_programs,
     parse_iptables_save,
+    read_node,
 )
 from tests.fakes import DATA
 
@@ -116,11 +121,24 @@ def test_bpftool_empty_as_in_the_lab_and_with_cilium_programs() -> None:
 
 
 class FakeNode:
-    """A CommandRunner answering by argv[0]; a tool missing from `outputs` is 'command not found'."""
+    """A CommandRunner that runs what it is sent with the real `sh`, the node's tools faked in a folder
+    first on PATH: each answers its `outputs` entry (status, stdout), and a tool missing from `outputs`
+    says what sh says of a command it cannot find (exit 127)."""
 
-    def __init__(self, outputs: dict[str, tuple[int, str]]) -> None:
+    def __init__(self, outputs: dict[str, tuple[int, str]], bin_dir: Path) -> None:
         self.outputs = outputs
-        self.ran: list[tuple[str, ...]] = []
+        self.ran: list[tuple[str, ...]] = []  # the commands the node ran, each with its arguments
+        self.round_trips = 0
+        self.bin = bin_dir
+        self.log = bin_dir / "ran.log"
+        for tool in ("iptables-save", "bpftool", "ip"):
+            status, out = outputs.get(tool, (127, ""))
+            (bin_dir / f"{tool}.out").write_text(out)
+            said = f'cat "{bin_dir}/{tool}.out"' + (f'; echo "{tool}: cannot do it" >&2' if status else "")
+            said = f'echo "sh: 1: {tool}: not found" >&2' if status == 127 else said
+            script = bin_dir / tool
+            script.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{self.log}"\n{said}\nexit {status}\n')
+            script.chmod(0o755)
 
     @property
     def name(self) -> str:
@@ -138,22 +156,27 @@ class FakeNode:
         input: str | None = None,
         check: bool = True,
     ) -> CommandResult:
-        self.ran.append(tuple(argv))
-        status, out = self.outputs.get(argv[0], (127, ""))
-        err = "" if status != 127 else f"sh: 1: {argv[0]}: not found"
-        return CommandResult(tuple(argv), status, out, err)
+        self.round_trips += 1
+        env = {**os.environ, "PATH": f"{self.bin}:{os.environ.get('PATH', '')}"}
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=PIPE, stdout=PIPE, stderr=PIPE, env=env, cwd=self.bin
+        )
+        out, err = await proc.communicate((input or "").encode())
+        if self.log.exists():
+            self.ran = [tuple(line.split()) for line in self.log.read_text().splitlines()]
+        return CommandResult(tuple(argv), proc.returncode or 0, out.decode(), err.decode())
 
 
-async def test_gather_without_bpftool_still_has_the_counters() -> None:
-    node = FakeNode({"iptables-save": (0, AFTER)})
+async def test_gather_without_bpftool_still_has_the_counters(tmp_path: Path) -> None:
+    node = FakeNode({"iptables-save": (0, AFTER)}, tmp_path)
     ev = await gather_evidence(node)
     assert ev.node == "node-1" and ev.iptables is not None and len(ev.iptables.rules) == 38
     assert ev.bpf == ()
     assert ev.problems == ("no bpftool on this node: BPF attachments not shown",)
 
 
-async def test_gather_with_garbage_iptables_reports_why() -> None:
-    node = FakeNode({"iptables-save": (0, "hello\n"), "bpftool": (0, "[]")})
+async def test_gather_with_garbage_iptables_reports_why(tmp_path: Path) -> None:
+    node = FakeNode({"iptables-save": (0, "hello\n"), "bpftool": (0, "[]")}, tmp_path)
     ev = await gather_evidence(node)
     assert ev.iptables is None
     assert len(ev.problems) == 1 and "outside a *table" in ev.problems[0]
@@ -191,10 +214,10 @@ def test_a_newer_bpftool_places_each_tcx_link_with_its_program_and_run_count() -
     ]
 
 
-async def test_gather_takes_the_programs_from_the_callers_reader_or_says_why_not() -> None:
+async def test_gather_takes_the_programs_from_the_callers_reader_or_says_why_not(tmp_path: Path) -> None:
     from tests.fakes.article_journey import datapath
 
-    node = FakeNode({"iptables-save": (0, AFTER), "bpftool": (0, "[]")})
+    node = FakeNode({"iptables-save": (0, AFTER), "bpftool": (0, "[]")}, tmp_path)
 
     async def lab_reader() -> NodeBpf:
         return datapath("node-1", "lxc1ba60d50596c", 1)
@@ -210,3 +233,17 @@ async def test_gather_takes_the_programs_from_the_callers_reader_or_says_why_not
     ev = await gather_evidence(node, datapath=gone)
     assert ev.datapath is None
     assert ev.problems == ("BPF programs not read: [Errno 2] No such file or directory",)
+
+
+async def test_one_round_trip_reads_the_node_with_each_tool_s_own_words_and_the_veths(tmp_path: Path) -> None:
+    node = FakeNode(
+        {"iptables-save": (4, ""), "bpftool": (0, "[]"), "ip": (0, "lxc1ba60d50596c  UP  fe80::1/64\n")},
+        tmp_path,
+    )
+    read = await read_node(node, veths=["lxc1ba60d50596c", "lxc000000000000"])
+    assert node.round_trips == 1
+    assert read.evidence.problems == ("iptables-save failed (4): iptables-save: cannot do it",)
+    assert read.veths == {"lxc1ba60d50596c": True, "lxc000000000000": False}
+    assert ("ip", "-br", "link", "show", "dev", "lxc000000000000") in node.ran
+    # no reader of its own: bpftool's program list is read in the same round trip
+    assert ("bpftool", "-j", "prog", "show") in node.ran

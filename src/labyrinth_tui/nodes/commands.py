@@ -181,6 +181,8 @@ class Section:
     argv: tuple[Arg, ...]
     # fed to the command as a here-document (printable ASCII lines); without it stdin is /dev/null
     stdin: str | None = None
+    # the same begin/end markers on stderr too: each command's own words can be told apart there
+    mark_stderr: bool = False
 
 
 HEREDOC_END: Final = "LABYRINTH_STDIN"
@@ -234,12 +236,15 @@ def _render_section(marker: str, section: Section, in_loop: bool) -> list[str]:
         raise UnsafeArgument(section.argv, "a section needs a command", "argv")
     begin = shell_line(["printf", "%s begin %s\\n", marker, section.name])
     # the end marker starts with a newline: output without a final newline still ends before it
-    end = shell_line(["printf", "\\n%s end %s %s\\n", marker, section.name]) + ' "$?"'
+    end = shell_line(["printf", "\\n%s end %s %s\\n", marker, section.name])
     # stdin from /dev/null (or a here-document): the script itself arrives on stdin, and must not be
     # eaten by a command. A here-document is one element with newlines: indenting only its first line
     # keeps the delimiter line at column 0.
     stdin = " </dev/null" if section.stdin is None else _heredoc(section.stdin)
-    return [begin, " ".join(words) + stdin, end]
+    if not section.mark_stderr:
+        return [begin, " ".join(words) + stdin, end + ' "$?"']
+    # the status kept first: "$?" after the first end marker would be printf's
+    return [begin, begin + " >&2", " ".join(words) + stdin, "_rc=$?", end + ' "$_rc"', end + ' "$_rc" >&2']
 
 
 def batch_script(marker: str, items: Sequence[Section | ForEachNetns]) -> str:

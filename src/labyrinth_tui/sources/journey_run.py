@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from labyrinth_tui.journey.plan import End, JourneyPlan, plan_hops, resolve_ends, route_queries
 from labyrinth_tui.journey.report import JourneyReport, PodSeen, StreamReady
@@ -18,39 +18,21 @@ from labyrinth_tui.journey.stitch import stitch
 from labyrinth_tui.lab.state import LabState
 from labyrinth_tui.lab.traffic import TrafficError, exchange
 from labyrinth_tui.model.evidence import NodeEvidence, diff_evidence
-from labyrinth_tui.model.packets import PacketSummary
-from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Topology
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
-from labyrinth_tui.probes.evidence import DatapathReader, gather_evidence
+from labyrinth_tui.probes.evidence import DatapathReader, NodeReading, read_node
 from labyrinth_tui.probes.route_get import routes_for
-from labyrinth_tui.sources.base import (
-    Emit,
-    JourneyError,
-    PacketBatch,
-    ProgressEvent,
-    SourceEvent,
-    StreamSpec,
-    StreamState,
-    StreamStatus,
-)
+from labyrinth_tui.sources.base import JourneyError, SourceEvent, StreamSpec, StreamState, StreamStatus
 from labyrinth_tui.sources.captures import CaptureStreams
+from labyrinth_tui.sources.journey_captures import (
+    Captures,
+    Collector,
+    hop_specs,
+    until_ready,
+    why_not_ready,
+)
 from labyrinth_tui.sources.lab_nodes import datapath_reader, discover_lab, sessions_for
-
-
-class Captures(Protocol):
-    """What the run needs of captures (CaptureStreams is one): open runs until close(spec, emit).
-
-    A capture already open on a hop with the same spec is joined, not restarted (CaptureStreams fans
-    its packets out to every opener); close(spec, emit) leaves it running for the others, and with
-    `keep_for` keeps it warm that long for the next journey."""
-
-    async def open(self, spec: StreamSpec, emit: Emit) -> None: ...
-
-    async def close(self, spec: StreamSpec, emit: Emit, *, keep_for: float = 0.0) -> None: ...
-
-    def is_watched(self, spec: StreamSpec) -> bool: ...
 
 
 class Phases:
@@ -88,50 +70,6 @@ async def plan_journey(
     except RequestError as exc:
         raise JourneyError(str(exc)) from None
     return plan_hops(ends, await routes_for(sessions, route_queries(ends)))
-
-
-def hop_specs(plan: JourneyPlan) -> tuple[StreamSpec, ...]:
-    """The hops' captures, with the journey's fields. A stream the user watches without those fields is
-    another spec: the journey opens its own capture beside it rather than upgrading it, because the
-    fields are tshark's output format and changing them means restarting that tshark — a gap in the
-    user's stream and a new readiness proof, the very costs reusing an open capture saves."""
-    return tuple(StreamSpec(h.node, h.interface, plan.capture_filter, journey_fields=True) for h in plan.hops)
-
-
-class _Collector:
-    """What the streams emitted: their states (with a wakeup per change) and the packets they saw."""
-
-    def __init__(self, forward: Callable[[SourceEvent], None] | None) -> None:
-        self.states: dict[StreamSpec, StreamStatus] = {}
-        self.packets: dict[StreamSpec, list[PacketSummary]] = {}
-        self.changed = asyncio.Event()
-        self.forward = forward
-        # streams the journey joined: whoever opened them gets their events already, not twice
-        self.joined: set[StreamSpec] = set()
-
-    def __call__(self, event: SourceEvent) -> None:
-        if isinstance(event, StreamStatus):
-            self.states[event.spec] = event
-        elif isinstance(event, PacketBatch):
-            self.packets.setdefault(event.spec, []).extend(event.packets)
-        self.changed.set()
-        if self.forward is not None and getattr(event, "spec", None) not in self.joined:
-            self.forward(event)
-
-    async def wait(self, done: Callable[[], bool], timeout: float) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not done():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            self.changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), remaining)
-        return True
-
-    def count(self) -> int:
-        return sum(len(v) for v in self.packets.values())
 
 
 async def run_journey(
@@ -217,15 +155,27 @@ async def follow(
     caps = captures if captures is not None else CaptureStreams(nodes)
     ends = plan.ends
     specs = hop_specs(plan)
-    collector = _Collector(emit)
+    collector = Collector(emit)
     problems: list[str] = list(plan.notes)
     proven: dict[StreamSpec, StreamStatus] = {}
     involved = list(dict.fromkeys([ends.client.node.name, *(s.node.name for s in ends.servers)]))
     # a node SSH could not reach has no hops in the plan (it says so) and gives no evidence
     involved = [n for n in involved if n in nodes and getattr(topology.node(n), "reachable", True)]
+
+    async def evidence(veths: Mapping[str, Sequence[str]]) -> list[NodeReading]:
+        # one round trip per node, the nodes at once (probes/evidence.read_node)
+        return await asyncio.gather(
+            *(
+                read_node(nodes[n], privilege=prefix(n), datapath=read_datapath(n), veths=veths.get(n, ()))
+                for n in involved
+            )
+        )
+
     # each open() runs until its close(): one task per hop, all started before any traffic
     collector.joined = {spec for spec in specs if caps.is_watched(spec)}
     opened = [asyncio.create_task(caps.open(spec, collector), name=f"journey {spec.key}") for spec in specs]
+    # the counters before need no capture: they are read while the captures are being proven
+    early = asyncio.ensure_future(evidence({}))
     answered = ends.servers[0]
     try:
 
@@ -235,9 +185,9 @@ async def follow(
                 for spec in specs
             )
 
-        await _until_ready(collector, specs, settled, ready_timeout, stall)
+        await until_ready(collector, specs, settled, ready_timeout, stall)
         not_ready = [
-            f"{spec.key}: {_why_not_ready(collector.states.get(spec), ready_timeout, stall)}"
+            f"{spec.key}: {why_not_ready(collector.states.get(spec), ready_timeout, stall)}"
             for spec in specs
             if (st := collector.states.get(spec)) is None or st.state is not StreamState.CAPTURING
         ]
@@ -245,9 +195,7 @@ async def follow(
             raise JourneyError("captures not proven before the traffic: " + "; ".join(not_ready))
         proven = dict(collector.states)  # what each stream was when the traffic started
         phases.mark("captures proven")
-        before = await asyncio.gather(
-            *(gather_evidence(nodes[n], privilege=prefix(n), datapath=read_datapath(n)) for n in involved)
-        )
+        before = [r.evidence for r in await early]
         phases.mark("evidence before")
         read, which = await traffic()
         phases.mark("traffic")
@@ -262,22 +210,33 @@ async def follow(
         elif received != payload:
             where = "no server" if which < 0 else "the server"
             problems.append(f"{where} read {received!r}, not {payload!r}")
-        # the last ACK and the FINs are on the wire by now; wait until the streams stop moving
-        seen = -1
-        loop = asyncio.get_running_loop()
-        end = loop.time() + 3.0
-        while collector.count() != seen and loop.time() < end:
-            seen = collector.count()
-            await collector.wait(lambda n=seen: collector.count() != n, settle)  # type: ignore[misc]
-        phases.mark("settle")
-        after = await asyncio.gather(
-            *(gather_evidence(nodes[n], privilege=prefix(n), datapath=read_datapath(n)) for n in involved)
-        )
-        veths = await asyncio.gather(_veth_present(nodes, ends.client), _veth_present(nodes, answered))
+        # the counters after (and the two pods' host veths) are read while the streams settle
+        veths: dict[str, list[str]] = {}
+        for end in (ends.client, answered):
+            if end.pod.host_veth:
+                veths.setdefault(end.node.name, []).append(end.pod.host_veth)
+        late = asyncio.ensure_future(evidence(veths))
+        try:
+            # the last ACK and the FINs are on the wire by now; wait until the streams stop moving
+            seen = -1
+            loop = asyncio.get_running_loop()
+            until = loop.time() + 3.0
+            while collector.count() != seen and loop.time() < until:
+                seen = collector.count()
+                await collector.wait(lambda n=seen: collector.count() != n, settle)  # type: ignore[misc]
+            phases.mark("settle")
+        finally:
+            after_read = await late
+        after = [r.evidence for r in after_read]
+        present = {veth: found for r in after_read for veth, found in r.veths.items()}
         phases.mark("evidence after")
     except NodeError as exc:
         raise JourneyError(f"{exc.node}: {exc.reason}") from None
     finally:
+        if not early.done():  # the captures failed first: theirs is the error to show
+            early.cancel()
+        with contextlib.suppress(BaseException):
+            await early
         closing = asyncio.ensure_future(_close(caps, specs, collector, opened, keep_warm))
         if linger is None:
             await closing
@@ -303,8 +262,8 @@ async def follow(
         service=ends.target_host,
         service_ip=ends.target_ip,
         service_port=ends.port,
-        client=_seen(ends.client, veths[0], "client"),
-        server=_seen(answered, veths[1], "server"),
+        client=_seen(ends.client, _present(present, ends.client), "client"),
+        server=_seen(answered, _present(present, answered), "server"),
         streams=tuple(
             StreamReady(
                 s.node,
@@ -325,7 +284,7 @@ async def follow(
 async def _close(
     caps: Captures,
     specs: Sequence[StreamSpec],
-    collector: _Collector,
+    collector: Collector,
     opened: Sequence[asyncio.Task[None]],
     keep_for: float,
 ) -> None:
@@ -335,73 +294,8 @@ async def _close(
     await asyncio.gather(*opened, return_exceptions=True)
 
 
-async def _until_ready(
-    collector: _Collector,
-    specs: tuple[StreamSpec, ...],
-    settled: Callable[[], bool],
-    limit: float,
-    stall: float,
-) -> None:
-    """Wait while the captures make progress: each status change is a step forward (shown as a journey
-    step per capture); stop when all settled, when none moved for `stall` s, or at `limit` s."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    last_move = start
-    seen: dict[StreamSpec, StreamStatus | None] = {}
-    while True:
-        now = loop.time()
-        for spec in specs:
-            status = collector.states.get(spec)
-            if status != seen.get(spec):
-                seen[spec] = status
-                last_move = now
-                if status is not None and collector.forward is not None:
-                    collector.forward(ProgressEvent(_capture_step(spec, status, now - start)))
-        if settled() or now - start >= limit or now - last_move >= stall:
-            return
-        collector.changed.clear()
-        wait = min(limit - (now - start), stall - (now - last_move))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(collector.changed.wait(), max(wait, 0.01))
-
-
-def _capture_step(spec: StreamSpec, status: StreamStatus, elapsed: float) -> Step:
-    state = {
-        StreamState.STARTING: StepState.RUNNING,
-        StreamState.CAPTURING: StepState.DONE,
-    }.get(status.state, StepState.FAILED)
-    log = status.reason or str(status.state)
-    return Step(
-        "journey",
-        f"capture {spec.node}/{spec.interface}",
-        state,
-        int(state is StepState.DONE),
-        1,
-        elapsed,
-        log,
-    )
-
-
-def _why_not_ready(status: StreamStatus | None, limit: float, stall: float) -> str:
-    if status is None:
-        return f"no word from its node in {limit:g} s"
-    if status.state is StreamState.STARTING:
-        return (
-            f"still '{status.reason or 'starting'}' (no step forward for {stall:g} s, or {limit:g} s in all)"
-        )
-    return status.reason or str(status.state)
-
-
-async def _veth_present(nodes: Mapping[str, NodeSession], end: End) -> bool:
-    session = nodes.get(end.node.name)
-    veth = end.pod.host_veth
-    if session is None or veth is None:
-        return False
-    try:
-        result = await session.run(["ip", "-br", "link", "show", "dev", veth], check=False)
-    except NodeError:
-        return False
-    return result.exit_status == 0 and result.stdout.startswith(veth)
+def _present(present: Mapping[str, bool], end: End) -> bool:
+    return end.pod.host_veth is not None and present.get(end.pod.host_veth, False)
 
 
 def _seen(end: End, veth_present: bool, role: str) -> PodSeen:
