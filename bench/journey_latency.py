@@ -1,12 +1,14 @@
 """`j` → full timeline on the lab: LabSource.journey (what the TUI's `j` awaits), beside its floor.
 
-The first journey is cold: SSH sessions open, six tsharks started and proven. The next ones find
-the hops' captures kept warm (sources/journey_run.KEEP_WARM) and join them: that is `j` pressed
-again, and the figure held to the goal; the cold one is printed beside it.
+The first journey is cold: every hop's capture started and proven (the SSH sessions are open: the app
+opened them for discovery). That is what a user sees first, and the figure held to the goal: each
+cold run starts from no capture at all (CaptureStreams.close_all before it). The next journeys find
+the hops' captures kept warm (sources/journey_run.KEEP_WARM) and join them: `j` pressed again, printed
+beside it.
 Floor, measured in the same run doing the same work without us around it: one tshark started on one
 hop until it is proven capturing (CaptureStreams.open on node-1/ens4, the journey starts six of these
 at once) plus the article's ncat exchange alone (lab/traffic.exchange, the journey's own traffic).
-Goal: the journey's median ≤ 3 s on an idle machine (the load average is printed: read it with it).
+Goal: the cold journey's median ≤ 3 s on an idle machine (the load average is printed: read it with it).
 Each phase's median is printed too (sources/journey_run.Phases: plan, captures proven, evidence,
 traffic, settle, …), so a slow run says where its time went.
 Run as root: `.venv/bin/python bench/journey_latency.py [PREFIX]` (builds its own lab, removes it; < 1
@@ -61,13 +63,21 @@ async def main() -> int:
     prefix = args.parse_args().prefix
     source = LabSource.article(prefix=prefix)
     phases: dict[str, list[float]] = {}
+    cold_phases: dict[str, list[float]] = {}
     try:
         await source.start(noop)
-        started = time.perf_counter()
-        first = await source.journey(noop)  # cold: SSH sessions open, every hop's capture started
-        cold = time.perf_counter() - started
-        assert source.journey_phases is not None
-        cold_phases = dict(source.journey_phases.seconds)
+        assert source.captures is not None
+        colds = []
+        for _ in range(RUNS):
+            await source.captures.close_all()  # no capture open: every hop's starts and is proven
+            await asyncio.gather(*source._lingering)  # the previous journey's closes, done
+            started = time.perf_counter()
+            first = await source.journey(noop)
+            colds.append(time.perf_counter() - started)
+            assert first.handshake is not None and first.handshake.complete, first.problems
+            assert source.journey_phases is not None
+            for phase, seconds in source.journey_phases.seconds.items():
+                cold_phases.setdefault(phase, []).append(seconds)
         journeys = []
         for _ in range(RUNS):
             started = time.perf_counter()
@@ -77,8 +87,7 @@ async def main() -> int:
             assert source.journey_phases is not None
             for phase, seconds in source.journey_phases.seconds.items():
                 phases.setdefault(phase, []).append(seconds)
-        if source.captures is not None:
-            await source.captures.close_all()  # the floor's tshark starts cold
+        await source.captures.close_all()  # the floor's tshark starts cold
         starts, exchanges = [], []
         for _ in range(RUNS):
             starts.append(await tshark_start(source))
@@ -92,21 +101,25 @@ async def main() -> int:
     finally:
         await source.close()
         await asyncio.to_thread(down, prefix)
-    ours = statistics.median(journeys)
+    cold = statistics.median(colds)
+    again = statistics.median(journeys)
     floor = statistics.median(starts) + statistics.median(exchanges)
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
-    print(f"j → timeline, cold (the first j)   {cold:6.2f} s")
-    print(f"j → timeline (LabSource.journey)   median {ours:6.2f} s   runs {[round(t, 2) for t in journeys]}")
+    print(f"j → timeline, cold (the first j)   median {cold:6.2f} s   runs {[round(t, 2) for t in colds]}")
+    print(
+        f"j → timeline, again (kept warm)    median {again:6.2f} s   runs {[round(t, 2) for t in journeys]}"
+    )
     print(
         f"floor: tshark start {statistics.median(starts):.2f} s + ncat exchange "
-        f"{statistics.median(exchanges):.2f} s = {floor:.2f} s   (×{ours / floor:.1f})"
+        f"{statistics.median(exchanges):.2f} s = {floor:.2f} s   (cold ×{cold / floor:.1f})"
     )
-    print("where the journey's time goes:           cold    again (median)")
-    for phase, per_run in phases.items():
-        again = statistics.median(per_run)
-        print(f"  {phase:<22}             {cold_phases.get(phase, 0.0):6.3f} s  {again:6.3f} s")
-    print(f"goal ≤ {GOAL:.1f} s: {'met' if ours <= GOAL else 'MISSED'}")
-    return 0 if ours <= GOAL else 1
+    print("where the journey's time goes (medians):  cold    again")
+    for phase in dict.fromkeys([*cold_phases, *phases]):
+        first_time = statistics.median(cold_phases.get(phase, [0.0]))
+        again_time = statistics.median(phases.get(phase, [0.0]))
+        print(f"  {phase:<22}             {first_time:6.3f} s  {again_time:6.3f} s")
+    print(f"goal: the first j ≤ {GOAL:.1f} s (cold median): {'met' if cold <= GOAL else 'MISSED'}")
+    return 0 if cold <= GOAL else 1
 
 
 if __name__ == "__main__":

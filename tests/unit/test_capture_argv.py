@@ -127,7 +127,7 @@ def test_canary_frame_is_a_minimum_ethernet_frame_to_nobody() -> None:
     assert frame[12:14] == b"\x88\xb5"  # IEEE 802 Local Experimental EtherType 1
     assert frame[0] & 0x01 == 0 and frame[0] & 0x02  # unicast, locally administered: no real NIC has it
     argv = canary.send_argv("ens4", count=3, interval=0.05)
-    assert argv[:2] == ["python3", "-c"] and argv[3:] == ["ens4", frame.hex(), "3", "0.05"]
+    assert argv[:2] == ["python3", "-c"] and argv[3:] == ["ens4", frame.hex(), "3", "0.05", ""]
     with pytest.raises(ValueError):
         Canary(b"four")
 

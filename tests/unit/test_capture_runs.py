@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
+import struct
 import subprocess
 import threading
 import time
@@ -18,7 +20,7 @@ from labyrinth_tui.probes.capture_parse import LineAssembler, SummaryParser
 from labyrinth_tui.probes.capture_ready import CANARY_DST, Canary
 from labyrinth_tui.probes.capture_swap import MARK, swap_argv
 from labyrinth_tui.sources.capture_runs import Lines, run_path
-from tests.fakes.pcapgen import write_pcap
+from tests.fakes.pcapgen import frames, write_frames, write_pcap
 
 TSHARK = ["tshark", "-r", "-", "-l", "-n", *read_argv("x")[4:]]  # the reader capture_argv pipes into
 
@@ -292,3 +294,27 @@ def test_the_watched_command_keeps_its_output_and_exit_status() -> None:
     )
     pgid, *rest = done.stdout.splitlines()
     assert pgid.isdigit() and [ln for ln in rest if ln] == ["hi"] and done.returncode == 3
+
+
+def test_the_relay_says_when_a_canary_is_recorded_and_tshark_shows_it_after(tmp_path: Path) -> None:
+    """Record first: the relay names each canary source once it is in the run's file (and leaves a
+    file its sender stops at); tshark shows the canary later, and a watched canary is seen both ways."""
+    pcap = tmp_path / "in.pcap"
+    write_frames(pcap, frames(20))
+    prefix = str(tmp_path / "run")
+    lines, _ = lines_of(prefix)
+    later = Canary.new()
+    recorded, shown = asyncio.Event(), asyncio.Event()
+    lines.watched[later.src_mac] = (recorded, shown)
+    with pcap.open("ab") as out:
+        for canary in (lines.canary, lines.canary, later):
+            out.write(struct.pack("<IIII", 1_700_000_100, 0, 60, 60) + canary.frame())
+    said = relay(pcap, prefix, every=1000)
+    markers = [line for line in said.split("\n") if line.startswith(MARK + "canary")]
+    hexes = [c.src_mac.replace(":", "") for c in (lines.canary, later)]
+    assert markers == [MARK + f"canary\t{h}" for h in hexes]  # once per source, in recording order
+    assert all(Path(f"{prefix}-canary-{h}").exists() for h in hexes)
+    pending: list[PacketSummary] = []
+    lines.take(pending, LineAssembler().feed(said))
+    assert lines.recorded.is_set() and lines.ready.is_set() and recorded.is_set() and shown.is_set()
+    assert len(pending) == 20 and lines.runs[0].frames == 23  # the canaries are in the file, not shown

@@ -58,6 +58,9 @@ class FakeCaptures:
     def is_watched(self, spec: StreamSpec) -> bool:
         return spec in self.open_now
 
+    async def delivered(self, spec: StreamSpec) -> bool:
+        return spec in self.open_now  # its packets (none) are all out
+
 
 def test_the_hops_are_captured_with_the_plan_s_filter() -> None:
     specs = hop_specs(_plan())
@@ -132,7 +135,6 @@ async def test_evidence_on_a_non_root_login_is_read_with_the_same_sudo_as_captur
         captures=FakeCaptures(broken="none"),
         payload="x\n",
         ready_timeout=2.0,
-        settle=0.01,
         privilege=lambda node: ("sudo", "-n"),
     )
     # one batch per node before and one after (iptables-save, bpftool net|link|prog, the veths in it)
@@ -167,7 +169,6 @@ async def test_a_node_ssh_cannot_reach_leaves_its_hops_out_and_the_run_goes_on()
         captures=FakeCaptures(broken="none"),
         payload="x\n",
         ready_timeout=2.0,
-        settle=0.01,
     )
     assert {s.node for s in report.streams} == {"node-1"}
     assert [e.node for e in report.evidence] == ["node-1"]
@@ -211,7 +212,6 @@ async def test_readiness_waits_while_captures_make_progress_and_shows_each_one()
         payload="x\n",
         ready_timeout=5.0,
         stall=0.3,
-        settle=0.01,
     )
     assert all(s.state == "capturing" for s in report.streams)
     steps = [e.step for e in seen if isinstance(e, ProgressEvent)]

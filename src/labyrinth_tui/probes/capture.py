@@ -17,7 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from labyrinth_tui.nodes.commands import pipeline, validate_capture_filter, validate_interface
+from labyrinth_tui.nodes.commands import (
+    Section,
+    batch_script,
+    pipeline,
+    validate_capture_filter,
+    validate_interface,
+    validate_workdir,
+)
 from labyrinth_tui.probes.capture_parse import (
     DEFAULT_FORMAT,
     LIST_FORMAT,
@@ -27,6 +34,7 @@ from labyrinth_tui.probes.capture_parse import (
     tcp_flags_text,
 )
 from labyrinth_tui.probes.capture_swap import swap_argv
+from labyrinth_tui.probes.discovery import split_sections
 
 __all__ = [
     "DEFAULT_FORMAT",
@@ -46,8 +54,10 @@ __all__ = [
     "capture_argv",
     "filter_check_argv",
     "interpret_filter_check",
+    "interpret_stream_setup",
     "merge_recording_argv",
     "read_argv",
+    "stream_setup_script",
     "tcp_flags_text",
 ]
 
@@ -294,3 +304,32 @@ def interpret_filter_check(
     if exit_status not in (0, None):
         raise CaptureCheckFailed(interface, capture_filter, message or f"dumpcap exited {exit_status}")
     return FilterCheck(interface, capture_filter, instructions)
+
+
+def stream_setup_script(marker: str, interface: str, capture_filter: str, workdir: str) -> str:
+    """The filter check and the stream's work folder in ONE round trip (feed it to `sh -s`): each SSH
+    command costs sshd a session, a fork and a shell, 0.1-0.3 s here with six streams starting."""
+    check = Section("check", tuple(filter_check_argv(interface, capture_filter)), mark_stderr=True)
+    folder = Section(
+        "workdir", ("mkdir", "-m", "700", "-p", "--", validate_workdir(workdir)), mark_stderr=True
+    )
+    return batch_script(marker, [check, folder])
+
+
+def interpret_stream_setup(
+    interface: str, capture_filter: str, marker: str, exit_status: int | None, stdout: str, stderr: str
+) -> str:
+    """What `stream_setup_script`'s run means: "" when the stream may start, else why its folder could
+    not be made; CaptureCheckFailed (in tshark's words) when the filter or the interface is wrong."""
+    out, err = split_sections(stdout, marker).host, split_sections(stderr, marker).host
+    check = out.get("check")
+    if check is None or check.status is None:  # the batch never got there (sudo refused, no sh)
+        interpret_filter_check(interface, capture_filter, exit_status or -1, stdout, stderr)
+        return f"the node did not check the capture filter (exit {exit_status})"
+    said = err.get("check")
+    interpret_filter_check(interface, capture_filter, check.status, check.text, said.text if said else "")
+    folder, words = out.get("workdir"), err.get("workdir")
+    if folder is None or folder.status != 0:
+        why = (words.text.strip() if words else "") or f"exit {folder.status if folder else exit_status}"
+        return f"cannot make the capture's folder on the node: {why}"
+    return ""

@@ -34,14 +34,18 @@ CANARY_DST: Final = "02:6c:61:62:79:72"
 CANARY_ETHERTYPE: Final = 0x88B5
 CANARY_PAYLOAD: Final = b"labyrinth readiness canary"
 
-# argv[1] interface, argv[2] frame hex, argv[3] count, argv[4] interval; a clean one-line error on failure
+# argv[1] interface, argv[2] frame hex, argv[3] count, argv[4] interval, argv[5] (may be "") a file whose
+# existence means "recorded, stop sending"; a clean one-line error on failure
 _SEND_SCRIPT: Final = """\
-import socket, sys, time
+import os, socket, sys, time
 iface, frame, count, interval = sys.argv[1], bytes.fromhex(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+stop = sys.argv[5] if len(sys.argv) > 5 else ""
 try:
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((iface, 0))
     for i in range(count):
+        if stop and os.path.exists(stop):
+            break
         s.send(frame)
         if i + 1 < count:
             time.sleep(interval)
@@ -88,12 +92,18 @@ class Canary:
         header = dst + b"\x02" + self.token + CANARY_ETHERTYPE.to_bytes(2, "big")
         return (header + CANARY_PAYLOAD).ljust(60, b"\0")
 
-    def send_argv(self, interface: str, count: int = 50, interval: float = 0.1) -> list[str]:
-        """python3 sending `count` canaries on `interface`, `interval` s apart (5 s by default)."""
+    def send_argv(
+        self, interface: str, count: int = 50, interval: float = 0.1, *, recorded_prefix: str = ""
+    ) -> list[str]:
+        """python3 sending `count` canaries on `interface`, `interval` s apart (5 s by default). With
+        `recorded_prefix` (the relay's recording prefix) it stops once the relay has recorded one."""
         if not 1 <= count <= 1000 or not 0.0 <= interval <= 10.0:
             raise ValueError("send 1-1000 canaries, 0-10 s apart")
         iface = validate_interface(interface)
-        return ["python3", "-c", _SEND_SCRIPT, iface, self.frame().hex(), str(count), repr(float(interval))]
+        stop = f"{recorded_prefix}-canary-{self.src_mac.replace(':', '')}" if recorded_prefix else ""
+        return [
+            "python3", "-c", _SEND_SCRIPT, iface, self.frame().hex(), str(count), repr(float(interval)), stop,
+        ]  # fmt: skip
 
     def is_mine(self, packet: PacketSummary) -> bool:
         return packet.dst == CANARY_DST and packet.src == self.src_mac

@@ -43,6 +43,11 @@ Markers, on stdout between tshark's lines (tshark numbers from 1 again after a "
   stalled reader never stalls the relay for it.
 - `MARK + "dropped\t<packets>"`: packets the kernel dropped for tcpdump so far (tcpdump's own count;
   said when it grows, and once more after tcpdump's final count if that differs).
+- `MARK + "canary\t<source MAC, 12 hex>"`: a readiness canary (probes/capture_ready.py: destination
+  02:6c:61:62:79:72) with that source is in the recording, said once per source, after the packet is
+  in the run's file: from then on every packet on the interface is recorded, whether or not tshark
+  is up yet. With a recording, the file `<prefix>-canary-<hex>` is made too: the canary's sender
+  stops when it sees it.
 The relay's exit status is the current tshark's (0 when tcpdump's end ended the stream; 127 when
 tshark cannot be started; 128+N when tshark died of signal N; 2 when stdin is not a pcap stream).
 """
@@ -67,6 +72,8 @@ MEMORY = 64 << 20  # unrecorded bytes held for tshark before the relay stops rea
 STRETCH = 256 << 10  # a queued stretch of a run's file grows to this, then the next one starts
 SAY_EVERY = 0.5  # seconds between "behind" markers
 SAY_AFTER = 0.5  # tshark is behind once the oldest packet it has not been given waited this long
+CANARY = bytes.fromhex("026c61627972")  # a readiness canary's destination MAC
+canaries = set()  # the canaries' sources seen so far
 
 def read_exact(n):
     data = b""
@@ -396,12 +403,18 @@ try:
             else:
                 buf += chunk
                 i, start, n, batch = 0, 0, len(buf), 0
+                found = []
                 while n - i >= 16:
                     size = 16 + caplen(buf, i + 8)[0]
                     if size > MAX_RECORD:
                         die("a pcap record of %d bytes: the stream is corrupt" % size, 2)
                     if i + size > n:
                         break
+                    if size >= 28 and buf.startswith(CANARY, i + 16):
+                        source = bytes(buf[i + 22 : i + 28]).hex()
+                        if source not in canaries:
+                            canaries.add(source)
+                            found.append(source)
                     i += size
                     due += 1
                     batch += 1
@@ -432,6 +445,14 @@ try:
                 if i > start:
                     take(buf[start:i], batch)
                 del buf[:i]
+                for source in found:  # in the file by now (or it failed, and the app was told)
+                    emit(b"canary", source.encode())
+                    if prefix:
+                        try:
+                            flag = "%s-canary-%s" % (prefix, source)
+                            os.close(os.open(flag, os.O_WRONLY | os.O_CREAT, 0o600))
+                        except OSError:
+                            pass
         if queue:
             feed()
         now = time.monotonic()

@@ -58,6 +58,9 @@ class StreamStatus:
     spec: StreamSpec
     state: StreamState
     reason: str = ""
+    # STARTING only: the node records every packet on the interface from now on (its canary is in the
+    # recording), and tshark will show them once it is up — enough for a journey to send its traffic
+    recorded: bool = False
 
 
 @dataclass(frozen=True, slots=True)

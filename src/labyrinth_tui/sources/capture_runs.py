@@ -54,7 +54,10 @@ class Lines:
     # tcpdump's count of packets the kernel dropped for it, as the relay asks it (SIGUSR1) each second
     kernel_dropped: Callable[[int], None] = field(default=lambda packets: None)
     runs: list[RunFile] = field(default_factory=list)
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)  # our canary came through tshark
+    recorded: asyncio.Event = field(default_factory=asyncio.Event)  # the relay recorded our canary
+    # later canaries watched for, by source MAC: (recorded by the relay, shown by tshark)
+    watched: dict[str, tuple[asyncio.Event, asyncio.Event]] = field(default_factory=dict)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     end_reason: str = ""  # why the capture ended by itself ("" when we stopped it)
     stopping: bool = False
@@ -80,6 +83,8 @@ class Lines:
             if is_canary(packet):
                 if packet.src == mine and not ready.is_set():
                     ready.set()
+                if (watch := self.watched.get(packet.src)) is not None:
+                    watch[1].set()
                 continue
             pending.append(packet)
 
@@ -102,6 +107,12 @@ class Lines:
             self.note(said)
         elif kind == "behind" and len(numbers) == 2:
             self.behind(max(0, numbers[0]), max(0, numbers[1]) / 1000)
+        elif kind == "canary" and len(values) == 1 and len(values[0]) == 12:
+            mac = ":".join(values[0][i : i + 2] for i in range(0, 12, 2))
+            if mac == self.canary.src_mac:
+                self.recorded.set()
+            if (watch := self.watched.get(mac)) is not None:
+                watch[0].set()
         elif kind == "dropped" and len(numbers) == 1:
             self.kernel_dropped(max(0, numbers[0]))
         elif kind == "failed" and numbers:

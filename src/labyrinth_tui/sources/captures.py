@@ -18,6 +18,7 @@ from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.nodes.commands import (
     UnsafeArgument,
     ended_with_reader,
+    new_marker,
     pipeline,
     validate_capture_filter,
     validate_interface,
@@ -29,16 +30,11 @@ from labyrinth_tui.probes.capture import (
     CaptureCheckFailed,
     Relay,
     capture_argv,
-    filter_check_argv,
-    interpret_filter_check,
+    interpret_stream_setup,
+    stream_setup_script,
 )
 from labyrinth_tui.probes.capture_parse import DEFAULT_FORMAT, LIST_FORMAT, LineAssembler, SummaryParser
-from labyrinth_tui.probes.capture_ready import (
-    Canary,
-    CanaryNotSent,
-    canary_filter,
-    interpret_canary_send,
-)
+from labyrinth_tui.probes.capture_ready import Canary, CanaryNotSent, canary_filter
 from labyrinth_tui.probes.dissect import DISSECT_TIMEOUT, DissectError, frame_in, pdml_argv, pdml_layers
 from labyrinth_tui.sources.base import (
     Emit,
@@ -50,6 +46,7 @@ from labyrinth_tui.sources.base import (
     StreamState,
     StreamStatus,
 )
+from labyrinth_tui.sources.capture_canaries import delivered, send_canaries
 from labyrinth_tui.sources.capture_files import copy_recording, fetch_recording
 from labyrinth_tui.sources.capture_runs import Lines, ended_why
 
@@ -60,9 +57,9 @@ FLUSH_EVERY: Final = 0.05  # at most one PacketBatch per stream per 50 ms
 # -M 50000 and 1.25 GB with -M 20000 (`cat FILE | /usr/bin/time -f %M tshark -r - -M N -T tabs …`,
 # FILE from tests/fakes/pcapgen.write_pcap).
 RESTART_AFTER: Final = 250_000
-# canaries go in rounds of 10, 0.1 s apart: a round ends by itself 1 s later (closing its channel does
-# not stop it), so a stream that is ready never waits long for its sender
-CANARY_ROUND: Final = 10
+RECORDED_NOTE: Final = "recording; tshark starting"
+DELIVERY_LIMIT: Final = 15.0  # s for a delivery canary to come back (tshark starting on a busy node)
+LIVE: Final = (StreamState.STARTING, StreamState.CAPTURING)
 
 
 class _Failed(Exception):
@@ -310,19 +307,32 @@ class CaptureStreams:
 
     async def _run(self, stream: _Stream) -> None:
         spec, session = stream.spec, stream.session
-        checked = await session.run(
-            self._cmd(stream, filter_check_argv(spec.interface, spec.capture_filter)), timeout=30, check=False
+        marker = new_marker()
+        script = stream_setup_script(marker, spec.interface, spec.capture_filter, stream.workdir)
+        setup = await session.run(self._cmd(stream, ["sh", "-s"]), input=script, timeout=30, check=False)
+        failed = interpret_stream_setup(
+            spec.interface, spec.capture_filter, marker, setup.exit_status, setup.stdout, setup.stderr
         )
-        interpret_filter_check(
-            spec.interface, spec.capture_filter, checked.exit_status, checked.stdout, checked.stderr
-        )
-        await session.run(self._cmd(stream, ["mkdir", "-m", "700", "-p", "--", stream.workdir]), timeout=30)
+        if failed:
+            raise _Failed(failed)
         if stream.closing.is_set():
             return
         flusher = asyncio.create_task(self._flush_loop(stream))
         try:
-            lines = await self._start(stream)
-            await self._until_ready(stream, lines)
+            lines = self._lines(stream)
+            # the first round of canaries sets off while the relay starts: one round trip less to wait
+            sender = self._background(
+                stream,
+                send_canaries(
+                    session, stream.privilege, spec.interface, lines, stream.closing, self.ready_timeout
+                ),
+            )
+            try:
+                await self._start(stream, lines)
+            except BaseException:
+                lines.ended.set()  # the sender stops after its round
+                raise
+            await self._until_ready(stream, lines, sender)
             stream.state = StreamState.CAPTURING
             stream.emit(StreamStatus(spec, StreamState.CAPTURING))
             await self._follow(stream, lines)
@@ -344,10 +354,9 @@ class CaptureStreams:
         if not stream.closing.is_set():
             raise _Failed(lines.end_reason or "tshark ended")
 
-    async def _start(self, stream: _Stream) -> Lines:
+    def _lines(self, stream: _Stream) -> Lines:
+        """The stream's reader of the relay's lines, with a fresh canary of its own."""
         spec = stream.spec
-        keep = stream.record_dir is not None
-        prefix = f"{stream.workdir}/run"
 
         def note(reason: str) -> None:
             stream.emit(StreamStatus(spec, StreamState.CAPTURING, reason))
@@ -360,20 +369,27 @@ class CaptureStreams:
 
         fmt = DEFAULT_FORMAT if spec.journey_fields else LIST_FORMAT
         parser = SummaryParser(spec.node, spec.interface, fmt)
-        lines = Lines(prefix, keep, Canary.new(), parser, note, behind, kernel_dropped)
+        prefix = f"{stream.workdir}/run"
+        lines = Lines(
+            prefix, stream.record_dir is not None, Canary.new(), parser, note, behind, kernel_dropped
+        )
         stream.lines = lines
+        return lines
+
+    async def _start(self, stream: _Stream, lines: Lines) -> None:
+        spec = stream.spec
+        fmt = DEFAULT_FORMAT if spec.journey_fields else LIST_FORMAT
         argv = capture_argv(
             spec.interface,
             canary_filter(spec.capture_filter),
             buffer_kb=self.buffer_kb,
             fmt=fmt,
-            relay=Relay(prefix, self.restart_after, keep),
+            relay=Relay(lines.prefix, self.restart_after, lines.keep),
         )
         wrapped = self._cmd(stream, ended_with_reader(argv, workdir=stream.workdir))
         stream.remote = stream.session.stream(wrapped, privilege=stream.privilege)
         await stream.remote.start()
         self._background(stream, self._read(stream, lines, stream.remote))
-        return lines
 
     @staticmethod
     def _background(stream: _Stream, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -382,12 +398,19 @@ class CaptureStreams:
         task.add_done_callback(stream.background.discard)
         return task
 
-    async def _until_ready(self, stream: _Stream, lines: Lines) -> None:
-        """Send canaries on the interface until the stream has seen one: only then does it capture."""
-        sender = self._background(stream, self._send_canaries(stream, lines))
+    async def _until_ready(self, stream: _Stream, lines: Lines, sender: asyncio.Task[None]) -> None:
+        """Until the stream has shown its canary: only then does it capture. Once the relay has recorded
+        it, the stream says so (STARTING, `recorded`): every packet from then on will be shown."""
         waits = [asyncio.ensure_future(e.wait()) for e in (lines.ready, lines.ended, stream.closing)]
+        recorded = asyncio.ensure_future(lines.recorded.wait())
         try:
-            await asyncio.wait({sender, *waits}, return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait(
+                {sender, recorded, *waits}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if done == {recorded}:  # recorded, not yet shown: say so, then wait on for tshark
+                if not lines.ready.is_set():
+                    stream.emit(StreamStatus(stream.spec, StreamState.STARTING, RECORDED_NOTE, recorded=True))
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             if lines.ready.is_set() or stream.closing.is_set():
                 return
             if lines.ended.is_set():
@@ -398,20 +421,22 @@ class CaptureStreams:
                 raise _Failed(exc.reason) from None
             raise _Failed(f"no packets visible on {stream.spec.interface}: tshark saw none of its canaries")
         finally:
-            for waiter in waits:
+            for waiter in (*waits, recorded):
                 waiter.cancel()
 
-    async def _send_canaries(self, stream: _Stream, lines: Lines) -> None:
-        """Rounds of canaries until the stream has seen one (or ready_timeout); then 1 s for the last."""
-        interface = stream.spec.interface
-        for _ in range(max(1, round(self.ready_timeout / (CANARY_ROUND * 0.1)))):
-            if lines.ready.is_set() or lines.ended.is_set() or stream.closing.is_set():
-                return
-            argv = self._cmd(stream, lines.canary.send_argv(interface, count=CANARY_ROUND, interval=0.1))
-            sent = await stream.session.run(argv, timeout=30, check=False)
-            interpret_canary_send(interface, sent.exit_status, sent.stderr)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(lines.ready.wait(), 1.0)
+    async def delivered(self, spec: StreamSpec, timeout: float = DELIVERY_LIMIT) -> bool:
+        """True once the stream has emitted every packet its node recorded on the interface until now
+        (a fresh canary sent there has come back through tshark: see capture_canaries.delivered).
+        False when it is not live, ended meanwhile, or after `timeout` s."""
+        stream = self._streams.get(spec)
+        if stream is None or stream.lines is None or stream.state not in LIVE:
+            return False
+        lines = stream.lines
+        shown = await delivered(
+            stream.session, stream.privilege, spec.interface, lines, stream.closing, timeout
+        )
+        self._flush(stream)  # what the canary followed is pending here: out with it now, not in 50 ms
+        return shown
 
     async def _read(self, stream: _Stream, lines: Lines, remote: RemoteStream) -> None:
         """The relay's stdout in chunks → packets (and tshark swaps) for the stream."""

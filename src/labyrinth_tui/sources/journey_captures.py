@@ -34,6 +34,18 @@ class Captures(Protocol):
 
     def is_watched(self, spec: StreamSpec) -> bool: ...
 
+    async def delivered(self, spec: StreamSpec) -> bool:
+        """True once the stream has emitted everything its node recorded until now."""
+        ...
+
+
+def proven(status: StreamStatus | None) -> bool:
+    """A hop's capture the traffic may start on: capturing, or recording every packet on the node
+    while its tshark starts (it shows them from the recording; the journey waits for them to arrive)."""
+    return status is not None and (
+        status.state is StreamState.CAPTURING or (status.state is StreamState.STARTING and status.recorded)
+    )
+
 
 def hop_specs(plan: JourneyPlan) -> tuple[StreamSpec, ...]:
     """The hops' captures, with the journey's fields. A stream the user watches without those fields is
@@ -112,7 +124,7 @@ async def until_ready(
 def capture_step(spec: StreamSpec, status: StreamStatus, elapsed: float) -> Step:
     """The journey's progress step for one hop's capture, as its latest status says."""
     state = {
-        StreamState.STARTING: StepState.RUNNING,
+        StreamState.STARTING: StepState.DONE if status.recorded else StepState.RUNNING,
         StreamState.CAPTURING: StepState.DONE,
     }.get(status.state, StepState.FAILED)
     log = status.reason or str(status.state)

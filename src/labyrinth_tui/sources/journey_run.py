@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 from labyrinth_tui.journey.plan import End, JourneyPlan, plan_hops, resolve_ends, route_queries
@@ -29,6 +30,7 @@ from labyrinth_tui.sources.journey_captures import (
     Captures,
     Collector,
     hop_specs,
+    proven,
     until_ready,
     why_not_ready,
 )
@@ -133,7 +135,6 @@ async def follow(
     emit: Callable[[SourceEvent], None] | None = None,
     payload: str,
     ready_timeout: float = READY_LIMIT,
-    settle: float = 0.3,
     stall: float = STALL,
     privilege: Callable[[str], Sequence[str]] | None = None,
     datapath: Callable[[str], DatapathReader | None] | None = None,
@@ -157,7 +158,7 @@ async def follow(
     specs = hop_specs(plan)
     collector = Collector(emit)
     problems: list[str] = list(plan.notes)
-    proven: dict[StreamSpec, StreamStatus] = {}
+    at_start: dict[StreamSpec, StreamStatus] = {}
     involved = list(dict.fromkeys([ends.client.node.name, *(s.node.name for s in ends.servers)]))
     # a node SSH could not reach has no hops in the plan (it says so) and gives no evidence
     involved = [n for n in involved if n in nodes and getattr(topology.node(n), "reachable", True)]
@@ -181,7 +182,8 @@ async def follow(
 
         def settled() -> bool:
             return all(
-                (s := collector.states.get(spec)) is not None and s.state is not StreamState.STARTING
+                (s := collector.states.get(spec)) is not None
+                and (s.state is not StreamState.STARTING or s.recorded)
                 for spec in specs
             )
 
@@ -189,11 +191,15 @@ async def follow(
         not_ready = [
             f"{spec.key}: {why_not_ready(collector.states.get(spec), ready_timeout, stall)}"
             for spec in specs
-            if (st := collector.states.get(spec)) is None or st.state is not StreamState.CAPTURING
+            if not proven(collector.states.get(spec))
         ]
         if not_ready:
             raise JourneyError("captures not proven before the traffic: " + "; ".join(not_ready))
-        proven = dict(collector.states)  # what each stream was when the traffic started
+        # what each stream was when the traffic started: a recording one captures all of it
+        at_start = {
+            spec: replace(st, state=StreamState.CAPTURING, reason="", recorded=False) if st.recorded else st
+            for spec, st in collector.states.items()
+        }
         phases.mark("captures proven")
         before = [r.evidence for r in await early]
         phases.mark("evidence before")
@@ -217,13 +223,14 @@ async def follow(
                 veths.setdefault(end.node.name, []).append(end.pod.host_veth)
         late = asyncio.ensure_future(evidence(veths))
         try:
-            # the last ACK and the FINs are on the wire by now; wait until the streams stop moving
-            seen = -1
-            loop = asyncio.get_running_loop()
-            until = loop.time() + 3.0
-            while collector.count() != seen and loop.time() < until:
-                seen = collector.count()
-                await collector.wait(lambda n=seen: collector.count() != n, settle)  # type: ignore[misc]
+            # the last ACK and the FINs are on the wire by now: each stream shows what its node
+            # recorded, the streams whose tshark was still starting included (a canary behind it)
+            shown = await asyncio.gather(*(caps.delivered(spec) for spec in specs))
+            problems += [
+                f"{spec.key}: not everything it recorded was shown in time (tshark still starting?)"
+                for spec, done in zip(specs, shown, strict=True)
+                if not done
+            ]
             phases.mark("settle")
         finally:
             after_read = await late
@@ -268,8 +275,8 @@ async def follow(
             StreamReady(
                 s.node,
                 s.interface,
-                str(proven[s].state) if s in proven else "unknown",
-                proven[s].reason if s in proven else "",
+                str(at_start[s].state) if s in at_start else "unknown",
+                at_start[s].reason if s in at_start else "",
                 len(collector.packets.get(s, ())),
             )
             for s in specs

@@ -40,6 +40,9 @@ class _RecordingCaptures:
     def is_watched(self, spec: StreamSpec) -> bool:
         return self.captures.is_watched(spec)
 
+    async def delivered(self, spec: StreamSpec) -> bool:
+        return await self.captures.delivered(spec)
+
 
 async def record_journey(source: LabSource, out: Path, title: str = "") -> Path:
     """Bring the lab up, run the article's traffic with every hop captured, write the bundle to `out`."""
