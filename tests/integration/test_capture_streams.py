@@ -170,7 +170,11 @@ async def test_a_stream_on_the_client_pods_veth_shows_the_articles_journey(
     seen = Seen()
     task = start(captures, spec, seen)
     await until(lambda: seen.state(spec) is StreamState.CAPTURING, "the stream is capturing")
-    assert [s.state for s in seen.statuses[spec]] == [StreamState.STARTING, StreamState.CAPTURING]
+    # "recording" comes between when the node's relay had the canary before tshark showed it
+    assert [(s.state, s.recorded) for s in seen.statuses[spec]] in (
+        [(StreamState.STARTING, False), (StreamState.STARTING, True), (StreamState.CAPTURING, False)],
+        [(StreamState.STARTING, False), (StreamState.CAPTURING, False)],
+    )
     server = subprocess.Popen(
         [*LABYRINTH, "lab", "exec", "--prefix", lab_prefix, WRK2, "--", "ncat", "-l", "0.0.0.0", "9999"],
         stdin=subprocess.PIPE,  # kept open: ncat -l would send FIN at EOF (docs/lab-facts.md)
@@ -209,6 +213,27 @@ async def test_a_stream_on_the_client_pods_veth_shows_the_articles_journey(
     await captures.close(spec)
     await asyncio.wait_for(task, WAIT)
     assert seen.state(spec) is StreamState.STOPPED
+    await no_capture_left(state)
+
+
+async def test_once_delivered_a_stream_has_shown_all_it_recorded_even_while_its_tshark_started(
+    state: LabState, captures: CaptureStreams
+) -> None:
+    node, veth, pod_netns = pod_of(state, WRK1)
+    spec = StreamSpec(node, veth, "udp port 9", journey_fields=True)
+    seen = Seen()
+    task = start(captures, spec, seen)
+    # the traffic goes as soon as the node records, as a journey's does: tshark may still be loading
+    await until(
+        lambda: any(s.recorded or s.state is StreamState.CAPTURING for s in seen.statuses.get(spec, [])),
+        "the node records the stream",
+    )
+    await send_udp(pod_netns, 40)
+    assert await captures.delivered([spec, StreamSpec(node, "ens4")]) == [True, False]  # ens4: not open
+    # no waiting after it: every datagram has been emitted already
+    assert len([p for p in seen.of(spec) if p.dport == 9]) == 40
+    await captures.close(spec)
+    await asyncio.wait_for(task, WAIT)
     await no_capture_left(state)
 
 

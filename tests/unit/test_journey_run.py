@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
@@ -58,8 +59,8 @@ class FakeCaptures:
     def is_watched(self, spec: StreamSpec) -> bool:
         return spec in self.open_now
 
-    async def delivered(self, spec: StreamSpec) -> bool:
-        return spec in self.open_now  # its packets (none) are all out
+    async def delivered(self, specs: Sequence[StreamSpec]) -> list[bool]:
+        return [spec in self.open_now for spec in specs]  # their packets (none) are all out
 
 
 def test_the_hops_are_captured_with_the_plan_s_filter() -> None:

@@ -23,7 +23,7 @@ It needs an Ethernet interface (veth, vxlan, bridge, ens4); on an L3 device (tun
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -52,6 +52,34 @@ try:
 except OSError as e:
     sys.exit("canary not sent on %s: %s" % (iface, e.strerror or e))
 """
+
+# argv: interface, frame hex, interface, frame hex, …: one canary on each (a journey's hops of one node
+# in one process and one SSH round trip); says each one it could not send, exits 1 if any
+_SEND_EACH_SCRIPT: Final = """\
+import socket, sys
+failed = []
+for iface, frame in zip(sys.argv[1::2], sys.argv[2::2]):
+    try:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+            s.bind((iface, 0))
+            s.send(bytes.fromhex(frame))
+    except OSError as e:
+        failed.append("canary not sent on %s: %s" % (iface, e.strerror or e))
+if failed:
+    sys.exit("; ".join(failed))
+"""
+
+
+def send_each_argv(canaries: Sequence[tuple[str, Canary]]) -> list[str]:
+    """python3 sending one canary on each (interface, canary) of one node, in one process."""
+    if not canaries:
+        raise ValueError("no canary to send")
+    pairs = [
+        word
+        for interface, canary in canaries
+        for word in (validate_interface(interface), canary.frame().hex())
+    ]
+    return ["python3", "-c", _SEND_EACH_SCRIPT, *pairs]
 
 
 def canary_filter(user_filter: str) -> str:

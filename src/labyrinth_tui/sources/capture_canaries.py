@@ -11,12 +11,14 @@ recorded on that interface before it has been shown too (one relay, one tshark, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
-from labyrinth_tui.probes.capture_ready import Canary, CanaryNotSent, interpret_canary_send
+from labyrinth_tui.probes.capture_ready import Canary, interpret_canary_send, send_each_argv
 from labyrinth_tui.sources.capture_runs import Lines
 
 # canaries go in rounds of 10, 0.1 s apart; a round stops as soon as the relay has recorded one (its
@@ -25,14 +27,21 @@ CANARY_ROUND: Final = 10
 RESEND_AFTER: Final = 1.0  # s without the relay's word that a delivery canary is recorded: send another
 
 
-async def _first(events: Sequence[asyncio.Event], timeout: float) -> None:
+async def _first(events: Sequence[asyncio.Event], timeout: float | None) -> None:
     """Until any of `events` is set, or `timeout` s."""
     waits = [asyncio.ensure_future(e.wait()) for e in events]
     try:
-        await asyncio.wait(waits, timeout=max(timeout, 0.0), return_when=asyncio.FIRST_COMPLETED)
+        limit = None if timeout is None else max(timeout, 0.0)
+        await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for wait in waits:
             wait.cancel()
+
+
+async def _each(groups: Sequence[Sequence[asyncio.Event]], timeout: float) -> None:
+    """Until every group has one of its events set, or `timeout` s."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(_first(g, None) for g in groups)), max(timeout, 0.0))
 
 
 async def send_canaries(
@@ -56,33 +65,54 @@ async def send_canaries(
     await _first([lines.ready, lines.ended, closing], wait)
 
 
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One live stream of a node, as a delivery check needs it."""
+
+    interface: str
+    lines: Lines
+    closing: asyncio.Event
+
+
 async def delivered(
-    session: NodeSession,
-    privilege: Sequence[str],
-    interface: str,
-    lines: Lines,
-    closing: asyncio.Event,
-    timeout: float,
-) -> bool:
-    """True once tshark has shown a canary sent now on `interface`: everything recorded there before
-    it has been shown. False when the stream ended, the canary could not be sent, or after `timeout` s."""
-    canary = Canary.new()
-    recorded, shown = asyncio.Event(), asyncio.Event()
-    lines.watched[canary.src_mac] = (recorded, shown)
+    session: NodeSession, privilege: Sequence[str], hops: Sequence[Hop], timeout: float
+) -> list[bool]:
+    """For each hop of one node: True once tshark has shown a canary sent there now, so everything
+    recorded on it before has been shown. One python3 over one SSH round trip sends them all (again
+    after RESEND_AFTER s for those the relay has not recorded); False for a hop whose stream ended, or
+    after `timeout` s."""
+    canaries = [Canary.new() for _ in hops]
+    events = [(asyncio.Event(), asyncio.Event()) for _ in hops]
+    for hop, canary, watch in zip(hops, canaries, events, strict=True):
+        hop.lines.watched[canary.src_mac] = watch
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+
+    def gone(i: int) -> bool:
+        return hops[i].lines.ended.is_set() or hops[i].closing.is_set()
+
     try:
-        while not recorded.is_set() and not shown.is_set():
-            if lines.ended.is_set() or closing.is_set() or loop.time() >= deadline:
-                return False
-            argv = canary.send_argv(interface, 1, 0.0)
+        while True:
+            unsent = [
+                i for i, (recorded, shown) in enumerate(events) if not (recorded.is_set() or shown.is_set())
+            ]
+            unsent = [i for i in unsent if not gone(i)]
+            if not unsent or loop.time() >= deadline:
+                break
+            argv = send_each_argv([(hops[i].interface, canaries[i]) for i in unsent])
             try:
-                sent = await session.run([*privilege, *argv], timeout=30, check=False)
-                interpret_canary_send(interface, sent.exit_status, sent.stderr)
-            except (NodeError, CanaryNotSent):
-                return False
-            await _first([recorded, shown, lines.ended, closing], min(RESEND_AFTER, deadline - loop.time()))
-        await _first([shown, lines.ended, closing], deadline - loop.time())
-        return shown.is_set()
+                await session.run([*privilege, *argv], timeout=30, check=False)
+            except NodeError:
+                break
+            # until the relay has each of them (or its stream ended), else send those again
+            groups = [[*events[i], hops[i].lines.ended, hops[i].closing] for i in unsent]
+            await _each(groups, min(RESEND_AFTER, deadline - loop.time()))
+        # then until tshark has shown each one
+        shown_or_gone = [
+            [shown, h.lines.ended, h.closing] for (_, shown), h in zip(events, hops, strict=True)
+        ]
+        await _each(shown_or_gone, deadline - loop.time())
+        return [shown.is_set() for _, shown in events]
     finally:
-        lines.watched.pop(canary.src_mac, None)
+        for hop, canary in zip(hops, canaries, strict=True):
+            hop.lines.watched.pop(canary.src_mac, None)

@@ -46,7 +46,7 @@ from labyrinth_tui.sources.base import (
     StreamState,
     StreamStatus,
 )
-from labyrinth_tui.sources.capture_canaries import delivered, send_canaries
+from labyrinth_tui.sources.capture_canaries import Hop, delivered, send_canaries
 from labyrinth_tui.sources.capture_files import copy_recording, fetch_recording
 from labyrinth_tui.sources.capture_runs import Lines, ended_why
 
@@ -424,19 +424,32 @@ class CaptureStreams:
             for waiter in (*waits, recorded):
                 waiter.cancel()
 
-    async def delivered(self, spec: StreamSpec, timeout: float = DELIVERY_LIMIT) -> bool:
-        """True once the stream has emitted every packet its node recorded on the interface until now
-        (a fresh canary sent there has come back through tshark: see capture_canaries.delivered).
-        False when it is not live, ended meanwhile, or after `timeout` s."""
-        stream = self._streams.get(spec)
-        if stream is None or stream.lines is None or stream.state not in LIVE:
-            return False
-        lines = stream.lines
-        shown = await delivered(
-            stream.session, stream.privilege, spec.interface, lines, stream.closing, timeout
+    async def delivered(self, specs: Sequence[StreamSpec], timeout: float = DELIVERY_LIMIT) -> list[bool]:
+        """For each spec, True once its stream has emitted every packet its node recorded on the
+        interface until now: a fresh canary sent there came back through tshark (one round trip per
+        node sends them; see capture_canaries.delivered). False when not live, ended, or after `timeout`."""
+        live = {
+            spec: stream
+            for spec in specs
+            if (stream := self._streams.get(spec)) is not None
+            and stream.lines is not None
+            and stream.state in LIVE
+        }
+        by_node: dict[tuple[NodeSession, tuple[str, ...]], list[_Stream]] = {}
+        for stream in live.values():
+            by_node.setdefault((stream.session, stream.privilege), []).append(stream)
+
+        async def one_node(session: NodeSession, privilege: tuple[str, ...], streams: list[_Stream]) -> None:
+            hops = [Hop(s.spec.interface, s.lines, s.closing) for s in streams if s.lines is not None]
+            for stream, done in zip(streams, await delivered(session, privilege, hops, timeout), strict=True):
+                shown[stream.spec] = done
+                self._flush(stream)  # what the canary followed is pending here: out now, not in 50 ms
+
+        shown: dict[StreamSpec, bool] = {}
+        await asyncio.gather(
+            *(one_node(session, privilege, s) for (session, privilege), s in by_node.items())
         )
-        self._flush(stream)  # what the canary followed is pending here: out with it now, not in 50 ms
-        return shown
+        return [shown.get(spec, False) for spec in specs]
 
     async def _read(self, stream: _Stream, lines: Lines, remote: RemoteStream) -> None:
         """The relay's stdout in chunks → packets (and tshark swaps) for the stream."""

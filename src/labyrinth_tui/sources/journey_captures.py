@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from labyrinth_tui.journey.plan import JourneyPlan
@@ -34,8 +34,8 @@ class Captures(Protocol):
 
     def is_watched(self, spec: StreamSpec) -> bool: ...
 
-    async def delivered(self, spec: StreamSpec) -> bool:
-        """True once the stream has emitted everything its node recorded until now."""
+    async def delivered(self, specs: Sequence[StreamSpec]) -> list[bool]:
+        """For each spec, True once its stream has emitted everything its node recorded until now."""
         ...
 
 

@@ -225,7 +225,7 @@ async def follow(
         try:
             # the last ACK and the FINs are on the wire by now: each stream shows what its node
             # recorded, the streams whose tshark was still starting included (a canary behind it)
-            shown = await asyncio.gather(*(caps.delivered(spec) for spec in specs))
+            shown = await caps.delivered(specs)
             problems += [
                 f"{spec.key}: not everything it recorded was shown in time (tshark still starting?)"
                 for spec, done in zip(specs, shown, strict=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from labyrinth_tui.lab.owned import run_root
@@ -40,8 +41,8 @@ class _RecordingCaptures:
     def is_watched(self, spec: StreamSpec) -> bool:
         return self.captures.is_watched(spec)
 
-    async def delivered(self, spec: StreamSpec) -> bool:
-        return await self.captures.delivered(spec)
+    async def delivered(self, specs: Sequence[StreamSpec]) -> list[bool]:
+        return await self.captures.delivered(specs)
 
 
 async def record_journey(source: LabSource, out: Path, title: str = "") -> Path:
