@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import secrets
-import tempfile
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +16,6 @@ from labyrinth_tui.nodes.commands import (
     UnsafeArgument,
     ended_with_reader,
     new_marker,
-    pipeline,
     validate_capture_filter,
     validate_interface,
     validate_node_name,
@@ -35,7 +31,6 @@ from labyrinth_tui.probes.capture import (
 )
 from labyrinth_tui.probes.capture_parse import DEFAULT_FORMAT, LIST_FORMAT, LineAssembler, SummaryParser
 from labyrinth_tui.probes.capture_ready import Canary, CanaryNotSent, canary_filter
-from labyrinth_tui.probes.dissect import DISSECT_TIMEOUT, DissectError, frame_in, pdml_argv, pdml_layers
 from labyrinth_tui.sources.base import (
     Emit,
     PacketBatch,
@@ -47,7 +42,7 @@ from labyrinth_tui.sources.base import (
     StreamStatus,
 )
 from labyrinth_tui.sources.capture_canaries import Hop, delivered, send_canaries
-from labyrinth_tui.sources.capture_files import copy_recording, fetch_recording
+from labyrinth_tui.sources.capture_files import dissect_recorded, fetch_recording, save_recorded
 from labyrinth_tui.sources.capture_runs import Lines, ended_why
 
 FLUSH_EVERY: Final = 0.05  # at most one PacketBatch per stream per 50 ms
@@ -157,19 +152,7 @@ class CaptureStreams:
         if stream is None or found is None:
             return None
         run, local = found
-        where = f"{spec.node}:{run.path}"
-        pdml = await stream.session.run(
-            self._cmd(stream, pdml_argv(run.path, local)), timeout=DISSECT_TIMEOUT, check=False
-        )
-        layers = pdml_layers(where, local, pdml.exit_status, pdml.stdout.encode(), pdml.stderr.encode())
-        cut = pipeline(["editcap", "-r", run.path, "-", str(local)], ["base64", "-w", "0"])
-        raw = await stream.session.run(self._cmd(stream, cut), timeout=DISSECT_TIMEOUT, check=False)
-        try:
-            frame = frame_in(base64.b64decode(raw.stdout, validate=True), 1, where)
-        except (ValueError, binascii.Error, DissectError):  # DissectError: no packet in what came back
-            said = raw.stderr.strip()[-200:] or f"exit {raw.exit_status}, no packet {local} in the file"
-            raise DissectError(where, local, f"editcap could not cut the packet out: {said}") from None
-        return Dissection(number, layers, frame)
+        return await dissect_recorded(stream.session, stream.privilege, spec.node, run.path, local, number)
 
     async def save_live(self, spec: StreamSpec, target: Path) -> str | None:
         """A live stream's recording so far, fetched from its node, as pcapng at `target`.
@@ -182,16 +165,9 @@ class CaptureStreams:
         stream = self._streams.get(spec)
         if stream is None or stream.lines is None:
             return None
-        parts, note = stream.lines.parts()
-        if not parts:
-            raise OSError(f"{spec.key} has recorded no packet yet")
-        scratch = stream.record_dir  # the lab's state when it has one: removed with the lab
-        if scratch is not None:
-            scratch.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="labyrinth-save-", dir=scratch) as tmp:
-            fetched = await fetch_recording(stream.session, parts, Path(tmp), spec, stream.privilege)
-            await copy_recording(fetched, target)  # whole or not at all
-        return note
+        return await save_recorded(
+            stream.session, stream.privilege, stream.lines, stream.record_dir, spec, target
+        )
 
     async def open(
         self, spec: StreamSpec, emit: Emit, *, ring_capacity: int = 100_000, record_dir: Path | None = None
