@@ -237,3 +237,43 @@ async def test_a_capture_that_stops_moving_is_named_with_its_last_step() -> None
     assert message.startswith("captures not proven before the traffic: node-1/cilium_vxlan")
     assert "still 'checking the capture filter' (no step forward for 0.3 s, or 5 s in all)" in message
     assert "node-1/ens4" not in message
+
+
+class RecordingOnlyCaptures(FakeCaptures):
+    """Every stream is recorded on its node but its tshark is still starting; `slow` never catches up."""
+
+    def __init__(self, slow: str) -> None:
+        super().__init__(broken="none")
+        self.slow = slow
+        self.asked: list[StreamSpec] = []
+
+    async def open(self, spec: StreamSpec, emit: Emit) -> None:
+        self.open_now.add(spec)
+        self._closing[spec] = asyncio.Event()
+        emit(StreamStatus(spec, StreamState.STARTING, "checking the capture filter"))
+        emit(StreamStatus(spec, StreamState.STARTING, "recording; tshark starting", recorded=True))
+        await self._closing[spec].wait()
+        self.open_now.discard(spec)
+
+    async def delivered(self, specs: Sequence[StreamSpec]) -> list[bool]:
+        self.asked += specs
+        return [spec.interface != self.slow for spec in specs]
+
+
+async def test_traffic_goes_once_every_hop_records_and_a_hop_that_never_delivers_says_so() -> None:
+    sent: list[bool] = []
+
+    async def traffic() -> tuple[str, int]:
+        sent.append(True)
+        return "x\n", 0
+
+    caps = RecordingOnlyCaptures(slow="cilium_vxlan")
+    nodes = {name: RecordingNode(name) for name in ("node-1", "node-2")}
+    report = await follow(
+        _plan(), topology(), traffic, cast(dict[str, NodeSession], nodes), captures=caps, payload="x\n"
+    )
+    assert sent == [True] and caps.asked == list(hop_specs(_plan()))
+    # a recording stream captures all the traffic: shown as capturing, as a tshark-proven one
+    assert [(s.state, s.reason) for s in report.streams] == [("capturing", "")] * 6
+    late = [p for p in report.problems if "not everything it recorded was shown" in p]
+    assert [p.split(" [")[0] for p in late] == ["node-1/cilium_vxlan", "node-2/cilium_vxlan"]
