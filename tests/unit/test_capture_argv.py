@@ -176,13 +176,16 @@ def test_is_mine_tells_streams_apart() -> None:
 def test_default_engine_pipes_tcpdump_immediate_mode_into_tshark() -> None:
     import shlex
 
-    relay = Relay("/tmp/labyrinth-cap-0a/run", every=1000, keep=False)
+    canary = Canary(bytes.fromhex("0123456789"))
+    relay = Relay("/tmp/labyrinth-cap-0a/run", every=1000, keep=False, canary=canary.frame())
     argv = capture_argv("lxc1ba60d50596c", "udp port 53", relay=relay, buffer_kb=1)
-    # python3 -c RELAY prefix every keep N tcpdump(N words)… tshark…: the relay starts tcpdump itself
-    # (to ask it for its kernel drops), records packets as they pass, swaps tshark now and then
+    # python3 -c RELAY prefix every keep N canary tcpdump(N words)… tshark…: the relay starts tcpdump
+    # itself (to ask it for its kernel drops, and to send the canary once it listens), records packets
+    # as they pass, swaps tshark now and then
     assert argv[:2] == ["python3", "-c"] and argv[3:6] == ["/tmp/labyrinth-cap-0a/run", "1000", "0"]
-    ncap = int(argv[6])
-    first, reader = argv[7 : 7 + ncap], argv[7 + ncap :]
+    ncap, frame = int(argv[6]), argv[7]
+    assert frame == canary.frame().hex()
+    first, reader = argv[8 : 8 + ncap], argv[8 + ncap :]
     assert first[:3] == ["tcpdump", "-i", "lxc1ba60d50596c"] and "--immediate-mode" in first
     assert first[first.index("-B") + 1] == "1"  # KiB: a test-only buffer that makes the kernel drop
     assert first[-3:] == ["-w", "-", "udp port 53"]  # the filter travels as one argument

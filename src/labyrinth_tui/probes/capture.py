@@ -97,10 +97,11 @@ class Relay:
     prefix: str
     every: int = 250_000
     keep: bool = True
+    canary: bytes = b""  # a readiness canary's frame: the relay sends it itself once tcpdump listens
 
     def argv(self, tshark: list[str], capture: list[str] | None = None) -> list[str]:
         """The relay feeding `tshark`; with `capture` (tcpdump) it starts it and reports its kernel drops."""
-        return swap_argv(self.prefix, self.every, self.keep, tshark, capture)
+        return swap_argv(self.prefix, self.every, self.keep, tshark, capture, self.canary)
 
 
 @dataclass(frozen=True, slots=True)

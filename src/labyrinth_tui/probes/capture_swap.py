@@ -59,10 +59,11 @@ from typing import Final
 MARK: Final = "\x1elabyrinth\t"
 
 SWAP_SCRIPT: Final = r"""
-import fcntl, os, re, select, signal, struct, subprocess, sys, termios, time
+import fcntl, os, re, select, signal, socket, struct, subprocess, sys, termios, time
 from collections import deque
 prefix, every, keep, ncap = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
-capture, tshark = sys.argv[5 : 5 + ncap], sys.argv[5 + ncap :]
+own = bytes.fromhex(sys.argv[5])  # the stream's canary frame ("": none to send)
+capture, tshark = sys.argv[6 : 6 + ncap], sys.argv[6 + ncap :]
 MARK = b"\x1elabyrinth\t"
 ASK_EVERY = 1.0  # seconds between SIGUSR1s asking tcpdump for its counts
 DROPS = re.compile(rb"(\d+) packets? dropped by kernel")
@@ -74,6 +75,8 @@ SAY_EVERY = 0.5  # seconds between "behind" markers
 SAY_AFTER = 0.5  # tshark is behind once the oldest packet it has not been given waited this long
 CANARY = bytes.fromhex("026c61627972")  # a readiness canary's destination MAC
 canaries = set()  # the canaries' sources seen so far
+CANARY_EVERY, CANARY_MAX = 0.1, 100  # our own canary: one each 0.1 s once tcpdump listens, 10 s at most
+canary_out, canary_sent, canary_at = None, 0, 0.0
 
 def read_exact(n):
     data = b""
@@ -393,7 +396,9 @@ try:
     while not (eof and not queue):
         reading = [0] if not eof and held < MEMORY else []
         reading += [errfd] if errfd >= 0 else []
-        readable, writable, _ = select.select(reading, [curfd] if queue else [], [], SAY_EVERY)
+        sending = own and canary_sent < CANARY_MAX
+        wait = CANARY_EVERY if sending else SAY_EVERY
+        readable, writable, _ = select.select(reading, [curfd] if queue else [], [], wait)
         if errfd in readable:
             read_capture_err()
         if 0 in readable:
@@ -465,6 +470,22 @@ try:
         if kernel_drops != told_drops and select.select([], [1], [], 0)[1]:
             told_drops = kernel_drops  # only when stdout has room: never block the capture on it
             os.write(1, marker(b"dropped", kernel_drops))
+        if sending and listening and now - canary_at >= CANARY_EVERY:
+            # our canary on the interface itself, the moment tcpdump listens: no round trip from the
+            # app to send one, and it stops once the recording has it
+            canary_at, canary_sent = now, canary_sent + 1
+            if own[6:12].hex() in canaries:
+                own, canary_sent = b"", CANARY_MAX
+            else:
+                try:
+                    if canary_out is None:
+                        canary_out = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+                        canary_out.bind((capture[capture.index("-i") + 1], 0))
+                    canary_out.send(own)
+                except (OSError, ValueError, IndexError) as e:
+                    why = getattr(e, "strerror", None) or e
+                    sys.stderr.write("labyrinth relay: canary not sent: %s\n" % why)
+                    own, canary_sent = b"", CANARY_MAX  # the app's own sender tries, and says why
 except (BrokenPipeError, ConnectionResetError):
     if spare is not None:
         spare.kill()
@@ -487,12 +508,19 @@ sys.exit(finish(cur))
 
 
 def swap_argv(
-    prefix: str, every: int, keep: bool, tshark: list[str], capture: list[str] | None = None
+    prefix: str,
+    every: int,
+    keep: bool,
+    tshark: list[str],
+    capture: list[str] | None = None,
+    canary: bytes = b"",
 ) -> list[str]:
     """python3 running the relay: files `<prefix>-NNNN.pcap` ("" records nothing), a fresh tshark every
     `every` packets (kept files when `keep`, else a run's file is deleted when the next one starts).
     With `capture` (tcpdump's argv writing pcap to stdout) the relay starts it and reads its packets;
-    without, it reads a pcap stream on its own stdin."""
+    without, it reads a pcap stream on its own stdin. With `canary` (a readiness canary's frame) and
+    `capture`, the relay itself sends it on tcpdump's interface every 0.1 s from the moment tcpdump
+    listens until the recording has it (at most 10 s; on failure it says why on stderr and stops)."""
     if prefix and (not prefix.startswith("/") or "\0" in prefix or prefix.endswith("/")):
         raise ValueError(f"a recording needs an absolute path prefix on the node, not {prefix!r}")
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
@@ -500,5 +528,5 @@ def swap_argv(
     if not tshark:
         raise ValueError("the relay needs tshark's argv")
     capture = list(capture or [])
-    counts = [str(every), "1" if keep else "0", str(len(capture))]
+    counts = [str(every), "1" if keep else "0", str(len(capture)), canary.hex() if capture else ""]
     return ["python3", "-c", SWAP_SCRIPT, prefix, *counts, *capture, *tshark]

@@ -25,6 +25,9 @@ from labyrinth_tui.sources.capture_runs import Lines
 # sender looks for the relay's `<prefix>-canary-<mac>` file before each send), else ends by itself 1 s on
 CANARY_ROUND: Final = 10
 RESEND_AFTER: Final = 1.0  # s without the relay's word that a delivery canary is recorded: send another
+# s the relay has to record the canary it sends itself before the app sends some over SSH: the stream's
+# start (a round trip, python3, tcpdump) is in it, ~0.3 s here idle
+RELAY_GRACE: Final = 2.0
 
 
 async def _first(events: Sequence[asyncio.Event], timeout: float | None) -> None:
@@ -52,9 +55,12 @@ async def send_canaries(
     closing: asyncio.Event,
     ready_timeout: float,
 ) -> None:
-    """Rounds of canaries until the relay has recorded one (or `ready_timeout` s of rounds); then up to
+    """The relay sends the stream's canary itself the moment tcpdump listens (probes/capture_swap.py);
+    when it has not recorded one after RELAY_GRACE s (a loaded node, a relay that could not send),
+    rounds of canaries over SSH until it has (or `ready_timeout` s of rounds); then up to
     `ready_timeout` s more for tshark to show it (1 s when none was recorded). CanaryNotSent when the
     node cannot send one."""
+    await _first([lines.recorded, lines.ready, lines.ended, closing], RELAY_GRACE)
     for _ in range(max(1, round(ready_timeout / (CANARY_ROUND * 0.1)))):
         if lines.recorded.is_set() or lines.ready.is_set() or lines.ended.is_set() or closing.is_set():
             break

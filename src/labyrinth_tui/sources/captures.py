@@ -296,7 +296,7 @@ class CaptureStreams:
         flusher = asyncio.create_task(self._flush_loop(stream))
         try:
             lines = self._lines(stream)
-            # the first round of canaries sets off while the relay starts: one round trip less to wait
+            # the relay sends the canary itself once tcpdump listens; this sender steps in if it must
             sender = self._background(
                 stream,
                 send_canaries(
@@ -360,7 +360,7 @@ class CaptureStreams:
             canary_filter(spec.capture_filter),
             buffer_kb=self.buffer_kb,
             fmt=fmt,
-            relay=Relay(lines.prefix, self.restart_after, lines.keep),
+            relay=Relay(lines.prefix, self.restart_after, lines.keep, lines.canary.frame()),
         )
         wrapped = self._cmd(stream, ended_with_reader(argv, workdir=stream.workdir))
         stream.remote = stream.session.stream(wrapped, privilege=stream.privilege)
