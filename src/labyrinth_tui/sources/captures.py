@@ -296,6 +296,7 @@ class CaptureStreams:
         flusher = asyncio.create_task(self._flush_loop(stream))
         try:
             lines = self._lines(stream)
+            await self._start(stream, lines)
             # the relay sends the canary itself once tcpdump listens; this sender steps in if it must
             sender = self._background(
                 stream,
@@ -303,11 +304,6 @@ class CaptureStreams:
                     session, stream.privilege, spec.interface, lines, stream.closing, self.ready_timeout
                 ),
             )
-            try:
-                await self._start(stream, lines)
-            except BaseException:
-                lines.ended.set()  # the sender stops after its round
-                raise
             await self._until_ready(stream, lines, sender)
             stream.state = StreamState.CAPTURING
             stream.emit(StreamStatus(spec, StreamState.CAPTURING))
