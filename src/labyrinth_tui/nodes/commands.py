@@ -377,10 +377,10 @@ def describe(argv: Sequence[str], node: str) -> str:
             return f"ending process group {words[4] if len(words) > 4 else '?'} on {node}"
         elif words[:3] == ["ip", "netns", "exec"] and len(words) > 4:
             netns, words = words[3], words[4:]
-        elif words[:2] == ["python3", "-c"] and len(words) > 7 and words[6].isdigit():
-            # the capture relay (probes/capture_swap.py): SCRIPT prefix every keep N <the N words of
-            # the capture it starts> tshark…: the capture is what the person asked for
-            words = words[7 : 7 + int(words[6])]
+        elif words[:2] == ["python3", "-c"] and len(words) > 8 and words[6].isdigit():
+            # the capture relay (probes/capture_swap.py): SCRIPT prefix every keep N canary <the N words
+            # of the capture it starts> tshark…: the capture is what the person asked for
+            words = words[8 : 8 + int(words[6])]
         elif words[:2] == ["sh", "-c"] and len(words) == 3:
             try:  # a pipeline: the first command is the one that names it
                 words = shlex.split(words[2].split(" | ", 1)[0])
