@@ -144,6 +144,10 @@ async def follow(
 ) -> JourneyReport:
     """Captures proven on every planned hop, evidence before, the traffic, evidence after, stitched.
 
+    A hop is proven once its node records every packet (its relay has its canary in the file; tshark
+    may still be starting): the counters before are read meanwhile, one round trip per node. After
+    the traffic, each stream must show all it recorded (`Captures.delivered`) while the counters
+    after are read; a stream that does not in time is named in the report's problems.
     `privilege(node)` prefixes the evidence commands there (("sudo", "-n") for a non-root login);
     `datapath(node)` reads a node's BPF programs where the source can (the lab's own reader).
     With `linger` the hops' captures are closed behind the report (their ending goes into the set, which
