@@ -48,7 +48,6 @@ NODE_SYSCTLS = {
     "net.ipv6.conf.all.disable_ipv6": "1",
     "net.ipv6.conf.default.disable_ipv6": "1",
 }
-QUIET_SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
 
 
 class _Steps:
@@ -111,7 +110,7 @@ def _node_lines(spec: LabSpec, node: NodeSpec) -> list[str]:
 def _add_pod_netns(spec: LabSpec) -> None:
     for pod in spec.pods:
         try:
-            add_netns(spec.pod_netns(pod), QUIET_SYSCTLS)
+            add_netns(spec.pod_netns(pod))  # IPv6 kept quiet over netlink
         except OSError as exc:
             raise LabError(f"building the lab failed: pod {pod.qualified_name}'s netns: {exc}") from exc
 
