@@ -14,7 +14,10 @@ attach waits ~10 ms for an RCU grace period under the rtnl lock, one at a time m
 Each size is built `--reps` times and its best up and down count (other engineers' work shares the 2
 cores); before each build the bench waits until the kernel has freed the previous lab's namespaces
 (that cleanup runs after `down` returns and would slow the next `up`), and prints how long it waited.
-Down must be flat too: the largest down time per pod ≤ 1.5 × the smallest, from 100 to 1000.
+Down must be flat too: the largest down time per pod ≤ 1.5 × the smallest, from 100 to 1000. Both
+are checked in wall time and in CPU time (this process and its `ip` children): under other work on
+the shared cores the wall curve says more about the machine than about the lab, the CPU curve still
+shows any term that grows with the pods.
 `--netns-only` prints where one namespace's time goes as 3000 pile up (lab/netns.py add_netns: file,
 unshare, mount, and the per-pod IPv6 sysctls the lab no longer writes) and checks that curve is flat.
 Run as root: `.venv/bin/python bench/lab_scale.py [--prefix bzlab] [--datapath iptables|ebpf]
@@ -29,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 from lib.goals import Verdict, load_line
 from lib.netns_curve import PARTS, live_netns, netns_curve, settle
@@ -42,19 +46,39 @@ FLAT = 1.5  # the largest time per pod ÷ the smallest, from 100 to 1000 pods pe
 MININET_HOSTS = 303
 
 
-def timed_up_down(spec: LabSpec, reps: int, baseline: int) -> tuple[float, float, float]:
-    """The best up and the best down of `reps` builds, and the longest wait for the kernel's cleanup."""
-    built, removed, waited = float("inf"), float("inf"), 0.0
+@dataclass
+class Timed:
+    """The best of a lab's builds: up and down in wall seconds and in CPU seconds, the longest wait."""
+
+    up: float = float("inf")
+    down: float = float("inf")
+    up_cpu: float = float("inf")
+    down_cpu: float = float("inf")
+    waited: float = 0.0
+
+
+def _cpu() -> float:
+    """CPU seconds of this process (its threads' syscalls included) and of its waited-for children
+    (`ip -batch`): what the lab costs, which other engineers' work on the 2 cores barely moves."""
+    now = os.times()
+    return now.user + now.system + now.children_user + now.children_system
+
+
+def timed_up_down(spec: LabSpec, reps: int, baseline: int) -> Timed:
+    """The best up and the best down of `reps` builds (wall and CPU), and the longest wait for the
+    kernel's cleanup of the lab before."""
+    best = Timed()
     for _ in range(reps):
         down(spec.prefix)
-        waited = max(waited, settle(baseline))
-        start = time.perf_counter()
+        best.waited = max(best.waited, settle(baseline))
+        start, cpu = time.perf_counter(), _cpu()
         up(spec)
-        built = min(built, time.perf_counter() - start)
-        start = time.perf_counter()
+        best.up, best.up_cpu = min(best.up, time.perf_counter() - start), min(best.up_cpu, _cpu() - cpu)
+        start, cpu = time.perf_counter(), _cpu()
         down(spec.prefix)
-        removed = min(removed, time.perf_counter() - start)
-    return built, removed, waited
+        best.down = min(best.down, time.perf_counter() - start)
+        best.down_cpu = min(best.down_cpu, _cpu() - cpu)
+    return best
 
 
 def netns_only(prefix: str) -> int:
@@ -62,16 +86,17 @@ def netns_only(prefix: str) -> int:
     curves = netns_curve(prefix)
     verdict = Verdict("bench/lab_scale.py --netns-only")
     for label, blocks in curves.items():
-        print(f"{label}: ms per namespace, per 500 made ({' / '.join(PARTS)})")
+        print(f"{label}: CPU ms per namespace, per 500 made ({' / '.join(PARTS)}), and wall ms")
         for at, block in enumerate(blocks, 1):
             parts = " ".join(f"{block[p]:6.3f}" for p in PARTS)
-            print(f"  {(at - 1) * 500:>5}–{at * 500:<5} {parts}   total {sum(block.values()):.3f}")
+            cpu = sum(block[p] for p in PARTS)
+            print(f"  {(at - 1) * 500:>5}–{at * 500:<5} {parts}   CPU {cpu:.3f}   wall {block['wall']:.3f}")
     print(load_line())
-    totals = [sum(block.values()) for block in curves["no sysctl"]]
-    with_sysctls = [sum(block.values()) for block in curves["IPv6 sysctls"]]
+    totals = [sum(block[p] for p in PARTS) for block in curves["no sysctl"]]
+    with_sysctls = [sum(block[p] for p in PARTS) for block in curves["IPv6 sysctls"]]
     spread = max(totals) / min(totals)
     verdict.goal(
-        "namespace time, 0 → 3000 namespaces",
+        "namespace CPU time, 0 → 3000 namespaces",
         f"{spread:.2f} × spread",
         f"with the IPv6 sysctls {max(with_sysctls) / min(with_sysctls):.2f} ×",
         f"≤ {FLAT} ×",
@@ -128,24 +153,29 @@ def main() -> int:
     sizes = sorted({int(size) for size in opts.sizes.split(",")})
     down(opts.prefix)
     baseline = live_netns()
-    print(f"{'lab':<26}{'pods':>6}{'up':>9}{'down':>8}{'up per pod':>13}{'down per pod':>15}{'waited':>9}")
-    curve: dict[int, tuple[int, float, float]] = {}
+    print(f"{'':<32}{'wall':>16}{'per pod, ms':>24}{'CPU per pod, ms':>18}")
+    print(
+        f"{'lab':<26}{'pods':>6}{'up':>8}{'down':>8}{'up':>12}{'down':>12}{'up':>9}{'down':>9}{'waited':>9}"
+    )
+    curve: dict[int, tuple[int, Timed]] = {}
     for per_node in sizes:
         spec = article_spec(prefix=opts.prefix, pods_per_node=per_node, datapath=opts.datapath)
-        built, removed, waited = timed_up_down(spec, max(1, opts.reps), baseline)
+        best = timed_up_down(spec, max(1, opts.reps), baseline)
         pods = len(spec.pods)
-        curve[per_node] = (pods, built, removed)
-        label = f"3 nodes, {per_node} extra/node"
+        curve[per_node] = (pods, best)
+        ms = [value / pods * 1000 for value in (best.up, best.down, best.up_cpu, best.down_cpu)]
         print(
-            f"{label:<26}{pods:>6}{built:>8.2f}s{removed:>7.2f}s{built / pods * 1000:>10.2f} ms"
-            f"{removed / pods * 1000:>12.2f} ms{waited:>8.1f}s",
+            f"{f'3 nodes, {per_node} extra/node':<26}{pods:>6}{best.up:>7.2f}s{best.down:>7.2f}s"
+            f"{ms[0]:>12.2f}{ms[1]:>12.2f}{ms[2]:>9.2f}{ms[3]:>9.2f}{best.waited:>8.1f}s",
             flush=True,
         )
     wide_up = None
     if not opts.no_wide:
         wide = article_spec(prefix=opts.prefix, pods_per_node=50, workers=20, datapath=opts.datapath)
-        wide_up, wide_down, _ = timed_up_down(wide, 1, baseline)
-        print(f"{'21 nodes (20 workers), 50/node':<26}{len(wide.pods):>6}{wide_up:>8.2f}s{wide_down:>7.2f}s")
+        wide_best = timed_up_down(wide, 1, baseline)
+        wide_up = wide_best.up
+        label = "21 nodes (20 workers), 50/node"
+        print(f"{label:<26}{len(wide.pods):>6}{wide_up:>7.2f}s{wide_best.down:>7.2f}s")
     mininet = (
         None if opts.no_mininet or 100 not in curve else mininet_seconds(MININET_HOSTS, f"{opts.prefix}-mn")
     )
@@ -155,20 +185,20 @@ def main() -> int:
 
     verdict = Verdict("bench/lab_scale.py")
     if 0 in curve:
-        seed = curve[0]
-        verdict.goal("seed up", f"{seed[1]:.3f} s", "", "< 1 s", seed[1] < 1)
-        verdict.goal("seed down", f"{seed[2]:.3f} s", "", "< 1 s", seed[2] < 1)
+        seed = curve[0][1]
+        verdict.goal("seed up", f"{seed.up:.3f} s", "", "< 1 s", seed.up < 1)
+        verdict.goal("seed down", f"{seed.down:.3f} s", "", "< 1 s", seed.down < 1)
     if 1000 in curve:
-        big = curve[1000]
-        verdict.goal("3 × 1000 pods up", f"{big[1]:.2f} s", "", "≤ 15 s", big[1] <= 15)
-        verdict.goal("3 × 1000 pods down", f"{big[2]:.2f} s", "", "≤ 5 s", big[2] <= 5)
+        big = curve[1000][1]
+        verdict.goal("3 × 1000 pods up", f"{big.up:.2f} s", "", "≤ 15 s", big.up <= 15)
+        verdict.goal("3 × 1000 pods down", f"{big.down:.2f} s", "", "≤ 5 s", big.down <= 5)
     flat = [n for n in sizes if 100 <= n <= 1000]
     if len(flat) >= 2:
-        for what, column in (("up", 1), ("down", 2)):
-            per_pod = [curve[n][column] / curve[n][0] for n in flat]
+        for what in ("up", "down", "up_cpu", "down_cpu"):
+            per_pod = [getattr(curve[n][1], what) / curve[n][0] for n in flat]
             spread = max(per_pod) / min(per_pod)
             verdict.goal(
-                f"{what} time per pod, {flat[0]} → {flat[-1]} per node",
+                f"{what.replace('_cpu', ' CPU')} time per pod, {flat[0]} → {flat[-1]} per node",
                 f"{spread:.2f} × spread",
                 "",
                 f"≤ {FLAT} ×",
@@ -181,7 +211,7 @@ def main() -> int:
             "Mininet anchor not run: `mn` is not installed (make setup), --no-mininet, or 100 not in --sizes"
         )
     else:
-        ours = curve[100][1]
+        ours = curve[100][1].up
         ratio = ours / mininet
         verdict.goal(
             f"3 × 100 pods up ÷ Mininet {MININET_HOSTS} hosts",
