@@ -19,7 +19,8 @@ are checked in wall time and in CPU time (this process and its `ip` children): u
 the shared cores the wall curve says more about the machine than about the lab, the CPU curve still
 shows any term that grows with the pods.
 `--netns-only` prints where one namespace's time goes as 3000 pile up (lab/netns.py add_netns: file,
-unshare, mount, and the per-pod IPv6 sysctls the lab no longer writes) and checks that curve is flat.
+unshare, mount, and the per-pod IPv6 sysctls the lab no longer writes) and checks that the CPU time
+per namespace of the last 500 is ≤ 1.5 × the first 500's.
 Run as root: `.venv/bin/python bench/lab_scale.py [--prefix bzlab] [--datapath iptables|ebpf]
 [--sizes 100,1000] [--reps 2] [--no-wide] [--no-mininet] [--netns-only]`.
 """
@@ -92,15 +93,17 @@ def netns_only(prefix: str) -> int:
             cpu = sum(block[p] for p in PARTS)
             print(f"  {(at - 1) * 500:>5}–{at * 500:<5} {parts}   CPU {cpu:.3f}   wall {block['wall']:.3f}")
     print(load_line())
+    # growth: the last 500's CPU per namespace ÷ the first 500's (a term in N grows from one to the
+    # other; one block's disk hiccup on the /run/netns file moves a max ÷ min spread instead)
     totals = [sum(block[p] for p in PARTS) for block in curves["no sysctl"]]
     with_sysctls = [sum(block[p] for p in PARTS) for block in curves["IPv6 sysctls"]]
-    spread = max(totals) / min(totals)
+    growth = totals[-1] / totals[0]
     verdict.goal(
-        "namespace CPU time, 0 → 3000 namespaces",
-        f"{spread:.2f} × spread",
-        f"with the IPv6 sysctls {max(with_sysctls) / min(with_sysctls):.2f} ×",
+        "namespace CPU time, last 500 ÷ first 500",
+        f"{growth:.2f} × (spread {max(totals) / min(totals):.2f} ×)",
+        f"with the IPv6 sysctls {with_sysctls[-1] / with_sysctls[0]:.2f} ×",
         f"≤ {FLAT} ×",
-        spread <= FLAT,
+        growth <= FLAT,
     )
     return verdict.status()
 

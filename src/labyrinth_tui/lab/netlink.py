@@ -86,10 +86,10 @@ def pod_requests(spec: LabSpec, pod: PodSpec, eth0: int) -> list[tuple[int, byte
     it with the pod route MTU (`ip route`: `10.0.1.49 dev eth0 scope link`, `default via 10.0.1.49 dev
     eth0 mtu 1410`).
 
-    Why not `net.ipv6.conf.*.disable_ipv6` in each pod: a /proc/sys/net lookup walks one dcache chain
-    holding that path's entry for every live netns that looked it up, so writing two sysctls per pod
-    took 0.14 ms each at 500 pods and 1.9 ms at 3000 — most of the lab's growth per pod (the
-    namespace itself stays at ~0.5 ms: `bench/lab_scale.py --netns-only`)."""
+    Why not `net.ipv6.conf.*.disable_ipv6` in each pod: a /proc/sys/net lookup walks every live
+    netns's entry for that path, so writing those two sysctls grew from 0.44 to 1.72 ms of CPU per pod
+    between the first 500 namespaces and 2500–3000, where the namespace itself stays at 0.4–0.6 ms
+    (`bench/lab_scale.py --netns-only`; docs/lab-facts.md)."""
     gateway = spec.node(pod.node).gateway
     return [
         link_up(LOOPBACK_INDEX),
