@@ -63,7 +63,7 @@ def add_netns(name: str, sysctls: dict[str, str] | None = None) -> None:
 
     Why not `ip netns add`: it runs `mount --make-rshared /run/netns` for every namespace, a walk of
     every mount under it, so N namespaces cost O(N²): 3000 took 3.4 s, 1.1 ms each and growing, where
-    this stays flat: ~0.5 ms each (create the file, unshare, mount) from 500 to 3000 namespaces.
+    this stays flat: 0.4–0.6 ms of CPU each (create the file, unshare, mount) up to 3000 namespaces.
     Sysctls are not flat: each /proc/sys/net write grows with the number of live namespaces that
     looked the path up (pods keep IPv6 quiet over netlink instead: lab/netlink.py); see both with
     `bench/lab_scale.py --netns-only`. Call it from a worker thread (unshare and setns are per
