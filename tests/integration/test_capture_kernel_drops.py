@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,21 @@ def canary_senders(netns: str) -> int:
     return found
 
 
+def no_canary_for(netns: str, seconds: float = 0.5) -> Callable[[], bool]:
+    """A condition: no canary sender in `netns` for `seconds` on end (a round begun just before the
+    stream turned ready may still be starting over SSH when the one before it has ended)."""
+    since: list[float] = []
+
+    def check() -> bool:
+        if canary_senders(netns):
+            since.clear()
+            return False
+        since[:] = since or [time.monotonic()]
+        return time.monotonic() - since[0] >= seconds
+
+    return check
+
+
 def recorded_datagrams(path: Path) -> int:
     """The burst's datagrams in the stream's recording, as tshark counts them there."""
     read = subprocess.run(
@@ -104,7 +120,8 @@ async def test_the_kernels_drops_are_reported_and_recorded_plus_dropped_is_what_
     Exact because the kernel counts every packet that passes the capture filter either into the ring
     or as a drop (PACKET_STATISTICS: "received by filter" = captured + dropped), and every datagram the
     pod sends passes its veth's tap; the readiness canaries, which also pass the filter, have all been
-    sent before the burst starts, so none of them is among the drops."""
+    sent before the burst starts (no canary sender on the node for 0.5 s), so none is among the drops.
+    That the pane shows each count: tests/unit/test_ui_kernel_drops.py."""
     state: LabState | None = load_state(lab_prefix)
     assert state is not None
     pod = next(p for p in state.pods if p.name.startswith("node-wrk-1"))
@@ -123,7 +140,7 @@ async def test_the_kernels_drops_are_reported_and_recorded_plus_dropped_is_what_
         await until(
             lambda: seen.statuses and seen.statuses[-1].state is StreamState.CAPTURING, lambda: seen.statuses
         )
-        await until(lambda: canary_senders(node.netns) == 0, lambda: "the last readiness canary sent")
+        await until(no_canary_for(node.netns), lambda: "the last readiness canary sent")
         burst = await asyncio.create_subprocess_exec(
             "ip",
             "netns",
@@ -150,7 +167,6 @@ async def test_the_kernels_drops_are_reported_and_recorded_plus_dropped_is_what_
     assert seen.statuses[-1].state is StreamState.STOPPED
     dropped = seen.dropped
     assert dropped > 0, "a 1 KiB buffer held the whole burst: the kernel dropped nothing"
-    assert StreamDrops(spec, dropped).text == f"kernel dropped {dropped:,}"  # the stream's header
     assert seen.drops == sorted(seen.drops), "tcpdump's count only grows"
     recording = captures.pcapng_path(spec)
     assert recording is not None
