@@ -45,7 +45,9 @@ def screen(tmux: list[str]) -> str:
 @needs_root
 def test_tree_and_a_live_stream_in_tmux(tmux: list[str]) -> None:
     prefix = unique_prefix("x")
-    folders_before = set(Path("/tmp").glob("labyrinth-cap-*"))
+    # this lab's capture folders only (they carry its prefix): other labs on the machine make their own
+    mine = f"labyrinth-cap-{prefix}-*"
+    folders_before = set(Path("/tmp").glob(mine))
     # COLUMNS/LINES from pytest's environment would pin the app at 80×24 whatever the window is
     app = " ".join(
         [
@@ -124,11 +126,11 @@ def test_tree_and_a_live_stream_in_tmux(tmux: list[str]) -> None:
             return subprocess.run([*tmux, "has-session", "-t", "app"], capture_output=True).returncode != 0
 
         wait_until(app_exited, timeout=15, what="the app to exit after q")
-        assert set(Path("/tmp").glob("labyrinth-cap-*")) - folders_before == set(), "capture folders left"
+        assert set(Path("/tmp").glob(mine)) - folders_before == set(), "capture folders left"
     finally:
         subprocess.run([*tmux, "kill-session", "-t", "app"], capture_output=True, check=False)
         labyrinth("lab", "down", "--prefix", prefix, check=False)
         # after a failure above, the app may have died between ending a capture and removing its
         # folder: the assertion above is the product's check; this keeps the machine clean regardless
-        for left in set(Path("/tmp").glob("labyrinth-cap-*")) - folders_before:
+        for left in set(Path("/tmp").glob(mine)) - folders_before:
             shutil.rmtree(left, ignore_errors=True)
