@@ -29,7 +29,7 @@ from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Node, Pod, Service, Topology
 from labyrinth_tui.nodes.commands import in_netns
 from labyrinth_tui.nodes.connect import HostKeyPrompt
-from labyrinth_tui.nodes.errors import NodeError
+from labyrinth_tui.nodes.errors import NodeError, SudoRefused
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.discovery import discover_node
 from labyrinth_tui.sources.base import Emit, JourneyError, ProgressEvent, StreamSpec, TopologyEvent
@@ -129,7 +129,10 @@ class ClusterSource:
 
     async def _discover(
         self, nodes: Sequence[NodeInfo], identities: dict[str, tuple[str, str]]
-    ) -> dict[str, Node]:
+    ) -> tuple[dict[str, Node], list[SudoRefused]]:
+        """Each node's tree (an unreachable Node saying why when it has none), and the nodes whose sudo
+        refused the login."""
+
         async def one(info: NodeInfo) -> Node:
             entry = self._entry(info.name)
             try:
@@ -140,20 +143,22 @@ class ClusterSource:
                 return Node(info.name, info.internal_ip, reachable=False, error=str(exc))
             session = NodeSession(info.name, connector, connect_attempts=1, connect_timeout=self.ssh_timeout)
             self.sessions[info.name] = session
-            privilege = ("sudo", "-n") if entry.sudo else ()
+            privilege = ("sudo", "-n") if entry.needs_sudo else ()
             return await discover_node(session, identities, privilege=privilege)
 
         found = await asyncio.gather(*(one(n) for n in nodes), return_exceptions=True)
-        result = {}
+        result, refused = {}, []
         for info, node in zip(nodes, found, strict=True):
             if isinstance(node, Node):
                 result[info.name] = node
             elif isinstance(node, Exception):
                 why = node.reason if isinstance(node, NodeError) else f"{type(node).__name__}: {node}"
                 result[info.name] = Node(info.name, info.internal_ip, reachable=False, error=why)
+                if isinstance(node, SudoRefused):
+                    refused.append(node)
             else:
                 raise node
-        return result
+        return result, refused
 
     async def start(self, emit: Emit) -> None:
         def step(name: str, state: StepState, started: float, log: str = "") -> None:
@@ -181,16 +186,18 @@ class ClusterSource:
         started = time.monotonic()
         step("discover", StepState.RUNNING, started)
         identities = {p.ip: (p.namespace, p.name) for p in pods if p.ip and not p.host_network}
-        discovered = await self._discover(nodes, identities)
+        discovered, refused = await self._discover(nodes, identities)
         reached = sum(n.reachable for n in discovered.values())
         unreachable = [f"{n.name}: {n.error}" for n in discovered.values() if not n.reachable]
-        state = StepState.DONE if reached else StepState.FAILED
+        state = StepState.DONE if reached and not refused else StepState.FAILED
         step("discover", state, started, "\n".join([f"{reached}/{len(nodes)} nodes reached", *unreachable]))
         self.topology = merge_topology(cluster, nodes, pods, services, discovered, addresses)
         emit(TopologyEvent(self.topology))
+        if refused:  # the inventory's login, not a node, is wrong: one line, the first node's
+            raise min(refused, key=lambda r: r.node)
 
     def _privilege(self, node: str) -> tuple[str, ...]:
-        return ("sudo", "-n") if self._entry(node).sudo else ()
+        return ("sudo", "-n") if self._entry(node).needs_sudo else ()
 
     async def open_stream(self, spec: StreamSpec, emit: Emit) -> None:
         if self._captures is None:
