@@ -127,22 +127,48 @@ class ClusterSource:
             temp_dir=self._certs,
         )
 
+    def _preconnect(self) -> None:
+        """SSH to every inventory node that names its address, while the API lists nodes and pods: with
+        21 nodes on 2 cores the connections took longer than the API (bench/attach_scale.py). A node
+        reached by the API's InternalIP waits for the API; one the API does not list is closed unused."""
+        if self.inventory is None or not self.discover:
+            return
+        for entry in self.inventory.nodes:
+            if entry.address is None or entry.name in self.sessions:
+                continue
+            try:
+                connector = self.inventory.connector(entry, ask_host_key=self.ask_host_key)
+            except ValueError:
+                continue  # said by discovery, for the node the API lists
+            session = NodeSession(entry.name, connector, connect_attempts=1, connect_timeout=self.ssh_timeout)
+            self.sessions[entry.name] = session
+            early = asyncio.ensure_future(session.connect())
+            # a failure is discovery's to report (its command meets it again): not an orphan exception
+            early.add_done_callback(lambda task: task.cancelled() or task.exception())
+
     async def _discover(
         self, nodes: Sequence[NodeInfo], identities: dict[str, tuple[str, str]]
     ) -> tuple[dict[str, Node], list[SudoRefused]]:
         """Each node's tree (an unreachable Node saying why when it has none), and the nodes whose sudo
         refused the login."""
+        listed = {n.name for n in nodes}
+        for name in [n for n in self.sessions if n not in listed]:  # in the inventory, not the cluster
+            await self.sessions.pop(name).close()
 
         async def one(info: NodeInfo) -> Node:
             entry = self._entry(info.name)
-            try:
-                connector = (self.inventory or Inventory(self.name, (entry,))).connector(
-                    entry, address=info.internal_ip, ask_host_key=self.ask_host_key
+            session = self.sessions.get(info.name)
+            if session is None:
+                try:
+                    connector = (self.inventory or Inventory(self.name, (entry,))).connector(
+                        entry, address=info.internal_ip, ask_host_key=self.ask_host_key
+                    )
+                except ValueError as exc:
+                    return Node(info.name, info.internal_ip, reachable=False, error=str(exc))
+                session = NodeSession(
+                    info.name, connector, connect_attempts=1, connect_timeout=self.ssh_timeout
                 )
-            except ValueError as exc:
-                return Node(info.name, info.internal_ip, reachable=False, error=str(exc))
-            session = NodeSession(info.name, connector, connect_attempts=1, connect_timeout=self.ssh_timeout)
-            self.sessions[info.name] = session
+                self.sessions[info.name] = session
             privilege = ("sudo", "-n") if entry.needs_sudo else ()
             return await discover_node(session, identities, privilege=privilege)
 
@@ -167,6 +193,7 @@ class ClusterSource:
 
         started = time.monotonic()
         step("api", StepState.RUNNING, started)
+        self._preconnect()
         try:
             self._kube = kube = await self._connect()
             nodes, pods, services = await asyncio.gather(kube.nodes(), kube.pods(), kube.services())
