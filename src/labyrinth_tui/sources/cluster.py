@@ -29,11 +29,11 @@ from labyrinth_tui.model.progress import Step, StepState
 from labyrinth_tui.model.topology import Node, Pod, Service, Topology
 from labyrinth_tui.nodes.commands import in_netns
 from labyrinth_tui.nodes.connect import HostKeyPrompt
-from labyrinth_tui.nodes.errors import NodeError, SudoRefused
+from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
-from labyrinth_tui.probes.discovery import discover_node
 from labyrinth_tui.sources.base import Emit, JourneyError, ProgressEvent, StreamSpec, TopologyEvent
 from labyrinth_tui.sources.captures import CaptureStreams
+from labyrinth_tui.sources.cluster_nodes import NodeDiscovery
 from labyrinth_tui.sources.journey_run import KEEP_WARM, READY_LIMIT, follow, plan_journey
 
 GROUP = "cluster"
@@ -112,79 +112,25 @@ class ClusterSource:
         self._certs = Path(tempfile.mkdtemp(prefix="labyrinth-kube-"))
         via = self.inventory.api_via if self.inventory else None
         if via is None or self.inventory is None:
-            return KubeClient.from_config(config, context=self.context, temp_dir=self._certs)
+            # in a thread: the client's first use imports its models (~1 s, 2 s at load), and SSH to the
+            # nodes goes on meanwhile on this loop
+            return await asyncio.to_thread(
+                KubeClient.from_config, config, context=self.context, temp_dir=self._certs
+            )
         host, port = api_endpoint(config, self.context)
         entry = self._entry(via)
         self._tunnel = ApiTunnel(
             self.inventory.connector(entry, ask_host_key=self.ask_host_key), via, host, port
         )
         await self._tunnel.__aenter__()
-        return KubeClient.from_config(
+        return await asyncio.to_thread(
+            KubeClient.from_config,
             config,
             context=self.context,
             server=self._tunnel.url,
             tls_server_name=API_SERVER_NAME,
             temp_dir=self._certs,
         )
-
-    def _preconnect(self) -> None:
-        """SSH to every inventory node that names its address, while the API lists nodes and pods: with
-        21 nodes on 2 cores the connections took longer than the API (bench/attach_scale.py). A node
-        reached by the API's InternalIP waits for the API; one the API does not list is closed unused."""
-        if self.inventory is None or not self.discover:
-            return
-        for entry in self.inventory.nodes:
-            if entry.address is None or entry.name in self.sessions:
-                continue
-            try:
-                connector = self.inventory.connector(entry, ask_host_key=self.ask_host_key)
-            except ValueError:
-                continue  # said by discovery, for the node the API lists
-            session = NodeSession(entry.name, connector, connect_attempts=1, connect_timeout=self.ssh_timeout)
-            self.sessions[entry.name] = session
-            early = asyncio.ensure_future(session.connect())
-            # a failure is discovery's to report (its command meets it again): not an orphan exception
-            early.add_done_callback(lambda task: task.cancelled() or task.exception())
-
-    async def _discover(
-        self, nodes: Sequence[NodeInfo], identities: dict[str, tuple[str, str]]
-    ) -> tuple[dict[str, Node], list[SudoRefused]]:
-        """Each node's tree (an unreachable Node saying why when it has none), and the nodes whose sudo
-        refused the login."""
-        listed = {n.name for n in nodes}
-        for name in [n for n in self.sessions if n not in listed]:  # in the inventory, not the cluster
-            await self.sessions.pop(name).close()
-
-        async def one(info: NodeInfo) -> Node:
-            entry = self._entry(info.name)
-            session = self.sessions.get(info.name)
-            if session is None:
-                try:
-                    connector = (self.inventory or Inventory(self.name, (entry,))).connector(
-                        entry, address=info.internal_ip, ask_host_key=self.ask_host_key
-                    )
-                except ValueError as exc:
-                    return Node(info.name, info.internal_ip, reachable=False, error=str(exc))
-                session = NodeSession(
-                    info.name, connector, connect_attempts=1, connect_timeout=self.ssh_timeout
-                )
-                self.sessions[info.name] = session
-            privilege = ("sudo", "-n") if entry.needs_sudo else ()
-            return await discover_node(session, identities, privilege=privilege)
-
-        found = await asyncio.gather(*(one(n) for n in nodes), return_exceptions=True)
-        result, refused = {}, []
-        for info, node in zip(nodes, found, strict=True):
-            if isinstance(node, Node):
-                result[info.name] = node
-            elif isinstance(node, Exception):
-                why = node.reason if isinstance(node, NodeError) else f"{type(node).__name__}: {node}"
-                result[info.name] = Node(info.name, info.internal_ip, reachable=False, error=why)
-                if isinstance(node, SudoRefused):
-                    refused.append(node)
-            else:
-                raise node
-        return result, refused
 
     async def start(self, emit: Emit) -> None:
         def step(name: str, state: StepState, started: float, log: str = "") -> None:
@@ -193,11 +139,14 @@ class ClusterSource:
 
         started = time.monotonic()
         step("api", StepState.RUNNING, started)
-        self._preconnect()
+        finder = NodeDiscovery(self.inventory, self.name, self.sessions, self.ssh_timeout, self.ask_host_key)
+        if self.discover:
+            finder.early()  # SSH and each node's script while the API answers
         try:
             self._kube = kube = await self._connect()
             nodes, pods, services = await asyncio.gather(kube.nodes(), kube.pods(), kube.services())
         except (KubeError, NodeError) as exc:
+            await finder.cancel()
             step("api", StepState.FAILED, started, str(exc))
             raise
         cluster = kube.cluster or self.name
@@ -213,7 +162,7 @@ class ClusterSource:
         started = time.monotonic()
         step("discover", StepState.RUNNING, started)
         identities = {p.ip: (p.namespace, p.name) for p in pods if p.ip and not p.host_network}
-        discovered, refused = await self._discover(nodes, identities)
+        discovered, refused = await finder.discover(nodes, identities)
         reached = sum(n.reachable for n in discovered.values())
         unreachable = [f"{n.name}: {n.error}" for n in discovered.values() if not n.reachable]
         state = StepState.DONE if reached and not refused else StepState.FAILED
