@@ -5,8 +5,10 @@ one journey between pods on two different workers ≤ 5 s. Ours goes through Clu
 Kubernetes API of the tests (tests/fakes/kube_lab.py: what the lab built, exec run for real in the pod's
 netns) and `labyrinth lab inventory`'s SSH into each node's own sshd. Anchor, same run, same lab, same
 pods: the lab's own journey (`labyrinth journey --prefix P` — discovery over SSH, then the journey, no
-API). Each is run twice, alternating; the better of the two is compared (the first journey on a new lab
-also pays for tshark's first start on every node's page cache).
+API). Each is run three times, taking turns at going first (the first journey on a new lab also pays
+for tshark's first start from disk on the nodes); the medians are compared. Ours in its first run also
+imports the Kubernetes client's models (~1-2 s of CPU, as a person's `labyrinth cluster attach` does):
+that run is printed as it is.
 Run as root: `.venv/bin/python bench/attach_scale.py [--prefix au]`.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +41,7 @@ from labyrinth_tui.sources.journey_run import run_journey
 from labyrinth_tui.sources.lab_nodes import lab_inventory
 
 GOAL = 5.0  # s: attach + one journey, 21 nodes
+RUNS = 3
 WORKERS, PODS_PER_NODE = 20, 20
 CLIENT, SERVER = "scale/extra-node-3-000", "scale/extra-node-17-000"  # two workers far apart
 
@@ -99,24 +103,27 @@ def main() -> int:
     anchor: list[float] = []
     try:
         with tempfile.TemporaryDirectory(prefix="labyrinth-bench-attach-") as work:
-            for run in range(2):
-                anchor.append(asyncio.run(lab_path(state)))
+            for run in range(RUNS):
+                if run % 2 == 0:
+                    anchor.append(asyncio.run(lab_path(state)))
                 ours.append(asyncio.run(attached(state, Path(work) / str(run))))
+                if run % 2 == 1:
+                    anchor.append(asyncio.run(lab_path(state)))
                 (a, j, n), lab = ours[-1], anchor[-1]
                 print(f"run {run + 1}: attached {a:.2f} s + journey {j:.2f} s = {a + j:.2f} s "
                       f"({n}/{len(state.nodes)} nodes discovered)   lab's own {lab:.2f} s")  # fmt: skip
     finally:
         down(prefix)
     print(load_line())
-    best = min(a + j for a, j, _ in ours)
+    median = statistics.median(a + j for a, j, _ in ours)
     nodes = min(n for _, _, n in ours)
     verdict = Verdict("bench/attach_scale.py")
     verdict.goal(
         f"{len(state.nodes)} nodes × {PODS_PER_NODE} pods: attach + journey",
-        f"{best:.2f} s",
-        f"{min(anchor):.2f} s (lab's own)",
+        f"{median:.2f} s",
+        f"{statistics.median(anchor):.2f} s (lab's own)",
         f"≤ {GOAL:g} s",
-        best <= GOAL,
+        median <= GOAL,
     )
     verdict.goal("nodes discovered", str(nodes), "", str(len(state.nodes)), nodes == len(state.nodes))
     return verdict.status()
