@@ -60,7 +60,7 @@ def _check(report: JourneyReport, what: str) -> None:
 
 
 async def attached(state: LabState, work: Path) -> tuple[float, float, int]:
-    """Ours: ClusterSource.start (API + discovery over SSH), then the journey; (attach s, journey s, nodes)."""
+    """Ours: ClusterSource.start (API, discovery over SSH), then the journey: (attach s, journey s, nodes)."""
     async with KubeApiStub(work / "pki", model=LabCluster(state.to_json())) as api:
         (work / "admin.conf").write_text(yaml.safe_dump(api.admin_conf()))
         source = ClusterSource(work / "admin.conf", inventory=lab_inventory(state))
@@ -98,7 +98,8 @@ def main() -> int:
     down(prefix)
     started = time.perf_counter()
     state = up(spec)
-    print(f"lab up: {len(state.nodes)} nodes, {len(state.pods)} pods in {time.perf_counter() - started:.1f} s")
+    took = time.perf_counter() - started
+    print(f"lab up: {len(state.nodes)} nodes, {len(state.pods)} pods in {took:.1f} s")
     ours: list[tuple[float, float, int]] = []
     anchor: list[float] = []
     try:
