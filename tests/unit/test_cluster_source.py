@@ -201,3 +201,20 @@ async def test_an_inventory_node_the_api_does_not_list_is_let_go(api: KubeApiStu
     topo = source.topology
     assert topo is not None and [n.name for n in topo.nodes] == ["node-0", "node-1", "node-2"]
     assert topo.node("node-2").reachable  # type: ignore[union-attr]
+
+
+async def test_an_api_that_fails_stops_the_discovery_started_beside_it(tmp_path: Path) -> None:
+    """Discovery starts on the inventory's nodes at once; the API not answering stops every one of them."""
+    import asyncio
+
+    async with KubeApiStub(tmp_path / "pki") as api:
+        config = kubeconfig(api, tmp_path)
+    async with fake_vms(tmp_path) as vms:
+        source = ClusterSource(config, inventory=inventory(vms))
+        with pytest.raises(KubeUnreachable):
+            await source.start(lambda event: None)
+        early = [t for t in asyncio.all_tasks() if "discover_node" in repr(t.get_coro())]
+        left = [t for t in early if not t.done() and not t.cancelling()]
+        await source.close()
+    assert early and left == []  # it had started, on every node
+    assert source.sessions == {}

@@ -145,9 +145,10 @@ class ClusterSource:
         try:
             self._kube = kube = await self._connect()
             nodes, pods, services = await asyncio.gather(kube.nodes(), kube.pods(), kube.services())
-        except (KubeError, NodeError) as exc:
-            await finder.cancel()
-            step("api", StepState.FAILED, started, str(exc))
+        except BaseException as exc:
+            finder.stop()  # a failure, or a cancelled start (the app quit while attaching)
+            if isinstance(exc, KubeError | NodeError):
+                step("api", StepState.FAILED, started, str(exc))
             raise
         cluster = kube.cluster or self.name
         addresses = {n.name: self._entry(n.name).address or n.internal_ip for n in nodes}

@@ -92,11 +92,11 @@ class NodeDiscovery:
                 discover_node(runner, self.identities, privilege=self.privilege(entry.name))
             )
 
-    async def cancel(self) -> None:
-        """The API failed: what started early stops (its sessions are the source's to close)."""
+    def stop(self) -> None:
+        """The API failed (or the start was cancelled): what started early stops, now; its sessions are
+        the source's to close."""
         for task in self._early.values():
             task.cancel()
-        await asyncio.gather(*self._early.values(), return_exceptions=True)
         self._early.clear()
 
     async def discover(
