@@ -14,15 +14,8 @@ from hypothesis import strategies as st
 
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.probes.capture import read_argv
-from labyrinth_tui.probes.capture_parse import (
-    DEFAULT_FORMAT,
-    LIST_FORMAT,
-    LineAssembler,
-    SkipReason,
-    SummaryFormat,
-    SummaryParser,
-    tcp_flags_text,
-)
+from labyrinth_tui.probes.capture_format import DEFAULT_FORMAT, LIST_FORMAT, SummaryFormat
+from labyrinth_tui.probes.capture_parse import LineAssembler, SkipReason, SummaryParser, tcp_flags_text
 from tests.fakes.pcapgen import (
     KUBE_DNS,
     NODE1,

@@ -26,7 +26,8 @@ from labyrinth_tui.probes.capture import (
     filter_check_argv,
     interpret_filter_check,
 )
-from labyrinth_tui.probes.capture_parse import DEFAULT_FORMAT, LIST_FORMAT, LineAssembler, SummaryParser
+from labyrinth_tui.probes.capture_format import DEFAULT_FORMAT, LIST_FORMAT
+from labyrinth_tui.probes.capture_parse import LineAssembler, SummaryParser
 from labyrinth_tui.probes.capture_ready import (
     Canary,
     CanaryNotSent,
