@@ -18,14 +18,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from labyrinth_tui.nodes.commands import pipeline, validate_capture_filter, validate_interface
-from labyrinth_tui.probes.capture_parse import (
-    DEFAULT_FORMAT,
-    LIST_FORMAT,
-    SkipReason,
-    SummaryFormat,
-    SummaryParser,
-    tcp_flags_text,
-)
+from labyrinth_tui.probes.capture_format import DEFAULT_FORMAT, LIST_FORMAT, SummaryFormat
+from labyrinth_tui.probes.capture_parse import SkipReason, SummaryParser, tcp_flags_text
 from labyrinth_tui.probes.capture_swap import swap_argv
 
 __all__ = [

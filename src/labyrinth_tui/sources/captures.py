@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import secrets
-import tempfile
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from labyrinth_tui.model.dissection import Dissection
-from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.nodes.commands import (
     UnsafeArgument,
     ended_with_reader,
-    pipeline,
     validate_capture_filter,
     validate_interface,
     validate_node_name,
@@ -32,26 +26,26 @@ from labyrinth_tui.probes.capture import (
     filter_check_argv,
     interpret_filter_check,
 )
-from labyrinth_tui.probes.capture_parse import DEFAULT_FORMAT, LIST_FORMAT, LineAssembler, SummaryParser
+from labyrinth_tui.probes.capture_format import DEFAULT_FORMAT, LIST_FORMAT
+from labyrinth_tui.probes.capture_parse import LineAssembler, SummaryParser
 from labyrinth_tui.probes.capture_ready import (
     Canary,
     CanaryNotSent,
     canary_filter,
     interpret_canary_send,
 )
-from labyrinth_tui.probes.dissect import DISSECT_TIMEOUT, DissectError, frame_in, pdml_argv, pdml_layers
 from labyrinth_tui.sources.base import (
     Emit,
     PacketBatch,
-    SourceEvent,
     StreamDrops,
     StreamLag,
     StreamSpec,
     StreamState,
     StreamStatus,
 )
-from labyrinth_tui.sources.capture_files import copy_recording, fetch_recording
+from labyrinth_tui.sources.capture_files import fetch_recording
 from labyrinth_tui.sources.capture_runs import Lines, ended_why
+from labyrinth_tui.sources.live_stream import LiveStream, StreamFailed, Subscriber, dissect_live, save_live
 
 FLUSH_EVERY: Final = 0.05  # at most one PacketBatch per stream per 50 ms
 # tshark's memory grows ~0.8 KB per packet even in one pass (docs/lab-facts.md): after 250k packets (≈ 200 MB)
@@ -63,51 +57,6 @@ RESTART_AFTER: Final = 250_000
 # canaries go in rounds of 10, 0.1 s apart: a round ends by itself 1 s later (closing its channel does
 # not stop it), so a stream that is ready never waits long for its sender
 CANARY_ROUND: Final = 10
-
-
-class _Failed(Exception):
-    """The stream cannot go on; `reason` is for the user (tshark's or the node's own words)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(eq=False)
-class _Subscriber:
-    """One opener of a stream: its emit, and `left` once it no longer gets the stream's events."""
-
-    emit: Emit
-    left: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-@dataclass(eq=False)
-class _Stream:
-    spec: StreamSpec
-    session: NodeSession
-    subscribers: list[_Subscriber]
-    ring_capacity: int
-    workdir: str
-    record_dir: Path | None
-    privilege: tuple[str, ...]
-    lines: Lines | None = None
-    remote: RemoteStream | None = None
-    pending: list[PacketSummary] = field(default_factory=list)
-    closing: asyncio.Event = field(default_factory=asyncio.Event)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    state: StreamState = StreamState.STARTING
-    status: StreamStatus | None = None  # the last one emitted: what a later opener is told at once
-    idle: asyncio.TimerHandle | None = None  # kept warm with nobody reading: when it stops
-    dropped: int = 0  # packets never emitted because one flush carried more than ring_capacity
-    keep_recording: bool = True  # False once nobody will read it (the app quits, the lab goes down)
-    background: set[asyncio.Task[None]] = field(default_factory=set)  # the reader, canary senders
-
-    def emit(self, event: SourceEvent) -> None:
-        """To every opener still subscribed (fan-out: one tshark, several readers)."""
-        if isinstance(event, StreamStatus):
-            self.status = event
-        for subscriber in list(self.subscribers):
-            subscriber.emit(event)
 
 
 class CaptureStreams:
@@ -131,7 +80,7 @@ class CaptureStreams:
         self.restart_after = restart_after
         self.ready_timeout = ready_timeout
         self.buffer_kb = buffer_kb  # tcpdump's kernel buffer (tests make the kernel drop with 1 KiB)
-        self._streams: dict[StreamSpec, _Stream] = {}
+        self._streams: dict[StreamSpec, LiveStream] = {}
         self._recordings: dict[StreamSpec, Path] = {}
         self._runners: set[asyncio.Task[None]] = set()  # each stream's capture, whoever reads it
 
@@ -148,53 +97,16 @@ class CaptureStreams:
         return stream is not None and bool(stream.subscribers)
 
     async def live_dissection(self, spec: StreamSpec, number: int) -> Dissection | None:
-        """Packet `number` of a live stream, dissected by tshark on its node from its run's file.
-
-        The relay writes each packet to the file as it passes, so any packet the stream showed can be
-        read: tshark dissects it there with everything before it in its run (TCP analysis, DNS pairs),
-        and its bytes come back as one packet cut out by editcap. None when the stream is not live, or
-        the packet is no longer kept on the node (an earlier run, when nothing records the stream).
-        """
+        """Packet `number` of a live stream, dissected on its node (`live_stream.dissect_live`); None when
+        the stream is not live or no longer keeps the packet."""
         stream = self._streams.get(spec)
-        found = stream.lines.where(number) if stream is not None and stream.lines is not None else None
-        if stream is None or found is None:
-            return None
-        run, local = found
-        where = f"{spec.node}:{run.path}"
-        pdml = await stream.session.run(
-            self._cmd(stream, pdml_argv(run.path, local)), timeout=DISSECT_TIMEOUT, check=False
-        )
-        layers = pdml_layers(where, local, pdml.exit_status, pdml.stdout.encode(), pdml.stderr.encode())
-        cut = pipeline(["editcap", "-r", run.path, "-", str(local)], ["base64", "-w", "0"])
-        raw = await stream.session.run(self._cmd(stream, cut), timeout=DISSECT_TIMEOUT, check=False)
-        try:
-            frame = frame_in(base64.b64decode(raw.stdout, validate=True), 1, where)
-        except (ValueError, binascii.Error, DissectError):  # DissectError: no packet in what came back
-            said = raw.stderr.strip()[-200:] or f"exit {raw.exit_status}, no packet {local} in the file"
-            raise DissectError(where, local, f"editcap could not cut the packet out: {said}") from None
-        return Dissection(number, layers, frame)
+        return None if stream is None else await dissect_live(stream, number)
 
     async def save_live(self, spec: StreamSpec, target: Path) -> str | None:
-        """A live stream's recording so far, fetched from its node, as pcapng at `target`.
-
-        Returns "" when frame N of the file is the stream's packet N; a note for the user when only
-        the latest packets could be kept (a stream that is not recorded keeps its current tshark run
-        only). None when the stream is not live; NodeError/OSError when the node cannot give it.
-        `target` is written whole or not at all.
-        """
+        """A live stream's recording so far as pcapng at `target` (`live_stream.save_live`); None when the
+        stream is not live."""
         stream = self._streams.get(spec)
-        if stream is None or stream.lines is None:
-            return None
-        parts, note = stream.lines.parts()
-        if not parts:
-            raise OSError(f"{spec.key} has recorded no packet yet")
-        scratch = stream.record_dir  # the lab's state when it has one: removed with the lab
-        if scratch is not None:
-            scratch.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="labyrinth-save-", dir=scratch) as tmp:
-            fetched = await fetch_recording(stream.session, parts, Path(tmp), spec, stream.privilege)
-            await copy_recording(fetched, target)  # whole or not at all
-        return note
+        return None if stream is None else await save_live(stream, target)
 
     async def open(
         self, spec: StreamSpec, emit: Emit, *, ring_capacity: int = 100_000, record_dir: Path | None = None
@@ -208,7 +120,7 @@ class CaptureStreams:
         while (running := self._streams.get(spec)) is not None and running.closing.is_set():
             await running.done.wait()  # stopping: let it go, then start afresh
         if running is not None:
-            await self._subscribed(running, _Subscriber(emit), joined=True)
+            await self._subscribed(running, Subscriber(emit), joined=True)
             return
         try:
             validate_node_name(spec.node)
@@ -223,8 +135,8 @@ class CaptureStreams:
             return
         workdir = f"/tmp/labyrinth-cap-{self.tag + '-' if self.tag else ''}{secrets.token_hex(6)}"
         privilege = tuple(self.privilege(spec.node) if callable(self.privilege) else self.privilege)
-        first = _Subscriber(emit)
-        stream = _Stream(spec, session, [first], max(1, ring_capacity), workdir, record_dir, privilege)
+        first = Subscriber(emit)
+        stream = LiveStream(spec, session, [first], max(1, ring_capacity), workdir, record_dir, privilege)
         self._streams[spec] = stream
         self._recordings.pop(spec, None)
         # the capture runs in a task of its own: it outlives this opener when others still read it
@@ -233,7 +145,7 @@ class CaptureStreams:
         runner.add_done_callback(self._runners.discard)
         await self._subscribed(stream, first, joined=False)
 
-    async def _subscribed(self, stream: _Stream, subscriber: _Subscriber, *, joined: bool) -> None:
+    async def _subscribed(self, stream: LiveStream, subscriber: Subscriber, *, joined: bool) -> None:
         """Until `subscriber` has left (closed, or the stream ended); a cancelled opener leaves."""
         if joined:
             if stream.idle is not None:  # kept warm for this: it reads on
@@ -249,7 +161,7 @@ class CaptureStreams:
             await asyncio.shield(self._leave(stream, subscriber))
             raise
 
-    async def _leave(self, stream: _Stream, subscriber: _Subscriber, keep_for: float = 0.0) -> None:
+    async def _leave(self, stream: LiveStream, subscriber: Subscriber, keep_for: float = 0.0) -> None:
         """`subscriber` gets no more events; the last one out stops the capture and waits for its end,
         unless `keep_for` > 0: then the capture runs on unread for that long, for an opener to come."""
         last = subscriber in stream.subscribers and len(stream.subscribers) == 1
@@ -263,14 +175,14 @@ class CaptureStreams:
         stream.closing.set()  # the last one out: it hears the stream's own end
         await stream.done.wait()
 
-    async def _capture(self, stream: _Stream) -> None:
+    async def _capture(self, stream: LiveStream) -> None:
         """The capture from its filter check to its end; its last status to everyone still subscribed."""
         spec = stream.spec
         reason = ""
         stream.emit(StreamStatus(spec, StreamState.STARTING, "checking the capture filter"))
         try:
             await self._run(stream)
-        except (_Failed, CaptureCheckFailed, NodeError) as exc:
+        except (StreamFailed, CaptureCheckFailed, NodeError) as exc:
             reason = exc.reason
         except Exception as exc:  # a bug of ours must show on the stream, not vanish with its task
             reason = f"{type(exc).__name__}: {exc}"
@@ -304,19 +216,15 @@ class CaptureStreams:
         await asyncio.gather(*(self.close(spec) for spec in list(self._streams)), return_exceptions=True)
 
     # --- one stream -----------------------------------------------------------------------------
-    @staticmethod
-    def _cmd(stream: _Stream, argv: Sequence[str]) -> list[str]:
-        return [*stream.privilege, *argv]
-
-    async def _run(self, stream: _Stream) -> None:
+    async def _run(self, stream: LiveStream) -> None:
         spec, session = stream.spec, stream.session
         checked = await session.run(
-            self._cmd(stream, filter_check_argv(spec.interface, spec.capture_filter)), timeout=30, check=False
+            stream.cmd(filter_check_argv(spec.interface, spec.capture_filter)), timeout=30, check=False
         )
         interpret_filter_check(
             spec.interface, spec.capture_filter, checked.exit_status, checked.stdout, checked.stderr
         )
-        await session.run(self._cmd(stream, ["mkdir", "-m", "700", "-p", "--", stream.workdir]), timeout=30)
+        await session.run(stream.cmd(["mkdir", "-m", "700", "-p", "--", stream.workdir]), timeout=30)
         if stream.closing.is_set():
             return
         flusher = asyncio.create_task(self._flush_loop(stream))
@@ -332,7 +240,7 @@ class CaptureStreams:
                 await flusher
             self._flush(stream)
 
-    async def _follow(self, stream: _Stream, lines: Lines) -> None:
+    async def _follow(self, stream: LiveStream, lines: Lines) -> None:
         """Until close, or the capture's end by itself (tshark swaps happen on the node meanwhile)."""
         closing = asyncio.ensure_future(stream.closing.wait())
         ended = asyncio.ensure_future(lines.ended.wait())
@@ -342,9 +250,9 @@ class CaptureStreams:
             closing.cancel()
             ended.cancel()
         if not stream.closing.is_set():
-            raise _Failed(lines.end_reason or "tshark ended")
+            raise StreamFailed(lines.end_reason or "tshark ended")
 
-    async def _start(self, stream: _Stream) -> Lines:
+    async def _start(self, stream: LiveStream) -> Lines:
         spec = stream.spec
         keep = stream.record_dir is not None
         prefix = f"{stream.workdir}/run"
@@ -369,20 +277,20 @@ class CaptureStreams:
             fmt=fmt,
             relay=Relay(prefix, self.restart_after, keep),
         )
-        wrapped = self._cmd(stream, ended_with_reader(argv, workdir=stream.workdir))
+        wrapped = stream.cmd(ended_with_reader(argv, workdir=stream.workdir))
         stream.remote = stream.session.stream(wrapped, privilege=stream.privilege)
         await stream.remote.start()
         self._background(stream, self._read(stream, lines, stream.remote))
         return lines
 
     @staticmethod
-    def _background(stream: _Stream, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def _background(stream: LiveStream, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(job)
         stream.background.add(task)
         task.add_done_callback(stream.background.discard)
         return task
 
-    async def _until_ready(self, stream: _Stream, lines: Lines) -> None:
+    async def _until_ready(self, stream: LiveStream, lines: Lines) -> None:
         """Send canaries on the interface until the stream has seen one: only then does it capture."""
         sender = self._background(stream, self._send_canaries(stream, lines))
         waits = [asyncio.ensure_future(e.wait()) for e in (lines.ready, lines.ended, stream.closing)]
@@ -391,29 +299,31 @@ class CaptureStreams:
             if lines.ready.is_set() or stream.closing.is_set():
                 return
             if lines.ended.is_set():
-                raise _Failed(lines.end_reason or "tshark ended before it was ready")
+                raise StreamFailed(lines.end_reason or "tshark ended before it was ready")
             try:
                 sender.result()
             except CanaryNotSent as exc:
-                raise _Failed(exc.reason) from None
-            raise _Failed(f"no packets visible on {stream.spec.interface}: tshark saw none of its canaries")
+                raise StreamFailed(exc.reason) from None
+            raise StreamFailed(
+                f"no packets visible on {stream.spec.interface}: tshark saw none of its canaries"
+            )
         finally:
             for waiter in waits:
                 waiter.cancel()
 
-    async def _send_canaries(self, stream: _Stream, lines: Lines) -> None:
+    async def _send_canaries(self, stream: LiveStream, lines: Lines) -> None:
         """Rounds of canaries until the stream has seen one (or ready_timeout); then 1 s for the last."""
         interface = stream.spec.interface
         for _ in range(max(1, round(self.ready_timeout / (CANARY_ROUND * 0.1)))):
             if lines.ready.is_set() or lines.ended.is_set() or stream.closing.is_set():
                 return
-            argv = self._cmd(stream, lines.canary.send_argv(interface, count=CANARY_ROUND, interval=0.1))
+            argv = stream.cmd(lines.canary.send_argv(interface, count=CANARY_ROUND, interval=0.1))
             sent = await stream.session.run(argv, timeout=30, check=False)
             interpret_canary_send(interface, sent.exit_status, sent.stderr)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(lines.ready.wait(), 1.0)
 
-    async def _read(self, stream: _Stream, lines: Lines, remote: RemoteStream) -> None:
+    async def _read(self, stream: LiveStream, lines: Lines, remote: RemoteStream) -> None:
         """The relay's stdout in chunks → packets (and tshark swaps) for the stream."""
         assembler = LineAssembler()
         try:
@@ -428,12 +338,12 @@ class CaptureStreams:
         finally:
             lines.ended.set()
 
-    async def _flush_loop(self, stream: _Stream) -> None:
+    async def _flush_loop(self, stream: LiveStream) -> None:
         while True:
             await asyncio.sleep(FLUSH_EVERY)
             self._flush(stream)
 
-    def _flush(self, stream: _Stream) -> None:
+    def _flush(self, stream: LiveStream) -> None:
         if not stream.pending:
             return
         packets, stream.pending = stream.pending, []
@@ -442,7 +352,7 @@ class CaptureStreams:
             packets = packets[-stream.ring_capacity :]
         stream.emit(PacketBatch(stream.spec, tuple(packets), stream.dropped))
 
-    async def _stop(self, stream: _Stream) -> None:
+    async def _stop(self, stream: LiveStream) -> None:
         if stream.remote is None or stream.lines is None or stream.lines.stopping:
             return
         stream.lines.stopping = True
@@ -450,7 +360,7 @@ class CaptureStreams:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stream.lines.ended.wait(), 10)
 
-    async def _finish(self, stream: _Stream) -> None:
+    async def _finish(self, stream: LiveStream) -> None:
         """Stop the capture, fetch the recording if asked, remove our files on the node."""
         if stream.idle is not None:
             stream.idle.cancel()
@@ -465,7 +375,7 @@ class CaptureStreams:
                         stream.session, parts, stream.record_dir, stream.spec, stream.privilege
                     )
             with contextlib.suppress(NodeError):
-                await stream.session.run(self._cmd(stream, ["rm", "-rf", "--", stream.workdir]), timeout=30)
+                await stream.session.run(stream.cmd(["rm", "-rf", "--", stream.workdir]), timeout=30)
         finally:
             self._streams.pop(stream.spec, None)
             stream.done.set()
