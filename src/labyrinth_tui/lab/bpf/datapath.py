@@ -293,12 +293,18 @@ class Started:
     note: str  # why it fell back, for the user
 
 
-def start(spec: LabSpec, checkpoint: Checkpoint, devices: Callable[[], None] = lambda: None) -> Started:
-    """The ebpf datapath, or iptables and why when BPF cannot load here. LabError on a real failure.
-    `devices` returns once the devices to attach to exist (see `up`)."""
+def fallback_reason() -> str | None:
+    """Why an ebpf lab would fall back to iptables here (BPF refused, no clang and no cached objects)."""
     reason = unavailable_reason()
     if reason is None and shutil.which("clang") is None and not cached():
         reason = "clang is not installed (apt-get install -y clang llvm libbpf-dev, or: make setup)"
+    return reason
+
+
+def start(spec: LabSpec, checkpoint: Checkpoint, devices: Callable[[], None] = lambda: None) -> Started:
+    """The ebpf datapath, or iptables and why when BPF cannot load here. LabError on a real failure.
+    `devices` returns once the devices to attach to exist (see `up`)."""
+    reason = fallback_reason()
     if reason is not None:
         return Started(
             "iptables", "", f"eBPF cannot be loaded here: {reason}; kube-proxy's iptables carry it"
