@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from lib.attach_clock import Breakdown, attach_clock, median_line
 from lib.goals import Verdict, load_line
 from lib.pod_traffic import paired_rounds
 from lib.tcx_floor import measure, serial_floor
@@ -36,6 +37,7 @@ from labyrinth_tui.lab.up import up
 
 PREFIX = "ebbench"
 RUNS = 5
+SETTLE = 1.0  # seconds between the previous lab's `down` and a timed `up` (see timed_up)
 TRAFFIC_ROUNDS = 9
 MEGABYTES = 200
 CONNECTIONS = 500
@@ -56,12 +58,23 @@ def lxc_load_seconds(runs: int = 9) -> float:
     return statistics.median(took)
 
 
-def timed_up(datapath: str, pods_per_node: int = 0, attach: str = "auto") -> float:
+def timed_up(
+    datapath: str, pods_per_node: int = 0, attach: str = "auto", parts: list[Breakdown] | None = None
+) -> float:
     spec = article_spec(prefix=PREFIX, pods_per_node=pods_per_node, datapath=datapath, bpf_attach=attach)
     down(PREFIX)
-    start = time.perf_counter()
-    up(spec)
-    return time.perf_counter() - start
+    # the kernel frees a deleted lab's namespaces after `down` returns (cleanup_net: every device
+    # unregistered under the rtnl lock, grace periods), and an `up` started at once waits on it: the
+    # eBPF lab's devices took 274 ms right after an iptables lab's `down` and 117 ms one second later.
+    # Every mode's `up` starts after the same pause, so no mode pays for the one timed before it.
+    time.sleep(SETTLE)
+    with attach_clock() as clock:
+        start = time.perf_counter()
+        up(spec)
+        ended = time.perf_counter()
+    if parts is not None:
+        parts.append(clock.breakdown(start, ended))
+    return ended - start
 
 
 def main() -> int:
@@ -81,10 +94,11 @@ def main() -> int:
     links = link_count(seed)
     floor = measure(PREFIX + "-floor", links)
     ipt, ebpf, tc, floors = [], [], [], []
+    parts: list[Breakdown] = []
     with serial_floor(PREFIX + "-serial", links) as floor_now:
         for _ in range(RUNS):  # interleaved: the machine's load hits all alike
             ipt.append(timed_up("iptables"))
-            ebpf.append(timed_up("ebpf"))
+            ebpf.append(timed_up("ebpf", parts=parts))
             floors.append(floor_now())
             tc.append(timed_up("ebpf", attach="tc"))
     t_floor = statistics.median(floors)
@@ -96,9 +110,11 @@ def main() -> int:
     print(f"first compile (clang, 3 objects): {first_compile:.2f} s")
     print("\n".join(floor.lines()))
     print(
-        f"lab up, seed ({links} tcx links), median of {RUNS}: iptables {t_ipt:.3f} s, "
+        f"lab up, seed ({links} tcx links), median of {RUNS}, each {SETTLE:.0f} s after the last down: "
+        f"iptables {t_ipt:.3f} s, "
         f"ebpf (tcx) {t_ebpf:.3f} s, ebpf (tc) {t_tc:.3f} s"
     )
+    print(median_line(parts, links))
     lxcs = [len(seed.pods) + len(seed.nodes), len(big.pods) + len(big.nodes)]
     print(
         f"ebpf (tc) ÷ iptables = {t_tc / t_ipt:.2f} × (classic tc filters wait for no grace period: what the "
