@@ -6,6 +6,11 @@ Goals (issue 13): `lab up` ebpf ≤ 1.2 × iptables on the seed topology (object
 ebpf mode < 10 s; the datapath through BPF not slower than through iptables (throughput and
 connections/s ≥ 0.9 × iptables'). The first compile is timed on its own (a scratch cache folder).
 
+Fairness: every timed `up` starts one second after the last `down` (the kernel's cleanup of the deleted
+namespaces would otherwise land in the next mode's figure), and the traffic runs through both labs up
+side by side, one client per lab back to back in each round (bench/lib/pod_traffic.py): the goal is
+the median of the per-round ratios. bench/lib/attach_clock.py says where the eBPF lab's time goes.
+
 The floor: each tcx attach waits for an RCU grace period under the machine-wide rtnl lock (bench/
 lib/tcx_floor.py measures it here, in scratch namespaces, for as many links as the seed lab attaches, and
 every way around it tried). When 1.2 × iptables is below that floor no code of ours can meet it, so the
