@@ -44,25 +44,20 @@ def bpf(prefix: str) -> dict[str, Any]:
     return found
 
 
+def iptables_save(prefix: str, node: str, table: str) -> str:
+    argv = ["ip", "netns", "exec", f"{prefix}.{node}", "iptables-save", "-c", "-t", table]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
 def svc_counter(prefix: str) -> int:
-    saved = subprocess.run(
-        ["ip", "netns", "exec", f"{prefix}.node-1", "iptables-save", "-c", "-t", "nat"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    saved = iptables_save(prefix, "node-1", "nat")
     line = next(ln for ln in saved.splitlines() if SVC_RULE in ln and "-A KUBE-SERVICES" in ln)
     return int(line[1:].split(":", 1)[0])
 
 
 def notrack_packets(prefix: str, node: str) -> int | None:
     """Packets Cilium's NOTRACK rules took out of conntrack on a node, or None if it has none."""
-    saved = subprocess.run(
-        ["ip", "netns", "exec", f"{prefix}.{node}", "iptables-save", "-c", "-t", "raw"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    saved = iptables_save(prefix, node, "raw")
     counts = [int(ln[1:].split(":", 1)[0]) for ln in saved.splitlines() if NOTRACK in ln]
     return sum(counts) if counts else None
 
