@@ -43,7 +43,7 @@ from labyrinth_tui.lab.up import up
 PREFIX = "ebbench"
 RUNS = 5
 SETTLE = 1.0  # seconds between the previous lab's `down` and a timed `up` (see timed_up)
-TRAFFIC_ROUNDS = 9
+TRAFFIC_ROUNDS = 15  # a round's ratio ranged 0.65–1.32 under this machine's load: the median needs many
 MEGABYTES = 200
 CONNECTIONS = 500
 
