@@ -44,8 +44,10 @@ PREFIX = "ebbench"
 RUNS = 5
 SETTLE = 1.0  # seconds between the previous lab's `down` and a timed `up` (see timed_up)
 TRAFFIC_ROUNDS = 15  # a round's ratio ranged 0.65–1.32 under this machine's load: the median needs many
-MEGABYTES = 200
-CONNECTIONS = 500
+# ~0.1-0.5 s per figure (500 connections took ~50 ms); more connections run the client out of ports in
+# TIME_WAIT over 15 rounds (4000 a round: some rounds fell to 1,587/s)
+MEGABYTES = 500
+CONNECTIONS = 1000
 
 
 def link_count(spec: LabSpec) -> int:
