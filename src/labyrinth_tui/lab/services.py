@@ -156,8 +156,9 @@ def kube_proxy_restore(spec: LabSpec, node: NodeSpec) -> subprocess.Popen[bytes]
     )
 
 
-def apply_kube_proxy(spec: LabSpec) -> None:
-    rules = nat_rules(spec).encode()
+def apply_kube_proxy(spec: LabSpec, extra: str = "") -> None:
+    """kube-proxy's nat rules on every node, and `extra` (more iptables-restore tables) with them."""
+    rules = (nat_rules(spec) + extra).encode()
     procs = [(node, kube_proxy_restore(spec, node)) for node in spec.nodes]
     errors = []
     for node, proc in procs:
