@@ -9,7 +9,7 @@ PYTHON ?= python3
 # Debian packages the app and its tests use
 APT_PACKAGES := tshark iproute2 iptables dnsmasq-base openssh-server openssh-client ncat tmux \
 	bpftool shellcheck procps psmisc util-linux tcpdump mininet bridge-utils \
-	clang llvm libbpf-dev libbpf1 linux-libc-dev
+	clang llvm libbpf-dev libbpf1 linux-libc-dev sudo
 
 .PHONY: setup apt venv run test lint unit snapshots-test snapshots bench clean
 

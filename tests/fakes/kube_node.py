@@ -79,6 +79,7 @@ class FakeVm(FakeNode):
         self.forwarded: list[tuple[str, int]] = []
         self._groups: dict[int, asyncio.subprocess.Process] = {}
         self.discovery_output: str | None = None  # what `sh -s` (discovery) prints, marked DISCOVERY_MARKER
+        self.sudo_password = False  # True: `sudo -n` refuses as sudo 1.9 does for a login that needs one
 
     async def start(self) -> FakeVm:
         # FakeNode.start with our server class: the same relay, the same session accounting
@@ -116,6 +117,10 @@ class FakeVm(FakeNode):
         if grouped:
             argv = argv[6:]  # after: sh -c 'printf …; exec "$@"' sh
         sudo = argv[:2] == ["sudo", "-n"]
+        if sudo and self.sudo_password:
+            await proc.stdin.read()  # what a real node's pipe takes in before sudo exits
+            proc.stderr.write("sudo: a password is required\n")
+            return 1
         if sudo:
             argv = argv[2:]
         env: dict[str, str] = {}

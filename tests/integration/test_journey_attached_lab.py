@@ -2,8 +2,7 @@
 services and runs exec for real in the pod's netns; SSH goes to the lab nodes' own sshd through the
 inventory `labyrinth lab inventory` writes. The journey runs through ClusterSource, packets and all.
 
-The nodes are logged into as root: this machine has no sudo, so the `sudo -n` prefix a non-root
-inventory user gets is covered by the unit tests of ClusterSource, not here.
+The nodes are logged into as root here; test_attach_sudo.py logs in as a non-root user through `sudo -n`.
 """
 
 from __future__ import annotations

@@ -60,6 +60,10 @@ def test_the_pod_side_is_wired_like_the_article(lab_state: dict[str, Any]) -> No
     assert "10.0.1.49 dev eth0 scope link" in routes
     addr = in_netns(wrk1["netns"], "ip", "-br", "addr", "show", "eth0").stdout
     assert "10.0.1.15/32" in addr
+    # no IPv6 address on eth0 (addrgenmode none): the pod sends no DAD, router solicitation or MLD
+    # of its own, so a capture on its veth holds only the traffic it was sent
+    assert in_netns(wrk1["netns"], "ip", "-6", "addr", "show", "dev", "eth0").stdout.strip() == ""
+    assert "addrgenmode none" in in_netns(wrk1["netns"], "ip", "-d", "link", "show", "eth0").stdout
     node1 = next(n for n in lab_state["nodes"] if n["name"] == "node-1")
     links = in_netns(node1["netns"], "ip", "-br", "link").stdout
     for name in ("ens4", "cilium_host", "cilium_net", "cilium_vxlan", wrk1["host_veth"]):

@@ -14,11 +14,12 @@ import pytest
 
 from labyrinth_tui.lab.bpf.datapath import kernel_has_tcx
 from tests.conftest import IS_ROOT, needs_root
-from tests.integration.conftest import LABYRINTH, labyrinth, state_dir, unique_prefix
+from tests.integration.conftest import LABYRINTH, article_exchange, labyrinth, state_dir, unique_prefix
 
 CLUSTER_IP = "10.105.134.33:9999"
 SERVER = "10.0.2.215:9999"
 SVC_RULE = "-j KUBE-SVC-IWPXKGE4TAJJE4GD"  # the article's chain for wrk-2/node-wrk-2-ubuntu24:tcp-9999
+NOTRACK = "cilium: NOTRACK for pod traffic"
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +44,22 @@ def bpf(prefix: str) -> dict[str, Any]:
     return found
 
 
+def iptables_save(prefix: str, node: str, table: str) -> str:
+    argv = ["ip", "netns", "exec", f"{prefix}.{node}", "iptables-save", "-c", "-t", table]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
 def svc_counter(prefix: str) -> int:
-    saved = subprocess.run(
-        ["ip", "netns", "exec", f"{prefix}.node-1", "iptables-save", "-c", "-t", "nat"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    saved = iptables_save(prefix, "node-1", "nat")
     line = next(ln for ln in saved.splitlines() if SVC_RULE in ln and "-A KUBE-SERVICES" in ln)
     return int(line[1:].split(":", 1)[0])
+
+
+def notrack_packets(prefix: str, node: str) -> int | None:
+    """Packets Cilium's NOTRACK rules took out of conntrack on a node, or None if it has none."""
+    saved = iptables_save(prefix, node, "raw")
+    counts = [int(ln[1:].split(":", 1)[0]) for ln in saved.splitlines() if NOTRACK in ln]
+    return sum(counts) if counts else None
 
 
 def bpftool(*args: str) -> list[dict[str, Any]]:
@@ -140,6 +148,15 @@ def test_the_article_journey_kube_proxy_counters_stay_at_0(ebpf_lab: str) -> Non
     )
     assert lxc["translated"] >= 2  # at least the DNS query and the SYN
     assert vxlan_in["translated"] >= 2  # their replies, given their ClusterIP back
+
+
+def test_the_pods_traffic_skips_netfilter_conntrack_on_both_nodes_by_ciliums_rules(ebpf_lab: str) -> None:
+    before = {node: notrack_packets(ebpf_lab, node) or 0 for node in ("node-1", "node-2")}
+    article_exchange(ebpf_lab)
+    after = {node: notrack_packets(ebpf_lab, node) or 0 for node in before}
+    # the client's node and the server's: the BPF conntrack map alone tracks the service flow
+    assert all(after[node] > before[node] for node in before), (before, after)
+    assert svc_counter(ebpf_lab) == 0
 
 
 def test_every_endpoint_runs_its_own_program_as_in_the_article(ebpf_lab: str) -> None:
@@ -284,6 +301,10 @@ def test_without_clang_or_cached_objects_the_lab_falls_back_to_iptables_and_says
         state = status(prefix)
         assert (state["datapath"], state["bpf_attach"]) == ("iptables", "")
         assert "make setup" in state["datapath_note"]
+        # kube-proxy carries the service and conntrack must see its replies: no Cilium NOTRACK rules
+        assert notrack_packets(prefix, "node-1") is None
+        article_exchange(prefix)
+        assert svc_counter(prefix) > 0
     finally:
         labyrinth("lab", "down", "--prefix", prefix, check=False)
 

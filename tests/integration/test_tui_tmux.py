@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,46 +43,37 @@ def screen(tmux: list[str]) -> str:
     return subprocess.run([*tmux, "capture-pane", "-p", "-t", "app"], capture_output=True, text=True).stdout
 
 
+def start_app(tmux: list[str], prefix: str, width: int, height: int) -> None:
+    """`labyrinth tui --prefix` in a detached tmux session named app, of width × height cells."""
+    # COLUMNS/LINES from pytest's environment would pin the app at 80×24 whatever the window is
+    argv = [sys.executable, "-m", "labyrinth_tui", "tui", "--prefix", prefix]
+    app = " ".join(["env", "-u", "COLUMNS", "-u", "LINES", *argv])
+    size = ["-x", str(width), "-y", str(height)]
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", "app", *size, "-c", str(ROOT), "-e", "TERM=xterm-256color", app],
+        check=True,
+    )
+
+
+def keys(tmux: list[str], *names: str, literal: bool = False) -> None:
+    subprocess.run([*tmux, "send-keys", "-t", "app", *(["-l"] if literal else []), *names], check=True)
+
+
+def details(tmux: list[str]) -> str:
+    """The Details pane's lines (bottom left, under the tree), as the screen shows them."""
+    lines = screen(tmux).splitlines()
+    top = next((i for i, ln in enumerate(lines) if "─ Details ─" in ln), len(lines))
+    return "\n".join(ln.split("│")[1] if ln.count("│") >= 2 else "" for ln in lines[top + 1 :])
+
+
 @needs_root
 def test_tree_and_a_live_stream_in_tmux(tmux: list[str]) -> None:
     prefix = unique_prefix("x")
-    folders_before = set(Path("/tmp").glob("labyrinth-cap-*"))
-    # COLUMNS/LINES from pytest's environment would pin the app at 80×24 whatever the window is
-    app = " ".join(
-        [
-            "env",
-            "-u",
-            "COLUMNS",
-            "-u",
-            "LINES",
-            sys.executable,
-            "-m",
-            "labyrinth_tui",
-            "tui",
-            "--prefix",
-            prefix,
-        ]
-    )
+    # this lab's capture folders only (they carry its prefix): other labs on the machine make their own
+    mine = f"labyrinth-cap-{prefix}-*"
+    folders_before = set(Path("/tmp").glob(mine))
     try:
-        subprocess.run(
-            [
-                *tmux,
-                "new-session",
-                "-d",
-                "-s",
-                "app",
-                "-x",
-                "160",
-                "-y",
-                "45",
-                "-c",
-                str(ROOT),
-                "-e",
-                "TERM=xterm-256color",
-                app,
-            ],
-            check=True,
-        )
+        start_app(tmux, prefix, 160, 45)
         text = wait_screen(tmux, "wrk-1/node-wrk", f"lab {prefix}", timeout=30)
         assert "node-2" in text and "kube-system/co" in text and "↔ eth0" in text
 
@@ -124,11 +116,51 @@ def test_tree_and_a_live_stream_in_tmux(tmux: list[str]) -> None:
             return subprocess.run([*tmux, "has-session", "-t", "app"], capture_output=True).returncode != 0
 
         wait_until(app_exited, timeout=15, what="the app to exit after q")
-        assert set(Path("/tmp").glob("labyrinth-cap-*")) - folders_before == set(), "capture folders left"
+        assert set(Path("/tmp").glob(mine)) - folders_before == set(), "capture folders left"
     finally:
         subprocess.run([*tmux, "kill-session", "-t", "app"], capture_output=True, check=False)
         labyrinth("lab", "down", "--prefix", prefix, check=False)
         # after a failure above, the app may have died between ending a capture and removing its
         # folder: the assertion above is the product's check; this keeps the machine clean regardless
-        for left in set(Path("/tmp").glob("labyrinth-cap-*")) - folders_before:
+        for left in set(Path("/tmp").glob(mine)) - folders_before:
             shutil.rmtree(left, ignore_errors=True)
+
+
+@needs_root
+def test_a_classic_tc_lab_in_tmux_lists_an_lxcs_tc_program_and_its_journeys_dnat_is_ebpf(
+    tmux: list[str],
+) -> None:
+    prefix = unique_prefix("c")
+    try:
+        labyrinth("lab", "up", "--prefix", prefix, "--bpf-attach", "tc")
+        start_app(tmux, prefix, 220, 50)  # wide enough for a hop's evidence on one line
+        wait_screen(tmux, "wrk-1/node-wrk", f"lab {prefix}", timeout=30)
+
+        # down the tree to the client pod's lxc: the lab, node-0, its pods (none) and interfaces, node-1,
+        # its pods, the pod, its netns, its lxc
+        keys(tmux, "t")
+        keys(tmux, "Home", *["Down"] * 8)
+        wait_until(
+            lambda: all(t in details(tmux) for t in ("interface lxc", "on node-1", "cil_from_container")),
+            timeout=10,
+            what="the details of node-1's lxc with its program",
+        )
+        shown = details(tmux)
+        assert "interface lxc" in shown and "on node-1" in shown, shown
+        # its program is a classic tc filter (clsact), read from the kernel: no tcx link in this lab
+        assert re.search(r"^ tc +cil_from_container  prog \d+  ingress", shown, re.M), shown
+        assert "tcx" not in shown
+
+        keys(tmux, "j")
+        wait_screen(tmux, "Follow a packet from wrk-1/node-wrk-1")
+        keys(tmux, "node-wrk-2-ubuntu24.wrk-2:9999", literal=True)
+        keys(tmux, "Enter")
+        text = wait_screen(tmux, "SYN-ACK", "0 packets — bypassed", timeout=60)
+        dnat = next(ln for ln in text.splitlines() if "DNAT 10.105.134.33:9999 → 10.0.2.215:9999" in ln)
+        assert "node-1 cilium_vxlan" in dnat and "eBPF cil_from_container on node-1/lxc" in dnat, text
+        assert "kube-proxy KUBE-SERVICES → KUBE-SVC-IWPXKGE4TAJJE4GD" in text
+        assert "(DNAT): 0 packets — bypassed" in text
+        assert "eBPF tc/ingress cil_from_container" in text and "tcx/" not in text
+    finally:
+        subprocess.run([*tmux, "kill-session", "-t", "app"], capture_output=True, check=False)
+        labyrinth("lab", "down", "--prefix", prefix, check=False)

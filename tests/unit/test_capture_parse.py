@@ -14,15 +14,8 @@ from hypothesis import strategies as st
 
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.probes.capture import read_argv
-from labyrinth_tui.probes.capture_parse import (
-    DEFAULT_FORMAT,
-    LIST_FORMAT,
-    LineAssembler,
-    SkipReason,
-    SummaryFormat,
-    SummaryParser,
-    tcp_flags_text,
-)
+from labyrinth_tui.probes.capture_format import DEFAULT_FORMAT, LIST_FORMAT, SummaryFormat
+from labyrinth_tui.probes.capture_parse import LineAssembler, SkipReason, SummaryParser, tcp_flags_text
 from tests.fakes.pcapgen import (
     KUBE_DNS,
     NODE1,
@@ -209,13 +202,13 @@ def test_numbers_go_on_across_recording_files(
 # --- malformed lines --------------------------------------------------------------------------------
 
 
-def column(name: str) -> int:
-    return [n for n, _ in DEFAULT_FORMAT.columns].index(name)
+def column(name: str, fmt: SummaryFormat = DEFAULT_FORMAT) -> int:
+    return [n for n, _ in fmt.columns].index(name)
 
 
-def with_field(line: str, name: str, value: str) -> str:
+def with_field(line: str, name: str, value: str, fmt: SummaryFormat = DEFAULT_FORMAT) -> str:
     fields = line.split("\t")
-    fields[column(name)] = value
+    fields[column(name, fmt)] = value
     return "\t".join(fields)
 
 
@@ -258,7 +251,7 @@ def fuzz_lines() -> list[str]:
     return _FUZZ_LINES
 
 
-def mutations(lines: Sequence[str]) -> st.SearchStrategy[str]:
+def mutations(lines: Sequence[str], fmt: SummaryFormat = DEFAULT_FORMAT) -> st.SearchStrategy[str]:
     line = st.sampled_from(lines)
     junk = st.one_of(
         st.text(max_size=40),
@@ -266,13 +259,13 @@ def mutations(lines: Sequence[str]) -> st.SearchStrategy[str]:
         st.binary(max_size=40).map(lambda b: b.decode("utf-8", "surrogateescape")),
         st.sampled_from(["\t", "\t\t", ",", "0x", "-", "-5", "70000", "4294967296", "nan", "1e400", "٣"]),
     )
-    names = [name for name, _ in DEFAULT_FORMAT.columns]
+    names = [name for name, _ in fmt.columns]
     return st.one_of(
         st.tuples(line, st.integers(0, 400)).map(lambda t: t[0][: t[1]]),  # truncated
         st.tuples(line, st.integers(0, 400), junk).map(
             lambda t: t[0][: t[1]] + t[2] + t[0][t[1] :]
         ),  # junk in
-        st.tuples(line, st.sampled_from(names), junk).map(lambda t: with_field(*t)),  # one field replaced
+        st.tuples(line, st.sampled_from(names), junk).map(lambda t: with_field(*t, fmt)),  # one replaced
         junk,
     )
 
@@ -288,6 +281,37 @@ def test_fuzzed_lines_never_crash_and_every_line_is_accounted_for(data: st.DataO
     for packet in packets:
         assert isinstance(packet.number, int) and 0 <= packet.ts < 1e11
         assert packet.as_dict()["info"] == packet.info  # every field reads back
+
+
+_FUZZ_LIST_LINES: list[str] = []
+
+
+def fuzz_list_lines() -> list[str]:
+    """The same 60 packets in the list's format (what a watched stream reads)."""
+    if not _FUZZ_LIST_LINES:
+        with tempfile.TemporaryDirectory() as tmp:
+            pcap = Path(tmp) / "fuzz.pcap"
+            write_frames(pcap, frames(60))
+            _FUZZ_LIST_LINES.extend(tshark_lines(pcap, LIST_FORMAT))
+    return _FUZZ_LIST_LINES
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_fuzzed_list_lines_read_alike_in_one_batch_or_one_by_one(data: st.DataObject) -> None:
+    """The list format parses a whole chunk in one loop: a batch gives what its lines give one at a time
+    (numbers carried on across lines that restart, skips counted alike), and never crashes."""
+    lines = fuzz_list_lines()
+    batch = data.draw(st.lists(st.one_of(st.sampled_from(lines), mutations(lines, LIST_FORMAT)), max_size=20))
+    by_batch = SummaryParser("node-1", "ens4", LIST_FORMAT)
+    one_by_one = SummaryParser("node-1", "ens4", LIST_FORMAT)
+    packets = by_batch.parse_many(batch[:7]) + by_batch.parse_many(batch[7:])
+    singles = [p for p in map(one_by_one.parse, batch) if p is not None]
+    assert [p.as_dict() for p in packets] == [p.as_dict() for p in singles]
+    assert by_batch.skipped == one_by_one.skipped and by_batch.file_starts == one_by_one.file_starts
+    assert by_batch.parsed == len(packets) and by_batch.parsed + by_batch.skipped_total == len(batch)
+    for packet in packets:
+        assert 0 <= packet.ts < 1e11 and "\x1b" not in packet.info and packet.seq is None
 
 
 @given(st.lists(st.text(alphabet="ab\tc\n", max_size=30), max_size=8), st.data())

@@ -25,7 +25,7 @@ def test_the_first_node_is_the_control_plane_and_fields_fall_back(tmp_path: Path
         and inv.control_plane.role == "control-plane"
     )
     assert [w.name for w in inv.workers] == ["node-1"]
-    assert not inv.control_plane.sudo and inv.workers[0].sudo  # root needs no sudo
+    assert not inv.control_plane.needs_sudo and inv.workers[0].needs_sudo  # root needs no sudo
     conn = inv.connector(inv.control_plane)
     assert (conn.host, conn.port, conn.username, conn.client_keys) == ("10.168.0.2", None, "root", [str(key)])
     worker = inv.connector(inv.workers[0], address="10.168.0.4")
@@ -99,3 +99,15 @@ def test_a_lab_node_is_reached_inside_its_netns_with_the_key_pinned_from_known_h
         inv.connector(inv.nodes[1])
     with pytest.raises(InventoryError, match="node node-1: unsafe netns name"):
         parse_inventory("nodes:\n  - {name: node-1, netns: '../x'}\n", "bad.yaml")
+
+
+def test_sudo_is_said_or_follows_the_user() -> None:
+    inv = parse_inventory(
+        "nodes:\n  - {name: a, user: root}\n  - {name: b, user: ubuntu}\n"
+        "  - {name: c, user: ubuntu, sudo: false}\n  - {name: d, user: root, sudo: true}\n",
+        "s.yaml",
+    )
+    assert [n.needs_sudo for n in inv.nodes] == [False, True, False, True]
+    assert "sudo: true" in inv.to_yaml() and parse_inventory(inv.to_yaml(), "again.yaml") == inv
+    with pytest.raises(InventoryError, match=r"^s\.yaml: node a: sudo must be true or false, got 'yes'$"):
+        parse_inventory("nodes:\n  - {name: a, sudo: 'yes'}\n", "s.yaml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,70 @@ async def test_the_tui_shows_an_attached_cluster(api: KubeApiStub, tmp_path: Pat
         for name in ("node-0", "node-1", "node-2", pods.client.name, pods.server.name):
             assert name in shown, name
         await app.source.close()  # type: ignore[union-attr]
+
+
+async def test_a_login_sudo_refuses_is_one_line_in_the_tui_over_the_apis_tree(
+    api: KubeApiStub, tmp_path: Path
+) -> None:
+    """Discovery's `sudo -n sh -s` meets "a password is required" on node-1: the start fails with one line
+    naming node and command, shown as the source's failure; the API's tree stays on screen."""
+    from textual.worker import WorkerFailed
+
+    from labyrinth_tui.ui.app import make_app
+    from labyrinth_tui.ui.widgets.topology_tree import TopologyTree
+
+    await journey(api, tmp_path)
+    async with fake_vms(tmp_path) as vms:
+        vms["node-2"].discovery_output = NODE2
+        vms["node-1"].sudo_password = True
+        app = make_app(ClusterSource(kubeconfig(api, tmp_path), inventory=inventory(vms)))
+        async with app.run_test(size=(120, 40)) as pilot:
+            with pytest.raises(WorkerFailed):  # the source's worker ends in the error the screen shows
+                await app.workers.wait_for_complete()
+            await pilot.pause()
+            said = [n.message for n in app._notifications]
+            tree = app.screen.query_one(TopologyTree)
+            shown = "\n".join(str(tree.get_node_at_line(i).label) for i in range(tree.last_line + 1))  # type: ignore[union-attr]
+            await app.source.close()  # type: ignore[union-attr]
+    assert said == [
+        "node-1: sudo -n refused `sh -s`: a password is required "
+        "(the SSH user needs passwordless sudo on the node, or log in as root)"
+    ]
+    assert all(name in shown for name in ("node-0", "node-1", "node-2"))
+    assert not [e for e in vms["node-1"].execs if e.argv[:2] == ("sh", "-s")]  # nothing ran without sudo
+
+
+async def test_an_inventory_node_the_api_does_not_list_is_let_go(api: KubeApiStub, tmp_path: Path) -> None:
+    """Discovery starts on the inventory's nodes before the API answers; one the cluster lacks is closed."""
+    await journey(api, tmp_path)
+    async with fake_vms(tmp_path) as vms:
+        vms["node-2"].discovery_output = NODE2
+        inv = inventory(vms)
+        extra = replace(inv.nodes[1], name="node-9")
+        source = ClusterSource(kubeconfig(api, tmp_path), inventory=replace(inv, nodes=(*inv.nodes, extra)))
+        try:
+            await source.start(lambda event: None)
+            kept = sorted(source.sessions)
+        finally:
+            await source.close()
+    assert kept == ["node-0", "node-1", "node-2"]
+    topo = source.topology
+    assert topo is not None and [n.name for n in topo.nodes] == ["node-0", "node-1", "node-2"]
+    assert topo.node("node-2").reachable  # type: ignore[union-attr]
+
+
+async def test_an_api_that_fails_stops_the_discovery_started_beside_it(tmp_path: Path) -> None:
+    """Discovery starts on the inventory's nodes at once; the API not answering stops every one of them."""
+    import asyncio
+
+    async with KubeApiStub(tmp_path / "pki") as api:
+        config = kubeconfig(api, tmp_path)
+    async with fake_vms(tmp_path) as vms:
+        source = ClusterSource(config, inventory=inventory(vms))
+        with pytest.raises(KubeUnreachable):
+            await source.start(lambda event: None)
+        early = [t for t in asyncio.all_tasks() if "discover_node" in repr(t.get_coro())]
+        left = [t for t in early if not t.done() and not t.cancelling()]
+        await source.close()
+    assert early and left == []  # it had started, on every node
+    assert source.sessions == {}

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labyrinth_tui.probes.capture_parse import DEFAULT_FORMAT, SummaryParser
+from labyrinth_tui.probes.capture_format import DEFAULT_FORMAT
+from labyrinth_tui.probes.capture_parse import SummaryParser
 from labyrinth_tui.probes.dissect import DissectError, frame_in, pdml_layers
 from labyrinth_tui.probes.evidence import (
     EvidenceParseError,

@@ -178,20 +178,29 @@ def status(prefix: str, as_json: bool) -> None:
     default=None,
     help="Write the inventory to this file (default: print it).",
 )
-def inventory(prefix: str, output: Path | None) -> None:
+@click.option(
+    "--user",
+    default=None,
+    metavar="NAME",
+    help="Log in as NAME with `sudo -n` (as on GCP) instead of root; NAME needs passwordless sudo.",
+)
+def inventory(prefix: str, output: Path | None, user: str | None) -> None:
     """The lab as an SSH inventory for `cluster attach --ssh-inventory` (nodes reached inside their netns)."""
+    from labyrinth_tui.cloud.bootstrap.inventory import InventoryError, check_user
     from labyrinth_tui.lab.state import LabError, load_state
     from labyrinth_tui.sources.lab_nodes import lab_inventory
 
     try:
+        if user is not None:
+            check_user(user, "--user")
         state = load_state(prefix)
-    except LabError as exc:
+    except (LabError, InventoryError) as exc:
         raise click.ClickException(str(exc)) from exc
     if state is None:
         raise click.ClickException(
             f"lab {prefix!r} is not up: run `labyrinth lab up --prefix {prefix}` first"
         )
-    text = lab_inventory(state).to_yaml()
+    text = lab_inventory(state, user).to_yaml()
     if output is None:
         click.echo(text, nl=False)
         return

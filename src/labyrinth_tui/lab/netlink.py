@@ -23,6 +23,7 @@ RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 20, 24
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 NLMSG_ERROR = 2
 IFF_UP = 0x1
+IFLA_AF_SPEC, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE = 26, 8, 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_METRICS = 1, 4, 5, 8
 RTAX_MTU = 2
@@ -44,6 +45,16 @@ def _ip(address: str) -> bytes:
 def link_up(index: int) -> tuple[int, bytes]:
     """RTM_NEWLINK setting IFF_UP on interface `index` (ifinfomsg: family, type, index, flags, change)."""
     return RTM_NEWLINK, struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, IFF_UP, IFF_UP)
+
+
+def addrgen_none(index: int) -> tuple[int, bytes]:
+    """RTM_NEWLINK: no IPv6 link-local address on interface `index` (`ip link set DEV addrgenmode none`).
+
+    With no IPv6 address the interface sends nothing of its own (no DAD, no router solicitation; its
+    only group, all-nodes, is never reported): a pod's capture holds only the traffic it was sent.
+    """
+    inet6 = _attr(socket.AF_INET6, _attr(IFLA_INET6_ADDR_GEN_MODE, bytes([IN6_ADDR_GEN_MODE_NONE])))
+    return RTM_NEWLINK, struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, 0, 0) + _attr(IFLA_AF_SPEC, inet6)
 
 
 def address_add(index: int, address: str) -> tuple[int, bytes]:
@@ -70,12 +81,19 @@ def route_add(index: int, dst: str | None, gateway: str | None = None, mtu: int 
 
 
 def pod_requests(spec: LabSpec, pod: PodSpec, eth0: int) -> list[tuple[int, bytes]]:
-    """A pod as Cilium wires it, as netlink requests: lo and eth0 up, the pod's /32 on eth0, a link
-    route to the node's gateway, the default route via it with the pod route MTU (`ip route`:
-    `10.0.1.49 dev eth0 scope link`, `default via 10.0.1.49 dev eth0 mtu 1410`)."""
+    """A pod as Cilium wires it, as netlink requests: lo and eth0 up (eth0 with no IPv6 address, set
+    before it is up), the pod's /32 on eth0, a link route to the node's gateway, the default route via
+    it with the pod route MTU (`ip route`: `10.0.1.49 dev eth0 scope link`, `default via 10.0.1.49 dev
+    eth0 mtu 1410`).
+
+    Why not `net.ipv6.conf.*.disable_ipv6` in each pod: a /proc/sys/net lookup walks every live
+    netns's entry for that path, so writing those two sysctls grew from 0.44 to 1.72 ms of CPU per pod
+    between the first 500 namespaces and 2500–3000, where the namespace itself stays at 0.4–0.6 ms
+    (`bench/lab_scale.py --netns-only`; docs/lab-facts.md)."""
     gateway = spec.node(pod.node).gateway
     return [
         link_up(LOOPBACK_INDEX),
+        addrgen_none(eth0),
         link_up(eth0),
         address_add(eth0, pod.ip),
         route_add(eth0, gateway),

@@ -56,23 +56,25 @@ def entered(name: str) -> Iterator[None]:
         os.close(home)
 
 
-def add_netns(name: str, sysctls: dict[str, str]) -> None:
+def add_netns(name: str, sysctls: dict[str, str] | None = None) -> None:
     """Named netns `name` as `ip netns add` makes it (the namespace bind-mounted on /run/netns/NAME), with
-    its net.* sysctls written, from this thread and no process. /run/netns must already be the shared
-    mount `ip netns add` makes (add one namespace with `ip` first).
+    its net.* `sysctls` written if any, from this thread and no process. /run/netns must already be the
+    shared mount `ip netns add` makes (add one namespace with `ip` first).
 
     Why not `ip netns add`: it runs `mount --make-rshared /run/netns` for every namespace, a walk of
     every mount under it, so N namespaces cost O(N²): 3000 took 3.4 s, 1.1 ms each and growing, where
-    creating the namespaces alone stays at ~0.2 ms each; this stays at ~0.6 ms each from 500 to 1500.
-    Call it from a worker thread (unshare and setns are per thread); one is enough: mounts take one
-    kernel lock, and 8 threads took longer than one."""
+    this stays flat: 0.4–0.6 ms of CPU each (create the file, unshare, mount) up to 3000 namespaces.
+    Sysctls are not flat: each /proc/sys/net write grows with the number of live namespaces that
+    looked the path up (pods keep IPv6 quiet over netlink instead: lab/netlink.py); see both with
+    `bench/lab_scale.py --netns-only`. Call it from a worker thread (unshare and setns are per
+    thread); one is enough: mounts take one kernel lock, and 8 threads took longer than one."""
     path = netns_path(name)
     os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
         _check(_libc.unshare(CLONE_NEWNET), f"a network namespace for {name}")
         try:
-            for key, value in sysctls.items():
+            for key, value in (sysctls or {}).items():
                 Path("/proc/sys", *key.split(".")).write_text(value)
             _check(
                 _libc.mount(b"/proc/thread-self/ns/net", bytes(path), None, MS_BIND, None), f"mount {path}"

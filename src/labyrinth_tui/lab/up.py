@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from labyrinth_tui.lab import links
-from labyrinth_tui.lab.bpf import datapath, health
+from labyrinth_tui.lab.bpf import datapath, health, notrack
 from labyrinth_tui.lab.checks import problems
 from labyrinth_tui.lab.down import down_unlocked, leftovers
 from labyrinth_tui.lab.host import ip_batch, require_root, wait_all
@@ -48,7 +48,6 @@ NODE_SYSCTLS = {
     "net.ipv6.conf.all.disable_ipv6": "1",
     "net.ipv6.conf.default.disable_ipv6": "1",
 }
-QUIET_SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
 
 
 class _Steps:
@@ -111,7 +110,7 @@ def _node_lines(spec: LabSpec, node: NodeSpec) -> list[str]:
 def _add_pod_netns(spec: LabSpec) -> None:
     for pod in spec.pods:
         try:
-            add_netns(spec.pod_netns(pod), QUIET_SYSCTLS)
+            add_netns(spec.pod_netns(pod))  # IPv6 kept quiet over netlink
         except OSError as exc:
             raise LabError(f"building the lab failed: pod {pod.qualified_name}'s netns: {exc}") from exc
 
@@ -176,7 +175,9 @@ def _build(spec: LabSpec, steps: _Steps) -> LabState:
                 devices.set_exception(exc)  # the loader stops waiting and lets go of its programs
             raise
         with steps.step("kube-proxy", log="iptables nat: KUBE-SERVICES → KUBE-SVC → KUBE-SEP → DNAT"):
-            apply_kube_proxy(spec)
+            # with BPF doing the service translation, Cilium's NOTRACK rules go in beside kube-proxy's
+            bpf_loads = ebpf and datapath.fallback_reason() is None
+            apply_kube_proxy(spec, notrack.raw_rules(spec) if bpf_loads else "")
         dns_pod = next(p for p in spec.pods if p.app == "kube-dns")
         dns_ip = next(s.cluster_ip for s in spec.services if s.name == "kube-dns")
         with steps.step("dns", group=dns_pod.node, log=f"dnsmasq as CoreDNS on {dns_pod.ip}"):

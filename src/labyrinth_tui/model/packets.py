@@ -325,8 +325,29 @@ class PacketRing:
         self.total += 1
 
     def extend(self, packets: Iterable[PacketSummary]) -> None:
-        for packet in packets:
-            self.append(packet)
+        """Append them all: one or two slice writes, not a Python call per packet (the list's ingest)."""
+        items = packets if isinstance(packets, list | tuple) else list(packets)
+        n, capacity = len(items), self.capacity
+        if n == 0:
+            return
+        self.total += n
+        overflow = self._size + n - capacity
+        if n >= capacity:  # only the newest `capacity` stay
+            self._items = list(items[n - capacity :])
+            self._head, self._size = 0, capacity
+            self.dropped += overflow
+            return
+        tail = (self._head + self._size) % capacity
+        first = min(n, capacity - tail)
+        self._items[tail : tail + first] = items[:first]
+        if first < n:  # wrapped round to the front
+            self._items[: n - first] = items[first:]
+        if overflow > 0:  # the oldest were overwritten
+            self._head = (self._head + overflow) % capacity
+            self._size = capacity
+            self.dropped += overflow
+        else:
+            self._size += n
 
     def clear(self) -> None:
         """Forget the packets (dropped and total keep counting what the stream has seen)."""

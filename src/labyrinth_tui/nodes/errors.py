@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import Final
 
 from labyrinth_tui.model.text import inert
 from labyrinth_tui.nodes.commands import describe
@@ -54,3 +56,38 @@ class CommandFailed(NodeError):
         self.argv = tuple(argv)
         self.exit_status = exit_status
         self.stderr = stderr
+
+
+# sudo's own words when it will not run a command for this login (sudo 1.9: `sudo -n true` as a user
+# without sudo rights prints the first; with some rights but not for this command, the "Sorry" line)
+_SUDO_REFUSALS: Final = re.compile(
+    r"^(sudo: (a password is required|a terminal is required.*|.*account validation failure.*)"
+    r"|.* is not in the sudoers file.*|Sorry, user .* is not allowed to execute .*)$"
+)
+_SUDO_MISSING: Final = re.compile(r"^.*\bsudo: (command )?not found$")
+
+
+class SudoRefused(NodeError):
+    """`sudo -n` would not run a command for the SSH login (no sudo rights, a password asked, no sudo at all):
+    nothing that needs root can work on that node, whatever the command; `said` is sudo's own line."""
+
+    def __init__(self, node: str, argv: Sequence[str], said: str) -> None:
+        what = describe(argv, node).removesuffix(f" on {node}")
+        super().__init__(
+            node,
+            f"sudo -n refused {what}: {said[:200]} "
+            "(the SSH user needs passwordless sudo on the node, or log in as root)",
+        )
+        self.argv = tuple(argv)
+
+
+def sudo_refusal(node: str, argv: Sequence[str], exit_status: int, stderr: str) -> SudoRefused | None:
+    """The refusal, when argv ran behind `sudo -n` and sudo itself (not the command) said no."""
+    if list(argv[:2]) != ["sudo", "-n"] or exit_status not in (1, 127):
+        return None
+    for line in stderr.strip().splitlines():
+        if exit_status == 1 and _SUDO_REFUSALS.match(line):
+            return SudoRefused(node, argv, line.removeprefix("sudo: "))
+        if exit_status == 127 and _SUDO_MISSING.match(line):
+            return SudoRefused(node, argv, "sudo is not installed")
+    return None

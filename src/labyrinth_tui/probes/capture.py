@@ -25,14 +25,8 @@ from labyrinth_tui.nodes.commands import (
     validate_interface,
     validate_workdir,
 )
-from labyrinth_tui.probes.capture_parse import (
-    DEFAULT_FORMAT,
-    LIST_FORMAT,
-    SkipReason,
-    SummaryFormat,
-    SummaryParser,
-    tcp_flags_text,
-)
+from labyrinth_tui.probes.capture_format import DEFAULT_FORMAT, LIST_FORMAT, SummaryFormat
+from labyrinth_tui.probes.capture_parse import SkipReason, SummaryParser, tcp_flags_text
 from labyrinth_tui.probes.capture_swap import swap_argv
 from labyrinth_tui.probes.discovery import split_sections
 

@@ -1,17 +1,10 @@
-"""tshark's summary columns we ask for, and the fast line → PacketSummary parser (malformed lines counted).
-
-Why this output: `-T fields` makes tshark build and format the full visible tree (~55k packets/s
-here), `-T ek`/`json` ~12k/s, while the one-line summary with custom columns only primes the fields
-it names (~125k/s, the plain summary ~170k/s). So we ask for `-T tabs` with our own column list
-(`-o gui.column.format:…`): tab-separated, info last so a tab inside it cannot shift the others.
-"""
+"""tshark's summary lines (capture_format.py's columns) → PacketSummary, fast; malformed lines counted."""
 
 from __future__ import annotations
 
 import zlib
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
 from struct import error as StructError
 from typing import Final
@@ -33,77 +26,11 @@ from labyrinth_tui.model.packets import (
     PacketSummary,
 )
 from labyrinth_tui.model.text import inert
+from labyrinth_tui.probes.capture_format import DEFAULT_FORMAT, SummaryFormat
 
 _pack = NUMBERS.pack
 _from_packed = PacketSummary.from_packed
-
-# (name, tshark column format). Occurrence -1 = the innermost header (the inner packet of VXLAN);
-# :U = the raw value ("0x0012", not "0x0012 (18)").
-_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
-    ("ts", "%t"),  # with `-t e`: seconds since the epoch
-    ("number", "%m"),
-    ("length", "%L"),
-    ("src", "%s"),  # built-in address/port columns: cheap, innermost layer, padded by tshark
-    ("sport", "%S"),
-    ("dst", "%d"),  # not right after %s: tshark would insert a "→" column between them
-    ("dport", "%D"),
-    ("protocol", "%p"),
-    ("tcp_flags", "%Cus:tcp.flags:-1:U"),
-    ("seq", "%Cus:tcp.seq_raw:-1"),  # raw: relative numbers restart at each capture, hops must match
-    ("ack", "%Cus:tcp.ack_raw:-1"),
-    ("ip_id", "%Cus:ip.id:-1:U"),
-    ("vni", "%Cus:vxlan.vni:1"),
-    ("outer", "%Cus:ip.addr || udp.port"),  # every ip.addr, then every udp.port: outer ones first
-    ("dns_query", "%Cus:dns.qry.name"),
-    ("dns_result", "%Cus:dns.flags.rcode || dns.a || dns.aaaa:0:U"),  # "3" or "0,10.96.0.10"
-    # dns.id and dns.qry.type are read from the info line instead: each custom field costs tshark ~2%
-)
-# what the packet list shows, and nothing tshark must build a tree for: built-in columns only (every
-# custom column above costs tshark CPU; all of them make it ~1.4 × its plain summary's, these ~1.05 ×:
-# `bench/capture_ingest.py`)
-_LIST_COLUMNS: Final = _COLUMNS[:8]
-_PAYLOAD_COLUMN: Final = ("payload", "%Cus:udp.payload:-1")  # hex, cut by tshark at ~72 bytes
-_INFO_COLUMN: Final = ("info", "%i")
-
-
-@dataclass(frozen=True, slots=True)
-class SummaryFormat:
-    """Which columns tshark prints; the argv builders and the parser must share one.
-
-    `journey` asks for the journey's fields too (TCP flags, raw seq/ack, ip.id, VXLAN vni and outer
-    addresses, DNS query and answers): the hop captures a journey stitches need them; a stream that is
-    only watched does not (LIST_FORMAT: its packets carry the list's columns, the rest stays None; its
-    recording has every byte). `payload_hash` adds the UDP payload column (for stitching UDP across
-    hops by its content): it costs ~5% of tshark's rate, so it is off unless a journey needs it.
-    """
-
-    payload_hash: bool = False
-    journey: bool = True
-
-    @property
-    def columns(self) -> tuple[tuple[str, str], ...]:
-        if not self.journey:
-            return (*_LIST_COLUMNS, _INFO_COLUMN)
-        extra = (_PAYLOAD_COLUMN,) if self.payload_hash else ()
-        return (*_COLUMNS, *extra, _INFO_COLUMN)
-
-    def tshark_options(self) -> list[str]:
-        """The tshark options that make it print these columns, tab-separated, epoch timestamps."""
-        # column titles are never printed (no header line in -T tabs); keep them short
-        spec = ",".join(f'"{name}","{fmt}"' for name, fmt in self.columns)
-        return ["-t", "e", "-T", "tabs", "-o", f"gui.column.format:{spec}", *_CHEAPER]
-
-
-# Custom columns make tshark build a (hidden) tree; these only shorten the tree's protocol lines, which
-# we never print: ~3% less CPU, byte-identical output (checked on the 200k-packet bench file).
-_CHEAPER: Final = (
-    *("-o", "ip.summary_in_tree:FALSE"),
-    *("-o", "udp.summary_in_tree:FALSE"),
-    *("-o", "tcp.summary_in_tree:FALSE"),
-)
-
-DEFAULT_FORMAT: Final = SummaryFormat()
-LIST_FORMAT: Final = SummaryFormat(journey=False)
+_new = tuple.__new__
 
 _FLAG_BITS: Final = (
     (0x001, "FIN"),
@@ -181,6 +108,8 @@ class SummaryParser:
         return sum(self.skipped.values())
 
     def parse_many(self, lines: Iterable[str]) -> list[PacketSummary]:
+        if self._list_only:
+            return self._parse_list_many(lines)
         parse = self.parse
         return [p for p in map(parse, lines) if p is not None]
 
@@ -200,7 +129,8 @@ class SummaryParser:
     def parse(self, line: str) -> PacketSummary | None:
         # one long function on purpose: it runs ~150k times a second; locals, few calls
         if self._list_only:
-            return self._parse_list(line)
+            packets = self._parse_list_many((line,))
+            return packets[0] if packets else None
         f = line.split("\t", self._last)
         if len(f) != self._width:
             self._skip(SkipReason.FIELD_COUNT, line)
@@ -318,34 +248,63 @@ class SummaryParser:
         info = text.encode("utf-8", "surrogatepass")
         return _from_packed(raw + info, self.node, self.interface, src, dst, protocol, flags, extra)
 
-    def _parse_list(self, line: str) -> PacketSummary | None:
-        """A LIST_FORMAT line: ts, number, length, src, sport, dst, dport, protocol, info."""
-        f = line.split("\t", 8)
-        if len(f) != 9:
-            self._skip(SkipReason.FIELD_COUNT, line)
-            return None
+    def _parse_list_many(self, lines: Iterable[str]) -> list[PacketSummary]:
+        """LIST_FORMAT lines (ts, number, length, src, sport, dst, dport, protocol, info) in one loop.
+
+        What `_packet` does for the full format, inlined: one Python frame per line instead of four
+        (parse, its format's parser, _packet, from_packed) is ~20% of the parser's time at 150k lines/s
+        (`bench/capture_ingest.py`, "its parser + ring alone").
+        """
+        out: list[PacketSummary] = []
+        append, skip = out.append, self._skip
+        strings, intern, node, interface = self._strings, self._intern, self.node, self.interface
+        offset, last_local, parsed = self._offset, self._last_local, 0
         try:
-            ts = float(f[0])
-            if not 0.0 <= ts < 1e11:  # also false for nan
-                self._skip(SkipReason.BAD_TIMESTAMP, line)
-                return None
-            present = sport = dport = 0
-            if v := f[4]:
-                sport = int(v)
-                present = HAS_SPORT
-            if v := f[6]:
-                dport = int(v)
-                present |= HAS_DPORT
-            local = int(f[1])
-            offset = self._offset + self._last_local if local <= self._last_local else self._offset
-            raw = _pack(ts, offset + local, int(f[2]), 0, 0, 0, 0, sport, dport, 0, 0, 0, 0, 0, present)
-        except ValueError:
-            self._skip(SkipReason.NOT_A_NUMBER, line)
-            return None
-        except StructError:
-            self._skip(SkipReason.OUT_OF_RANGE, line)
-            return None
-        return self._packet(raw, offset, local, f, None, None)
+            for line in lines:
+                f = line.split("\t", 8)
+                if len(f) != 9:
+                    skip(SkipReason.FIELD_COUNT, line)
+                    continue
+                try:
+                    ts = float(f[0])
+                    if not 0.0 <= ts < 1e11:  # also false for nan
+                        skip(SkipReason.BAD_TIMESTAMP, line)
+                        continue
+                    present = sport = dport = 0
+                    if v := f[4]:
+                        sport = int(v)
+                        present = HAS_SPORT
+                    if v := f[6]:
+                        dport = int(v)
+                        present |= HAS_DPORT
+                    local = int(f[1])
+                    # a recording ring (-b) restarts tshark's numbering in every file: keep the stream's going
+                    start = offset + last_local if local <= last_local else offset
+                    raw = _pack(
+                        ts, start + local, int(f[2]), 0, 0, 0, 0, sport, dport, 0, 0, 0, 0, 0, present
+                    )
+                except ValueError:
+                    skip(SkipReason.NOT_A_NUMBER, line)
+                    continue
+                except StructError:
+                    skip(SkipReason.OUT_OF_RANGE, line)
+                    continue
+                if start != offset:
+                    offset = start
+                    self.file_starts.append(start + local)
+                last_local = local
+                src = strings.get(f[3]) or intern(f[3])
+                dst = strings.get(f[5]) or intern(f[5])
+                protocol = strings.get(f[7]) or intern(f[7])
+                # tshark escapes what it prints (\x1b shows as "\\x1b"); a node that is not tshark might not
+                text = f[8] if f[8].isprintable() else inert(f[8])
+                raw += text.encode("utf-8", "surrogatepass")
+                append(_new(PacketSummary, (raw, node, interface, src, dst, protocol, None, None)))
+                parsed += 1
+        finally:  # what was taken counts even if a line raised what no tshark line can
+            self._offset, self._last_local = offset, last_local
+            self.parsed += parsed
+        return out
 
 
 def _dns_from_info(info: str, name: str) -> tuple[int, str | None]:

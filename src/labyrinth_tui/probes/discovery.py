@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from labyrinth_tui.model.topology import Interface, InterfaceKind, Node, Pod, Route, VethPair
 from labyrinth_tui.nodes.commands import NETNS_ENTER, ForEachNetns, Section, batch_script, new_marker
-from labyrinth_tui.nodes.errors import NodeError
+from labyrinth_tui.nodes.errors import NodeError, sudo_refusal
 from labyrinth_tui.nodes.runner import CommandRunner
 from labyrinth_tui.probes.iproute import (
     DiscoveryError,
@@ -294,14 +294,19 @@ async def discover_node(
     privilege: Sequence[str] = (),
 ) -> Node:
     """One round trip to `session`'s node → its Node. Never raises for a node that fails to answer:
-    that gives Node(reachable=False, error=why). `privilege` prefixes the command, e.g. ("sudo", "-n")."""
+    that gives Node(reachable=False, error=why). `privilege` prefixes the command, e.g. ("sudo", "-n").
+
+    Except SudoRefused: sudo would not run the script for this login, a fault of the inventory's user that
+    no other node or command will get past, so the caller says it once instead of as a partial node."""
     marker = new_marker()
+    argv = [*privilege, "sh", "-s"]
     try:
-        result = await session.run(
-            [*privilege, "sh", "-s"], input=discovery_script(marker), timeout=timeout, check=False
-        )
+        result = await session.run(argv, input=discovery_script(marker), timeout=timeout, check=False)
     except NodeError as exc:
         return Node(name=session.name, address=session.address, reachable=False, error=exc.reason)
+    refused = sudo_refusal(session.name, argv, result.exit_status, result.stderr)
+    if refused is not None:
+        raise refused
     try:
         return parse_discovery(
             result.stdout,

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.capture_ready import Canary, interpret_canary_send, send_each_argv
+from labyrinth_tui.sources.base import StreamSpec
 from labyrinth_tui.sources.capture_runs import Lines
+from labyrinth_tui.sources.live_stream import LiveStream
 
 # canaries go in rounds of 10, 0.1 s apart; a round stops as soon as the relay has recorded one (its
 # sender looks for the relay's `<prefix>-canary-<mac>` file before each send), else ends by itself 1 s on
@@ -122,3 +124,26 @@ async def delivered(
     finally:
         for hop, canary in zip(hops, canaries, strict=True):
             hop.lines.watched.pop(canary.src_mac, None)
+
+
+async def delivered_on_nodes(
+    streams: Sequence[LiveStream], timeout: float, shown: Callable[[LiveStream], None]
+) -> dict[StreamSpec, bool]:
+    """`delivered` for live streams on any nodes: one round trip per node, every node at once; `shown`
+    is called with each stream as soon as its node's answer is in."""
+    by_node: dict[tuple[NodeSession, tuple[str, ...]], list[LiveStream]] = {}
+    for stream in streams:
+        if stream.lines is not None:
+            by_node.setdefault((stream.session, stream.privilege), []).append(stream)
+    result: dict[StreamSpec, bool] = {}
+
+    async def one_node(session: NodeSession, privilege: tuple[str, ...], group: list[LiveStream]) -> None:
+        hops = [Hop(s.spec.interface, s.lines, s.closing) for s in group if s.lines is not None]
+        for stream, done in zip(group, await delivered(session, privilege, hops, timeout), strict=True):
+            result[stream.spec] = done
+            shown(stream)
+
+    await asyncio.gather(
+        *(one_node(session, privilege, group) for (session, privilege), group in by_node.items())
+    )
+    return result

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import os
 import secrets
 import shutil
@@ -12,14 +11,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from labyrinth_tui.model.dissection import Dissection
-from labyrinth_tui.nodes.commands import pipeline
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
 from labyrinth_tui.probes.capture import merge_recording_argv
-from labyrinth_tui.probes.dissect import DISSECT_TIMEOUT, DissectError, frame_in, pdml_argv, pdml_layers
 from labyrinth_tui.sources.base import StreamSpec
-from labyrinth_tui.sources.capture_runs import Lines
 
 
 async def _local(argv: Sequence[str]) -> None:
@@ -93,44 +88,3 @@ async def fetch_recording(
         else:
             await _local(merge_recording_argv(trimmed, str(out)))
     return out
-
-
-async def dissect_recorded(
-    session: NodeSession, privilege: Sequence[str], node: str, run_path: str, local: int, number: int
-) -> Dissection:
-    """Frame `local` of a live stream's run file on the node (the stream's packet `number`): tshark
-    dissects it there with everything before it in its run (TCP analysis, DNS pairs), and its bytes
-    come back as one packet cut out by editcap."""
-    where = f"{node}:{run_path}"
-    pdml = await session.run([*privilege, *pdml_argv(run_path, local)], timeout=DISSECT_TIMEOUT, check=False)
-    layers = pdml_layers(where, local, pdml.exit_status, pdml.stdout.encode(), pdml.stderr.encode())
-    cut = pipeline(["editcap", "-r", run_path, "-", str(local)], ["base64", "-w", "0"])
-    raw = await session.run([*privilege, *cut], timeout=DISSECT_TIMEOUT, check=False)
-    try:
-        frame = frame_in(base64.b64decode(raw.stdout, validate=True), 1, where)
-    except (ValueError, binascii.Error, DissectError):  # DissectError: no packet in what came back
-        said = raw.stderr.strip()[-200:] or f"exit {raw.exit_status}, no packet {local} in the file"
-        raise DissectError(where, local, f"editcap could not cut the packet out: {said}") from None
-    return Dissection(number, layers, frame)
-
-
-async def save_recorded(
-    session: NodeSession,
-    privilege: Sequence[str],
-    lines: Lines,
-    scratch: Path | None,
-    spec: StreamSpec,
-    target: Path,
-) -> str:
-    """A live stream's recording so far (its runs' files as `lines` knows them), fetched from its node
-    as pcapng at `target`, whole or not at all; the note of `Lines.parts` ("" when frame N is packet N).
-    `scratch`: where to fetch into (the lab's state when it has one: removed with the lab)."""
-    parts, note = lines.parts()
-    if not parts:
-        raise OSError(f"{spec.key} has recorded no packet yet")
-    if scratch is not None:
-        scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="labyrinth-save-", dir=scratch) as tmp:
-        fetched = await fetch_recording(session, parts, Path(tmp), spec, privilege)
-        await copy_recording(fetched, target)  # whole or not at all
-    return note

@@ -66,20 +66,26 @@ class Lines:
         self.runs.append(RunFile(0, run_path(self.prefix, 0), 0))
 
     def take(self, pending: list[PacketSummary], lines: list[str]) -> None:
-        """A chunk of lines: packets to `pending` (canaries out), runs noted at each marker."""
-        parse, mine, ready = self.parser.parse, self.canary.src_mac, self.ready
-        run = self.runs[-1]
-        for line in lines:
-            if not line:
-                continue  # the node's "is anyone reading?" probe
+        """A chunk of lines: packets to `pending` (canaries out), runs noted at each marker.
+
+        The lines between two markers are parsed in one go (`parse_many`: one loop for a chunk)."""
+        start = 0
+        for at, line in enumerate(lines):
             if line.startswith(MARK):
+                self._packets(pending, lines[start:at])
                 self._marker(line[len(MARK) :])
-                run = self.runs[-1]
-                continue
-            packet = parse(line)
-            if packet is None:
-                continue
-            run.frames = packet.number - run.offset
+                start = at + 1
+        self._packets(pending, lines[start:] if start else lines)
+
+    def _packets(self, pending: list[PacketSummary], lines: list[str]) -> None:
+        # empty lines are the node's "is anyone reading?" probe
+        packets = self.parser.parse_many(line for line in lines if line)
+        if not packets:
+            return
+        run = self.runs[-1]
+        run.frames = packets[-1].number - run.offset
+        mine, ready = self.canary.src_mac, self.ready
+        for packet in packets:
             if is_canary(packet):
                 if packet.src == mine and not ready.is_set():
                     ready.set()

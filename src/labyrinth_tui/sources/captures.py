@@ -6,12 +6,10 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from labyrinth_tui.model.dissection import Dissection
-from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.nodes.commands import (
     UnsafeArgument,
     ended_with_reader,
@@ -29,21 +27,22 @@ from labyrinth_tui.probes.capture import (
     interpret_stream_setup,
     stream_setup_script,
 )
-from labyrinth_tui.probes.capture_parse import DEFAULT_FORMAT, LIST_FORMAT, LineAssembler, SummaryParser
+from labyrinth_tui.probes.capture_format import DEFAULT_FORMAT, LIST_FORMAT
+from labyrinth_tui.probes.capture_parse import LineAssembler, SummaryParser
 from labyrinth_tui.probes.capture_ready import Canary, CanaryNotSent, canary_filter
 from labyrinth_tui.sources.base import (
     Emit,
     PacketBatch,
-    SourceEvent,
     StreamDrops,
     StreamLag,
     StreamSpec,
     StreamState,
     StreamStatus,
 )
-from labyrinth_tui.sources.capture_canaries import Hop, delivered, send_canaries
-from labyrinth_tui.sources.capture_files import dissect_recorded, fetch_recording, save_recorded
+from labyrinth_tui.sources.capture_canaries import delivered_on_nodes, send_canaries
+from labyrinth_tui.sources.capture_files import fetch_recording
 from labyrinth_tui.sources.capture_runs import Lines, ended_why
+from labyrinth_tui.sources.live_stream import LiveStream, StreamFailed, Subscriber, dissect_live, save_live
 
 FLUSH_EVERY: Final = 0.05  # at most one PacketBatch per stream per 50 ms
 # tshark's memory grows ~0.8 KB per packet even in one pass (docs/lab-facts.md): after 250k packets (≈ 200 MB)
@@ -55,51 +54,6 @@ RESTART_AFTER: Final = 250_000
 RECORDED_NOTE: Final = "recording; tshark starting"
 DELIVERY_LIMIT: Final = 15.0  # s for a delivery canary to come back (tshark starting on a busy node)
 LIVE: Final = (StreamState.STARTING, StreamState.CAPTURING)
-
-
-class _Failed(Exception):
-    """The stream cannot go on; `reason` is for the user (tshark's or the node's own words)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(eq=False)
-class _Subscriber:
-    """One opener of a stream: its emit, and `left` once it no longer gets the stream's events."""
-
-    emit: Emit
-    left: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-@dataclass(eq=False)
-class _Stream:
-    spec: StreamSpec
-    session: NodeSession
-    subscribers: list[_Subscriber]
-    ring_capacity: int
-    workdir: str
-    record_dir: Path | None
-    privilege: tuple[str, ...]
-    lines: Lines | None = None
-    remote: RemoteStream | None = None
-    pending: list[PacketSummary] = field(default_factory=list)
-    closing: asyncio.Event = field(default_factory=asyncio.Event)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    state: StreamState = StreamState.STARTING
-    status: StreamStatus | None = None  # the last one emitted: what a later opener is told at once
-    idle: asyncio.TimerHandle | None = None  # kept warm with nobody reading: when it stops
-    dropped: int = 0  # packets never emitted because one flush carried more than ring_capacity
-    keep_recording: bool = True  # False once nobody will read it (the app quits, the lab goes down)
-    background: set[asyncio.Task[None]] = field(default_factory=set)  # the reader, canary senders
-
-    def emit(self, event: SourceEvent) -> None:
-        """To every opener still subscribed (fan-out: one tshark, several readers)."""
-        if isinstance(event, StreamStatus):
-            self.status = event
-        for subscriber in list(self.subscribers):
-            subscriber.emit(event)
 
 
 class CaptureStreams:
@@ -123,7 +77,7 @@ class CaptureStreams:
         self.restart_after = restart_after
         self.ready_timeout = ready_timeout
         self.buffer_kb = buffer_kb  # tcpdump's kernel buffer (tests make the kernel drop with 1 KiB)
-        self._streams: dict[StreamSpec, _Stream] = {}
+        self._streams: dict[StreamSpec, LiveStream] = {}
         self._recordings: dict[StreamSpec, Path] = {}
         self._runners: set[asyncio.Task[None]] = set()  # each stream's capture, whoever reads it
 
@@ -140,34 +94,16 @@ class CaptureStreams:
         return stream is not None and bool(stream.subscribers)
 
     async def live_dissection(self, spec: StreamSpec, number: int) -> Dissection | None:
-        """Packet `number` of a live stream, dissected by tshark on its node from its run's file.
-
-        The relay writes each packet to the file as it passes, so any packet the stream showed can be
-        read: tshark dissects it there with everything before it in its run (TCP analysis, DNS pairs),
-        and its bytes come back as one packet cut out by editcap. None when the stream is not live, or
-        the packet is no longer kept on the node (an earlier run, when nothing records the stream).
-        """
+        """Packet `number` of a live stream, dissected on its node (`live_stream.dissect_live`); None when
+        the stream is not live or no longer keeps the packet."""
         stream = self._streams.get(spec)
-        found = stream.lines.where(number) if stream is not None and stream.lines is not None else None
-        if stream is None or found is None:
-            return None
-        run, local = found
-        return await dissect_recorded(stream.session, stream.privilege, spec.node, run.path, local, number)
+        return None if stream is None else await dissect_live(stream, number)
 
     async def save_live(self, spec: StreamSpec, target: Path) -> str | None:
-        """A live stream's recording so far, fetched from its node, as pcapng at `target`.
-
-        Returns "" when frame N of the file is the stream's packet N; a note for the user when only
-        the latest packets could be kept (a stream that is not recorded keeps its current tshark run
-        only). None when the stream is not live; NodeError/OSError when the node cannot give it.
-        `target` is written whole or not at all.
-        """
+        """A live stream's recording so far as pcapng at `target` (`live_stream.save_live`); None when the
+        stream is not live."""
         stream = self._streams.get(spec)
-        if stream is None or stream.lines is None:
-            return None
-        return await save_recorded(
-            stream.session, stream.privilege, stream.lines, stream.record_dir, spec, target
-        )
+        return None if stream is None else await save_live(stream, target)
 
     async def open(
         self, spec: StreamSpec, emit: Emit, *, ring_capacity: int = 100_000, record_dir: Path | None = None
@@ -181,7 +117,7 @@ class CaptureStreams:
         while (running := self._streams.get(spec)) is not None and running.closing.is_set():
             await running.done.wait()  # stopping: let it go, then start afresh
         if running is not None:
-            await self._subscribed(running, _Subscriber(emit), joined=True)
+            await self._subscribed(running, Subscriber(emit), joined=True)
             return
         try:
             validate_node_name(spec.node)
@@ -196,8 +132,8 @@ class CaptureStreams:
             return
         workdir = f"/tmp/labyrinth-cap-{self.tag + '-' if self.tag else ''}{secrets.token_hex(6)}"
         privilege = tuple(self.privilege(spec.node) if callable(self.privilege) else self.privilege)
-        first = _Subscriber(emit)
-        stream = _Stream(spec, session, [first], max(1, ring_capacity), workdir, record_dir, privilege)
+        first = Subscriber(emit)
+        stream = LiveStream(spec, session, [first], max(1, ring_capacity), workdir, record_dir, privilege)
         self._streams[spec] = stream
         self._recordings.pop(spec, None)
         # the capture runs in a task of its own: it outlives this opener when others still read it
@@ -206,7 +142,7 @@ class CaptureStreams:
         runner.add_done_callback(self._runners.discard)
         await self._subscribed(stream, first, joined=False)
 
-    async def _subscribed(self, stream: _Stream, subscriber: _Subscriber, *, joined: bool) -> None:
+    async def _subscribed(self, stream: LiveStream, subscriber: Subscriber, *, joined: bool) -> None:
         """Until `subscriber` has left (closed, or the stream ended); a cancelled opener leaves."""
         if joined:
             if stream.idle is not None:  # kept warm for this: it reads on
@@ -222,7 +158,7 @@ class CaptureStreams:
             await asyncio.shield(self._leave(stream, subscriber))
             raise
 
-    async def _leave(self, stream: _Stream, subscriber: _Subscriber, keep_for: float = 0.0) -> None:
+    async def _leave(self, stream: LiveStream, subscriber: Subscriber, keep_for: float = 0.0) -> None:
         """`subscriber` gets no more events; the last one out stops the capture and waits for its end,
         unless `keep_for` > 0: then the capture runs on unread for that long, for an opener to come."""
         last = subscriber in stream.subscribers and len(stream.subscribers) == 1
@@ -236,14 +172,14 @@ class CaptureStreams:
         stream.closing.set()  # the last one out: it hears the stream's own end
         await stream.done.wait()
 
-    async def _capture(self, stream: _Stream) -> None:
+    async def _capture(self, stream: LiveStream) -> None:
         """The capture from its filter check to its end; its last status to everyone still subscribed."""
         spec = stream.spec
         reason = ""
         stream.emit(StreamStatus(spec, StreamState.STARTING, "checking the capture filter"))
         try:
             await self._run(stream)
-        except (_Failed, CaptureCheckFailed, NodeError) as exc:
+        except (StreamFailed, CaptureCheckFailed, NodeError) as exc:
             reason = exc.reason
         except Exception as exc:  # a bug of ours must show on the stream, not vanish with its task
             reason = f"{type(exc).__name__}: {exc}"
@@ -277,20 +213,16 @@ class CaptureStreams:
         await asyncio.gather(*(self.close(spec) for spec in list(self._streams)), return_exceptions=True)
 
     # --- one stream -----------------------------------------------------------------------------
-    @staticmethod
-    def _cmd(stream: _Stream, argv: Sequence[str]) -> list[str]:
-        return [*stream.privilege, *argv]
-
-    async def _run(self, stream: _Stream) -> None:
+    async def _run(self, stream: LiveStream) -> None:
         spec, session = stream.spec, stream.session
         marker = new_marker()
         script = stream_setup_script(marker, spec.interface, spec.capture_filter, stream.workdir)
-        setup = await session.run(self._cmd(stream, ["sh", "-s"]), input=script, timeout=30, check=False)
+        setup = await session.run(stream.cmd(["sh", "-s"]), input=script, timeout=30, check=False)
         failed = interpret_stream_setup(
             spec.interface, spec.capture_filter, marker, setup.exit_status, setup.stdout, setup.stderr
         )
         if failed:
-            raise _Failed(failed)
+            raise StreamFailed(failed)
         if stream.closing.is_set():
             return
         flusher = asyncio.create_task(self._flush_loop(stream))
@@ -314,7 +246,7 @@ class CaptureStreams:
                 await flusher
             self._flush(stream)
 
-    async def _follow(self, stream: _Stream, lines: Lines) -> None:
+    async def _follow(self, stream: LiveStream, lines: Lines) -> None:
         """Until close, or the capture's end by itself (tshark swaps happen on the node meanwhile)."""
         closing = asyncio.ensure_future(stream.closing.wait())
         ended = asyncio.ensure_future(lines.ended.wait())
@@ -324,9 +256,9 @@ class CaptureStreams:
             closing.cancel()
             ended.cancel()
         if not stream.closing.is_set():
-            raise _Failed(lines.end_reason or "tshark ended")
+            raise StreamFailed(lines.end_reason or "tshark ended")
 
-    def _lines(self, stream: _Stream) -> Lines:
+    def _lines(self, stream: LiveStream) -> Lines:
         """The stream's reader of the relay's lines, with a fresh canary of its own."""
         spec = stream.spec
 
@@ -348,7 +280,7 @@ class CaptureStreams:
         stream.lines = lines
         return lines
 
-    async def _start(self, stream: _Stream, lines: Lines) -> None:
+    async def _start(self, stream: LiveStream, lines: Lines) -> None:
         spec = stream.spec
         fmt = DEFAULT_FORMAT if spec.journey_fields else LIST_FORMAT
         argv = capture_argv(
@@ -358,19 +290,19 @@ class CaptureStreams:
             fmt=fmt,
             relay=Relay(lines.prefix, self.restart_after, lines.keep, lines.canary.frame()),
         )
-        wrapped = self._cmd(stream, ended_with_reader(argv, workdir=stream.workdir))
+        wrapped = stream.cmd(ended_with_reader(argv, workdir=stream.workdir))
         stream.remote = stream.session.stream(wrapped, privilege=stream.privilege)
         await stream.remote.start()
         self._background(stream, self._read(stream, lines, stream.remote))
 
     @staticmethod
-    def _background(stream: _Stream, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def _background(stream: LiveStream, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(job)
         stream.background.add(task)
         task.add_done_callback(stream.background.discard)
         return task
 
-    async def _until_ready(self, stream: _Stream, lines: Lines, sender: asyncio.Task[None]) -> None:
+    async def _until_ready(self, stream: LiveStream, lines: Lines, sender: asyncio.Task[None]) -> None:
         """Until the stream has shown its canary: only then does it capture. Once the relay has recorded
         it, the stream says so (STARTING, `recorded`): every packet from then on will be shown."""
         waits = [asyncio.ensure_future(e.wait()) for e in (lines.ready, lines.ended, stream.closing)]
@@ -386,12 +318,14 @@ class CaptureStreams:
             if lines.ready.is_set() or stream.closing.is_set():
                 return
             if lines.ended.is_set():
-                raise _Failed(lines.end_reason or "tshark ended before it was ready")
+                raise StreamFailed(lines.end_reason or "tshark ended before it was ready")
             try:
                 sender.result()
             except CanaryNotSent as exc:
-                raise _Failed(exc.reason) from None
-            raise _Failed(f"no packets visible on {stream.spec.interface}: tshark saw none of its canaries")
+                raise StreamFailed(exc.reason) from None
+            raise StreamFailed(
+                f"no packets visible on {stream.spec.interface}: tshark saw none of its canaries"
+            )
         finally:
             for waiter in (*waits, recorded):
                 waiter.cancel()
@@ -400,30 +334,18 @@ class CaptureStreams:
         """For each spec, True once its stream has emitted every packet its node recorded on the
         interface until now: a fresh canary sent there came back through tshark (one round trip per
         node sends them; see capture_canaries.delivered). False when not live, ended, or after `timeout`."""
-        live = {
-            spec: stream
+        live = [
+            stream
             for spec in specs
             if (stream := self._streams.get(spec)) is not None
             and stream.lines is not None
             and stream.state in LIVE
-        }
-        by_node: dict[tuple[NodeSession, tuple[str, ...]], list[_Stream]] = {}
-        for stream in live.values():
-            by_node.setdefault((stream.session, stream.privilege), []).append(stream)
-
-        async def one_node(session: NodeSession, privilege: tuple[str, ...], streams: list[_Stream]) -> None:
-            hops = [Hop(s.spec.interface, s.lines, s.closing) for s in streams if s.lines is not None]
-            for stream, done in zip(streams, await delivered(session, privilege, hops, timeout), strict=True):
-                shown[stream.spec] = done
-                self._flush(stream)  # what the canary followed is pending here: out now, not in 50 ms
-
-        shown: dict[StreamSpec, bool] = {}
-        await asyncio.gather(
-            *(one_node(session, privilege, s) for (session, privilege), s in by_node.items())
-        )
+        ]
+        # what a canary followed is pending in its stream once it is shown: out now, not in 50 ms
+        shown = await delivered_on_nodes(live, timeout, self._flush)
         return [shown.get(spec, False) for spec in specs]
 
-    async def _read(self, stream: _Stream, lines: Lines, remote: RemoteStream) -> None:
+    async def _read(self, stream: LiveStream, lines: Lines, remote: RemoteStream) -> None:
         """The relay's stdout in chunks → packets (and tshark swaps) for the stream."""
         assembler = LineAssembler()
         try:
@@ -438,12 +360,12 @@ class CaptureStreams:
         finally:
             lines.ended.set()
 
-    async def _flush_loop(self, stream: _Stream) -> None:
+    async def _flush_loop(self, stream: LiveStream) -> None:
         while True:
             await asyncio.sleep(FLUSH_EVERY)
             self._flush(stream)
 
-    def _flush(self, stream: _Stream) -> None:
+    def _flush(self, stream: LiveStream) -> None:
         if not stream.pending:
             return
         packets, stream.pending = stream.pending, []
@@ -452,7 +374,7 @@ class CaptureStreams:
             packets = packets[-stream.ring_capacity :]
         stream.emit(PacketBatch(stream.spec, tuple(packets), stream.dropped))
 
-    async def _stop(self, stream: _Stream) -> None:
+    async def _stop(self, stream: LiveStream) -> None:
         if stream.remote is None or stream.lines is None or stream.lines.stopping:
             return
         stream.lines.stopping = True
@@ -460,7 +382,7 @@ class CaptureStreams:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stream.lines.ended.wait(), 10)
 
-    async def _finish(self, stream: _Stream) -> None:
+    async def _finish(self, stream: LiveStream) -> None:
         """Stop the capture, fetch the recording if asked, remove our files on the node."""
         if stream.idle is not None:
             stream.idle.cancel()
@@ -475,7 +397,7 @@ class CaptureStreams:
                         stream.session, parts, stream.record_dir, stream.spec, stream.privilege
                     )
             with contextlib.suppress(NodeError):
-                await stream.session.run(self._cmd(stream, ["rm", "-rf", "--", stream.workdir]), timeout=30)
+                await stream.session.run(stream.cmd(["rm", "-rf", "--", stream.workdir]), timeout=30)
         finally:
             self._streams.pop(stream.spec, None)
             stream.done.set()

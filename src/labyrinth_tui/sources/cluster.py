@@ -31,9 +31,9 @@ from labyrinth_tui.nodes.commands import in_netns
 from labyrinth_tui.nodes.connect import HostKeyPrompt
 from labyrinth_tui.nodes.errors import NodeError
 from labyrinth_tui.nodes.session import NodeSession
-from labyrinth_tui.probes.discovery import discover_node
 from labyrinth_tui.sources.base import Emit, JourneyError, ProgressEvent, StreamSpec, TopologyEvent
 from labyrinth_tui.sources.captures import CaptureStreams
+from labyrinth_tui.sources.cluster_nodes import NodeDiscovery
 from labyrinth_tui.sources.journey_run import KEEP_WARM, READY_LIMIT, follow, plan_journey
 
 GROUP = "cluster"
@@ -112,48 +112,25 @@ class ClusterSource:
         self._certs = Path(tempfile.mkdtemp(prefix="labyrinth-kube-"))
         via = self.inventory.api_via if self.inventory else None
         if via is None or self.inventory is None:
-            return KubeClient.from_config(config, context=self.context, temp_dir=self._certs)
+            # in a thread: the client's first use imports its models (~1 s, 2 s at load), and SSH to the
+            # nodes goes on meanwhile on this loop
+            return await asyncio.to_thread(
+                KubeClient.from_config, config, context=self.context, temp_dir=self._certs
+            )
         host, port = api_endpoint(config, self.context)
         entry = self._entry(via)
         self._tunnel = ApiTunnel(
             self.inventory.connector(entry, ask_host_key=self.ask_host_key), via, host, port
         )
         await self._tunnel.__aenter__()
-        return KubeClient.from_config(
+        return await asyncio.to_thread(
+            KubeClient.from_config,
             config,
             context=self.context,
             server=self._tunnel.url,
             tls_server_name=API_SERVER_NAME,
             temp_dir=self._certs,
         )
-
-    async def _discover(
-        self, nodes: Sequence[NodeInfo], identities: dict[str, tuple[str, str]]
-    ) -> dict[str, Node]:
-        async def one(info: NodeInfo) -> Node:
-            entry = self._entry(info.name)
-            try:
-                connector = (self.inventory or Inventory(self.name, (entry,))).connector(
-                    entry, address=info.internal_ip, ask_host_key=self.ask_host_key
-                )
-            except ValueError as exc:
-                return Node(info.name, info.internal_ip, reachable=False, error=str(exc))
-            session = NodeSession(info.name, connector, connect_attempts=1, connect_timeout=self.ssh_timeout)
-            self.sessions[info.name] = session
-            privilege = ("sudo", "-n") if entry.sudo else ()
-            return await discover_node(session, identities, privilege=privilege)
-
-        found = await asyncio.gather(*(one(n) for n in nodes), return_exceptions=True)
-        result = {}
-        for info, node in zip(nodes, found, strict=True):
-            if isinstance(node, Node):
-                result[info.name] = node
-            elif isinstance(node, Exception):
-                why = node.reason if isinstance(node, NodeError) else f"{type(node).__name__}: {node}"
-                result[info.name] = Node(info.name, info.internal_ip, reachable=False, error=why)
-            else:
-                raise node
-        return result
 
     async def start(self, emit: Emit) -> None:
         def step(name: str, state: StepState, started: float, log: str = "") -> None:
@@ -162,11 +139,16 @@ class ClusterSource:
 
         started = time.monotonic()
         step("api", StepState.RUNNING, started)
+        finder = NodeDiscovery(self.inventory, self.name, self.sessions, self.ssh_timeout, self.ask_host_key)
+        if self.discover:
+            finder.early()  # SSH and each node's script while the API answers
         try:
             self._kube = kube = await self._connect()
             nodes, pods, services = await asyncio.gather(kube.nodes(), kube.pods(), kube.services())
-        except (KubeError, NodeError) as exc:
-            step("api", StepState.FAILED, started, str(exc))
+        except BaseException as exc:
+            finder.stop()  # a failure, or a cancelled start (the app quit while attaching)
+            if isinstance(exc, KubeError | NodeError):
+                step("api", StepState.FAILED, started, str(exc))
             raise
         cluster = kube.cluster or self.name
         addresses = {n.name: self._entry(n.name).address or n.internal_ip for n in nodes}
@@ -181,16 +163,18 @@ class ClusterSource:
         started = time.monotonic()
         step("discover", StepState.RUNNING, started)
         identities = {p.ip: (p.namespace, p.name) for p in pods if p.ip and not p.host_network}
-        discovered = await self._discover(nodes, identities)
+        discovered, refused = await finder.discover(nodes, identities)
         reached = sum(n.reachable for n in discovered.values())
         unreachable = [f"{n.name}: {n.error}" for n in discovered.values() if not n.reachable]
-        state = StepState.DONE if reached else StepState.FAILED
+        state = StepState.DONE if reached and not refused else StepState.FAILED
         step("discover", state, started, "\n".join([f"{reached}/{len(nodes)} nodes reached", *unreachable]))
         self.topology = merge_topology(cluster, nodes, pods, services, discovered, addresses)
         emit(TopologyEvent(self.topology))
+        if refused:  # the inventory's login, not a node, is wrong: one line, the first node's
+            raise min(refused, key=lambda r: r.node)
 
     def _privilege(self, node: str) -> tuple[str, ...]:
-        return ("sudo", "-n") if self._entry(node).sudo else ()
+        return ("sudo", "-n") if self._entry(node).needs_sudo else ()
 
     async def open_stream(self, spec: StreamSpec, emit: Emit) -> None:
         if self._captures is None:

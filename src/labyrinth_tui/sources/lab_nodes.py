@@ -65,9 +65,13 @@ async def discover_lab(state: LabState, sessions: dict[str, NodeSession]) -> Top
     return replace(base, nodes=tuple(replace(n, role=roles.get(n.name, n.role)) for n in nodes))
 
 
-def lab_inventory(state: LabState) -> Inventory:
+def lab_inventory(state: LabState, user: str | None = None) -> Inventory:
     """The lab as `cluster attach --ssh-inventory` takes it: each node reached inside its netns, host keys
-    pinned in `<state dir>/known_hosts` (written here; `lab down` removes the folder with it)."""
+    pinned in `<state dir>/known_hosts` (written here; `lab down` removes the folder with it).
+
+    `user`: log in as that user with `sudo: true`, as on GCP, instead of the lab's root. The lab's sshd
+    takes its one key for any user (AuthorizedKeysFile is the lab's own file), so the user only has to
+    exist on the machine and have passwordless sudo."""
     known_hosts = Path(state.state_dir) / "known_hosts"
     # every lab uses 10.168.0.x: these keys go in the lab's own file, never in a shared known_hosts
     known_hosts.write_text("".join(f"{n.address} {n.ssh.host_key}\n" for n in state.nodes))
@@ -76,11 +80,12 @@ def lab_inventory(state: LabState) -> Inventory:
             name=n.name,
             address=n.address,
             internal_ip=n.address,
-            user=n.ssh.user,
+            user=user or n.ssh.user,
             key=n.ssh.client_key,
             port=n.ssh.port,
             role=n.role,
             netns=n.netns,
+            sudo=True if user else None,
         )
         for n in state.nodes
     )

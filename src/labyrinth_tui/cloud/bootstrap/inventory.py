@@ -10,6 +10,7 @@ nodes:                     # the first is the control plane unless one says role
     user: ubuntu
     key: ~/.ssh/id_ed25519
     port: 22
+    sudo: true             # commands run behind `sudo -n` (the default unless user is root)
     # netns: labyrinth.node-0  # only `labyrinth lab inventory` writes it: sshd listens inside that netns
 """
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from labyrinth_tui.cloud.gcp.spec import NodeAccess
 
 ROLES: Final = ("control-plane", "worker")
-_NODE_KEYS: Final = {"name", "address", "internal_ip", "user", "key", "port", "role", "netns"}
+_NODE_KEYS: Final = {"name", "address", "internal_ip", "user", "key", "port", "role", "netns", "sudo"}
 _TOP_KEYS: Final = {"cluster", "api_via", "known_hosts", "ssh_config", "nodes"}
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _USER_RE: Final = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
@@ -57,11 +58,12 @@ class NodeEntry:
     port: int | None = None
     role: str = "worker"
     netns: str | None = None  # a lab node: its sshd is reached by a socket opened inside this netns
+    sudo: bool | None = None  # as the inventory says; unset: needed unless the user is root
 
     @property
-    def sudo(self) -> bool:
-        """Commands need `sudo -n` unless we log in as root."""
-        return self.user != "root"
+    def needs_sudo(self) -> bool:
+        """Commands run behind `sudo -n`: as the inventory says, else unless we log in as root."""
+        return self.sudo if self.sudo is not None else self.user != "root"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +192,9 @@ def _entry(where: str, raw: object, index: int) -> NodeEntry:
             raise InventoryError(f"{at}: {exc}") from None
     if role not in ROLES:
         raise InventoryError(f"{at}: role {short(repr(role))} is not one of {', '.join(ROLES)}")
+    sudo = raw.get("sudo")
+    if sudo is not None and not isinstance(sudo, bool):
+        raise InventoryError(f"{at}: sudo must be true or false, got {_shown(sudo)}")
     return NodeEntry(
         name=name,
         address=_text(at, "address", raw.get("address"), _HOST_RE),
@@ -199,7 +204,13 @@ def _entry(where: str, raw: object, index: int) -> NodeEntry:
         port=port,
         role=role,
         netns=netns,
+        sudo=sudo,
     )
+
+
+def check_user(user: str, where: str = "user") -> str:
+    """`user` as an inventory takes it (a login name); InventoryError naming `where` otherwise."""
+    return _text(where, "user", user, _USER_RE) or user
 
 
 def parse_inventory(text: str, source: str) -> Inventory:

@@ -56,7 +56,7 @@ def bootstrap_nodes(
                 f"{inventory.source}: node {entry.name} needs internal_ip (the cluster's address)"
             )
         try:
-            nodes.append(BootstrapNode(entry.name, ip, sessions[entry.name], sudo=entry.sudo))
+            nodes.append(BootstrapNode(entry.name, ip, sessions[entry.name], sudo=entry.needs_sudo))
         except ValueError as exc:
             raise InventoryError(f"{inventory.source}: {exc}") from None
     return nodes[0], nodes[1:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -111,8 +112,13 @@ class KubeClient:
         self.cluster = cluster
         self.server = server
         self.core = k8s.CoreV1Api(api)
-        self.apps = k8s.AppsV1Api(api)
         self.discovery = k8s.DiscoveryV1Api(api)
+
+    @functools.cached_property
+    def apps(self) -> Any:
+        """Deployments, for bootstrap's manifests only: its first use imports ~0.5 s of models, which
+        attaching (nodes, pods, services) does not need (`python -X importtime`, kubernetes 37)."""
+        return k8s.AppsV1Api(self.api)
 
     @classmethod
     def from_config(

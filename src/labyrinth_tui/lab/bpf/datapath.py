@@ -19,7 +19,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,36 +139,47 @@ def up(
     mount_bpffs(bpffs(spec.prefix))
     checkpoint("bpf-mounted")
     loaded: dict[str, dict[str, libbpf.BpfObject]] = {}
+    copies: dict[str, Future[dict[str, libbpf.BpfObject]]] = {}
     try:
         with ThreadPoolExecutor(max_workers=len(spec.nodes)) as loaders:
-            futures = {
-                node.name: loaders.submit(_node_load, spec, node, built, attachments(spec, node))
-                for node in spec.nodes
-            }
-            for name, future in futures.items():
+            families = {node.name: loaders.submit(_load_families, spec, node, built) for node in spec.nodes}
+            for name, future in families.items():
                 loaded[name] = future.result()
-        checkpoint("bpf-loaded")
-        devices()
-        # from this one thread: more attach no faster (the rtnl lock takes them one by one) and starve
-        # `lab up`'s other rtnl users (iptables-restore behind 8 waiting attachers took 0.2-0.4 s, not 20 ms)
-        for node in spec.nodes:
-            _attach_node(
-                attach,
-                spec.node_netns(node.name),
-                node_pins(spec.prefix, node.name),
-                attachments(spec, node),
-                loaded[node.name],
-            )
+            checkpoint("bpf-loaded")
+            # each endpoint's own bpf_lxc loads after the node's shared objects, so that the verifier's CPU
+            # (~4 ms a load) is not taken from making the devices: they are attached last, by which time
+            # the devices and the node's other attachments have long waited longer than that
+            copies = {
+                node.name: loaders.submit(_load_copies, node_pins(spec.prefix, node.name), built, items)
+                for node in spec.nodes
+                for items in [attachments(spec, node)]
+            }
+            devices()
+            # from this one thread: more attach no faster (the rtnl lock takes them one by one) and
+            # starve `lab up`'s other rtnl users (iptables-restore behind 8 waiting attachers took
+            # 0.2-0.4 s, not 20 ms)
+            for node in spec.nodes:
+                _attach_node(
+                    attach,
+                    spec.node_netns(node.name),
+                    node_pins(spec.prefix, node.name),
+                    attachments(spec, node),
+                    loaded[node.name],
+                    copies[node.name],
+                )
     finally:
+        for future in copies.values():  # the pool is shut down: every copy is loaded or failed
+            if future.exception() is None:
+                for obj in future.result().values():
+                    obj.close()
         for objs in loaded.values():
             for obj in objs.values():
                 obj.close()
     checkpoint("bpf-attached")
 
 
-def _node_load(
-    spec: LabSpec, node: NodeSpec, built: dict[str, str], items: list[Attachment]
-) -> dict[str, libbpf.BpfObject]:
+def _load_families(spec: LabSpec, node: NodeSpec, built: dict[str, str]) -> dict[str, libbpf.BpfObject]:
+    """The node's bpf_lxc, bpf_overlay and bpf_host, its maps made and pinned, its service map filled."""
     pins = node_pins(spec.prefix, node.name)
     (pins / "maps").mkdir(parents=True, exist_ok=True)
     (pins / "links").mkdir(exist_ok=True)
@@ -178,8 +189,19 @@ def _node_load(
         for family in ("bpf_lxc", "bpf_overlay", "bpf_host"):
             loaded[family] = libbpf.BpfObject(built[family], pin_dir=str(pins / "maps"))
         _fill_services(spec, loaded["bpf_lxc"])
+    except BaseException:
+        for obj in loaded.values():
+            obj.close()
+        raise
+    return loaded
+
+
+def _load_copies(pins: Path, built: dict[str, str], items: list[Attachment]) -> dict[str, libbpf.BpfObject]:
+    """Every endpoint's own copy of its family's object (see Attachment.object_key), the maps reused."""
+    loaded: dict[str, libbpf.BpfObject] = {}
+    try:
         for item in items:
-            if item.object_key not in loaded:
+            if item.object_key != item.family and item.object_key not in loaded:
                 loaded[item.object_key] = libbpf.BpfObject(built[item.family], pin_dir=str(pins / "maps"))
     except BaseException:
         for obj in loaded.values():
@@ -189,10 +211,18 @@ def _node_load(
 
 
 def _attach_node(
-    attach: str, netns: str, pins: Path, items: list[Attachment], objs: dict[str, libbpf.BpfObject]
+    attach: str,
+    netns: str,
+    pins: Path,
+    items: list[Attachment],
+    shared: dict[str, libbpf.BpfObject],
+    copies: Future[dict[str, libbpf.BpfObject]],
 ) -> None:
+    # the node's shared objects' attachments first: its endpoints' copies may still be loading
+    ordered = sorted(items, key=lambda item: item.object_key != item.family)
     with entered(netns):
-        for item in items:
+        for item in ordered:
+            objs = shared if item.object_key == item.family else copies.result()
             prog_fd = objs[item.object_key].prog_fd(item.program)
             ifindex = socket.if_nametoindex(item.ifname)
             if attach == "tc":
@@ -293,12 +323,18 @@ class Started:
     note: str  # why it fell back, for the user
 
 
-def start(spec: LabSpec, checkpoint: Checkpoint, devices: Callable[[], None] = lambda: None) -> Started:
-    """The ebpf datapath, or iptables and why when BPF cannot load here. LabError on a real failure.
-    `devices` returns once the devices to attach to exist (see `up`)."""
+def fallback_reason() -> str | None:
+    """Why an ebpf lab would fall back to iptables here (BPF refused, no clang and no cached objects)."""
     reason = unavailable_reason()
     if reason is None and shutil.which("clang") is None and not cached():
         reason = "clang is not installed (apt-get install -y clang llvm libbpf-dev, or: make setup)"
+    return reason
+
+
+def start(spec: LabSpec, checkpoint: Checkpoint, devices: Callable[[], None] = lambda: None) -> Started:
+    """The ebpf datapath, or iptables and why when BPF cannot load here. LabError on a real failure.
+    `devices` returns once the devices to attach to exist (see `up`)."""
+    reason = fallback_reason()
     if reason is not None:
         return Started(
             "iptables", "", f"eBPF cannot be loaded here: {reason}; kube-proxy's iptables carry it"

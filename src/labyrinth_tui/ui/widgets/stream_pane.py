@@ -201,9 +201,10 @@ class StreamPane(Vertical, can_focus_children=True):
         plist = self.packets
         # every 0.25 s on every pane: updating three Statics with the same text still relays out and
         # repaints the screen (13 % CPU with three quiet streams, bench/soak.py); only a change is drawn
+        # (the drop counts too: tcpdump's can grow while no packet comes, and must never stay hidden)
         shown = (
             self.state, self.reason, self._rates[-1], plist.ring.total, plist.ring.dropped,
-            plist.new_count, plist.filter.text,
+            plist.new_count, plist.filter.text, self.kernel_dropped, self.source_dropped,
         )  # fmt: skip
         if shown == self._shown:
             return

@@ -247,6 +247,7 @@ static __always_inline int lb4_xlate(struct __sk_buff *skb, const struct flow4 *
 	struct lb4_backend *backend;
 	struct ct4_key ct = {};
 	struct ct4_entry entry = {};
+	struct ct4_entry *known;
 
 	if (!svc || svc->count == 0)
 		return 0;
@@ -265,8 +266,14 @@ static __always_inline int lb4_xlate(struct __sk_buff *skb, const struct flow4 *
 	ct.proto = flow->proto;
 	entry.vip = flow->daddr;
 	entry.vip_port = flow->dport;
-	if (bpf_map_update_elem(&ct4_global, &ct, &entry, BPF_ANY) < 0)
-		return 0;
+	/* written once per flow, not per packet: an LRU update takes a lock and a free node and frees
+	 * the old one, a lookup does neither (and refreshes the entry's place in the LRU all the same) */
+	known = bpf_map_lookup_elem(&ct4_global, &ct);
+	if (!known || known->vip != entry.vip || known->vip_port != entry.vip_port ||
+	    known->rev_nat_index != entry.rev_nat_index) {
+		if (bpf_map_update_elem(&ct4_global, &ct, &entry, BPF_ANY) < 0)
+			return 0;
+	}
 	return rewrite4(skb, flow, 1, backend->address, backend->port) == 0;
 }
 
