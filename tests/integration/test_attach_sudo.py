@@ -72,8 +72,14 @@ def test_every_node_is_discovered_through_sudo(run: dict[str, Any]) -> None:
         (n["name"], True, None) for n in run["status"]["nodes"]
     ]
     assert all({"ens4", "cilium_vxlan"} <= set(n["interfaces"]) for n in nodes)
-    # discovery's one script per node ran as root through sudo, for that user
-    assert _sudo_commands(run).count("/usr/bin/sh -s") == len(nodes)
+    # every script ran as root through sudo, for that user: discovery's one per node, each journey's
+    # evidence one before and one after the traffic per node it crossed, and each capture's setup
+    # (filter check + its folder, removed at its end by one `rm -rf` each)
+    commands = _sudo_commands(run)
+    evidence = sum(len(run["sudo"][k]["evidence"]) for k in ("article", "other"))
+    captures = sum(c.startswith("/usr/bin/rm -rf -- /tmp/labyrinth-cap-") for c in commands)
+    assert captures >= 6
+    assert commands.count("/usr/bin/sh -s") == len(nodes) + 2 * evidence + captures
 
 
 @needs_root
@@ -130,8 +136,16 @@ def test_captures_and_evidence_ran_as_root_through_sudo_for_the_user(run: dict[s
     captured = {m for c in commands for m in re.findall(r"\btcpdump -i (\S+)", c)}
     hops = {i for report in (run["sudo"]["article"], run["sudo"]["other"]) for _, i in _hops(report, "syn")}
     assert hops <= captured  # each hop's interface was captured by a capture tool run by sudo
-    assert any(c.startswith("/usr/sbin/iptables-save") for c in commands)
-    assert any(c.startswith("/usr/sbin/bpftool") for c in commands)
+    # a node's evidence is one `sh -s` (counted above) running iptables-save and bpftool: what they
+    # read only root can (`iptables-save -c` as a user: "Permission denied (you must be root)")
+    evidence = [e for report in (run["sudo"]["article"], run["sudo"]["other"]) for e in report["evidence"]]
+    assert evidence and all(e["moved"] for e in evidence)  # kube-proxy's counters that moved
+    tcx = [
+        re.search(r"bpftool cannot name the device of (\d+) tcx links", p)
+        for e in evidence
+        for p in e["problems"]
+    ]
+    assert len([m for m in tcx if m and int(m.group(1)) > 0]) == len(evidence)  # bpftool listed the links
 
 
 @needs_root
