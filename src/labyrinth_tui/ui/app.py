@@ -38,6 +38,7 @@ class LabyrinthApp(App[None]):
         super().__init__()
         self.source = source
         self.follow = follow  # a viewer of `labyrinth serve`: nothing that acts on the cluster or the disk
+        self._source_closed = False
 
     def on_mount(self) -> None:
         keep_gc_pauses_short(self)
@@ -56,13 +57,24 @@ class LabyrinthApp(App[None]):
 
     async def action_quit(self) -> None:
         """Stop every capture (nothing left running on the nodes), then leave."""
-        if self.source is not None:
+        if self.source is not None and not self._source_closed:
             self.notify("stopping captures…", timeout=2)
-            try:
-                await self.source.close()
-            except Exception as exc:  # quitting must not fail; say what could not be stopped
-                self.log.error(f"closing the source: {exc}")
+        await self._close_source()
         self.exit()
+
+    async def on_unmount(self) -> None:
+        # the app also ends without `q` (app.exit() from a screen, a viewer's terminal gone): the source
+        # still stops its captures and removes its files (an attached cluster's keys among them)
+        await self._close_source()
+
+    async def _close_source(self) -> None:
+        if self.source is None or self._source_closed:
+            return
+        self._source_closed = True
+        try:
+            await self.source.close()
+        except Exception as exc:  # quitting must not fail; say what could not be stopped
+            self.log.error(f"closing the source: {exc}")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
