@@ -307,9 +307,15 @@ def test_the_presenters_tour_is_shown_as_a_tour_to_viewers(tmp_path: Path, keys:
         tmux.wait("alice", "7/7 steps passed", "✓ the DNS search walk")
         # one screen: leaving the tour is back on the tree, not on a journey screen shown under it
         tmux.keys("alice", "Escape")
-        wait_until(lambda: "steps passed" not in tmux.screen("alice"), timeout=10, what="the tour to close")
-        screen = tmux.wait("alice", "following the presenter", "wrk-1/node-wrk")
-        assert "search walk" not in screen, screen
+        # the terminal is redrawn row by row: wait until no row of the tour (nor a journey screen's
+        # footer) is left, not only its title; a journey screen under the tour would keep "esc Back"
+        wait_until(
+            lambda: not any(t in tmux.screen("alice") for t in ("steps passed", "search walk", "esc Back")),
+            timeout=10,
+            what="the tour to close, back on the tree",
+        )
+        screen = tmux.wait("alice", "following the presenter", "wrk-1/node-wrk", "Topology")
+        assert "search walk" not in screen and "esc Back" not in screen, screen
         # a late joiner is shown the tour the presenter shows
         tmux.open("bob", server.ssh(keys["bob"], "-tt"))
         tmux.wait("bob", "7/7 steps passed")
