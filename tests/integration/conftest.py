@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,22 @@ def article_exchange(prefix: str) -> None:
     finally:
         listener.kill()
         listener.wait()
+
+
+def handshake_path(report: dict[str, Any], step: str) -> list[tuple[str, str]]:
+    """(node, interface) of each hop a handshake step ("syn", "syn_ack") crossed, from a journey's JSON."""
+    return [(h["node"], h["interface"]) for h in report["handshake"][step]["hops"]]
+
+
+def overlay_path(
+    client_node: str, client_veth: str, server_node: str, server_veth: str
+) -> list[tuple[str, str]]:
+    """The six hops the article followed from a pod on one node to a pod on another over VXLAN."""
+    return [
+        (client_node, client_veth),
+        (client_node, "cilium_vxlan"),
+        (client_node, "ens4"),
+        (server_node, "ens4"),
+        (server_node, "cilium_vxlan"),
+        (server_node, server_veth),
+    ]

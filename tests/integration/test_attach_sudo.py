@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import ROOT, needs_root
 from tests.integration.attach_sudo import NO_SUDO_USER, SUDO_USER
-from tests.integration.conftest import labyrinth, unique_prefix
+from tests.integration.conftest import handshake_path, labyrinth, overlay_path, unique_prefix
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +41,6 @@ def run() -> Iterator[dict[str, Any]]:
         result: dict[str, Any] = json.loads(done.stdout)
         result["prefix"] = prefix
         yield result
-
-
-def _hops(report: dict[str, Any], step: str) -> list[tuple[str, str]]:
-    return [(h["node"], h["interface"]) for h in report["handshake"][step]["hops"]]
 
 
 def _sudo_commands(run: dict[str, Any]) -> list[str]:
@@ -86,17 +82,10 @@ def test_every_node_is_discovered_through_sudo(run: dict[str, Any]) -> None:
 def test_the_article_pair_crosses_six_hops_with_packets_on_each(run: dict[str, Any]) -> None:
     report = run["sudo"]["article"]
     client, server = report["client"], report["server"]
-    six = [
-        ("node-1", client["host_veth"]),
-        ("node-1", "cilium_vxlan"),
-        ("node-1", "ens4"),
-        ("node-2", "ens4"),
-        ("node-2", "cilium_vxlan"),
-        ("node-2", server["host_veth"]),
-    ]
+    six = overlay_path("node-1", client["host_veth"], "node-2", server["host_veth"])
     assert client["host_veth"] and server["host_veth"]
-    assert _hops(report, "syn") == six
-    assert _hops(report, "syn_ack") == six[::-1]
+    assert handshake_path(report, "syn") == six
+    assert handshake_path(report, "syn_ack") == six[::-1]
     assert report["handshake"]["complete"] is True
     assert report["received"] == "asdfasdfasdfasd\n"
     assert report["dns"]["answer"] == "10.105.134.33"
@@ -115,14 +104,9 @@ def test_a_pod_that_is_not_the_articles_reaches_the_other_service(run: dict[str,
     client, server = report["client"], report["server"]
     assert (client["namespace"], client["node"]) == ("scale", "node-2")
     assert (server["namespace"], server["node"]) == ("wrk-1", "node-1")
-    assert _hops(report, "syn") == [
-        ("node-2", client["host_veth"]),
-        ("node-2", "cilium_vxlan"),
-        ("node-2", "ens4"),
-        ("node-1", "ens4"),
-        ("node-1", "cilium_vxlan"),
-        ("node-1", server["host_veth"]),
-    ]
+    assert handshake_path(report, "syn") == overlay_path(
+        "node-2", client["host_veth"], "node-1", server["host_veth"]
+    )
     assert report["received"] == "hello sudo\n"
     assert all(s["packets"] > 0 for s in report["streams"])
 
@@ -134,7 +118,11 @@ def test_captures_and_evidence_ran_as_root_through_sudo_for_the_user(run: dict[s
     # a capture is tcpdump started by the relay inside the process-group wrapper (`dumpcap -d` only
     # compiles the filter)
     captured = {m for c in commands for m in re.findall(r"\btcpdump -i (\S+)", c)}
-    hops = {i for report in (run["sudo"]["article"], run["sudo"]["other"]) for _, i in _hops(report, "syn")}
+    hops = {
+        i
+        for report in (run["sudo"]["article"], run["sudo"]["other"])
+        for _, i in handshake_path(report, "syn")
+    }
     assert hops <= captured  # each hop's interface was captured by a capture tool run by sudo
     # a node's evidence is one `sh -s` (counted above) running iptables-save and bpftool: what they
     # read only root can (`iptables-save -c` as a user: "Permission denied (you must be root)")

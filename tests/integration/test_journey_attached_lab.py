@@ -24,7 +24,7 @@ from labyrinth_tui.sources.cluster import ClusterSource
 from tests.conftest import IS_ROOT
 from tests.fakes.kube_api import KubeApiStub
 from tests.fakes.kube_lab import LabCluster
-from tests.integration.conftest import LABYRINTH, labyrinth, unique_prefix
+from tests.integration.conftest import LABYRINTH, handshake_path, labyrinth, overlay_path, unique_prefix
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +58,6 @@ async def attached(
             await source.close()
 
 
-def _hops(report: dict[str, Any], step: str) -> list[tuple[str, str]]:
-    return [(h["node"], h["interface"]) for h in report["handshake"][step]["hops"]]
-
-
 def _named_by_discovery(topology: Topology) -> set[tuple[str, str]]:
     return {(n.name, i.name) for n in topology.nodes for i in n.interfaces}
 
@@ -89,17 +85,10 @@ async def test_the_article_pair_gives_the_lab_journeys_six_hops(
     pods = {f"{p['namespace']}/{p['name']}": p for p in lab[1]["pods"]}
     assert client["host_veth"] == pods[f"wrk-1/{client['name']}"]["host_veth"]
     assert server["host_veth"] == pods[f"wrk-2/{server['name']}"]["host_veth"]
-    six = [
-        ("node-1", client["host_veth"]),
-        ("node-1", "cilium_vxlan"),
-        ("node-1", "ens4"),
-        ("node-2", "ens4"),
-        ("node-2", "cilium_vxlan"),
-        ("node-2", server["host_veth"]),
-    ]
-    assert _hops(report, "syn") == six
-    assert _hops(report, "syn_ack") == six[::-1]
-    assert _hops(report, "ack") == six
+    six = overlay_path("node-1", client["host_veth"], "node-2", server["host_veth"])
+    assert handshake_path(report, "syn") == six
+    assert handshake_path(report, "syn_ack") == six[::-1]
+    assert handshake_path(report, "ack") == six
     syn = report["handshake"]["syn"]["hops"]
     assert [h["dst"] for h in syn] == ["10.105.134.33:9999"] + ["10.0.2.215:9999"] * 5
     assert syn[1]["changes"] == ["DNAT 10.105.134.33:9999 → 10.0.2.215:9999"]
@@ -132,16 +121,9 @@ async def test_an_extra_pod_to_the_other_service_crosses_the_other_way(
     client, server = report["client"], report["server"]
     assert (client["name"], client["ip"]) == (extra.name, extra.ip)
     assert (server["namespace"], server["node"]) == ("wrk-1", "node-1")
-    hops = [
-        ("node-2", extra.host_veth),
-        ("node-2", "cilium_vxlan"),
-        ("node-2", "ens4"),
-        ("node-1", "ens4"),
-        ("node-1", "cilium_vxlan"),
-        ("node-1", server["host_veth"]),
-    ]
-    assert _hops(report, "syn") == hops
-    assert _hops(report, "syn_ack") == hops[::-1]
+    hops = overlay_path("node-2", extra.host_veth, "node-1", server["host_veth"])
+    assert handshake_path(report, "syn") == hops
+    assert handshake_path(report, "syn_ack") == hops[::-1]
     syn = report["handshake"]["syn"]["hops"]
     assert [h["src"].split(":")[0] for h in syn] == [extra.ip] * 6
     assert [h["dst"] for h in syn] == ["10.98.41.127:9999"] + ["10.0.1.15:9999"] * 5
@@ -169,14 +151,9 @@ async def test_labyrinth_journey_on_the_attached_lab_gives_the_six_hops(
         out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()
     report = json.loads(out)
-    assert _hops(report, "syn") == [
-        ("node-1", client["host_veth"]),
-        ("node-1", "cilium_vxlan"),
-        ("node-1", "ens4"),
-        ("node-2", "ens4"),
-        ("node-2", "cilium_vxlan"),
-        ("node-2", server["host_veth"]),
-    ]
+    assert handshake_path(report, "syn") == overlay_path(
+        "node-1", client["host_veth"], "node-2", server["host_veth"]
+    )
     assert "✓ cluster  api" in err.decode() and "✓ cluster  discover" in err.decode()
 
 
@@ -280,14 +257,9 @@ async def test_j_on_a_pod_and_u_in_the_tui_on_the_attached_lab(
             assert isinstance(app.screen, TourScreen)
             summary = app.screen.query_one("#tour-summary").render()
             failed = [(s.title, s.seen) for s in app.screen.steps if not s.passed]
-    assert _hops(report, "syn") == [
-        ("node-2", extra["host_veth"]),
-        ("node-2", "cilium_vxlan"),
-        ("node-2", "ens4"),
-        ("node-1", "ens4"),
-        ("node-1", "cilium_vxlan"),
-        ("node-1", client["host_veth"]),
-    ]
+    assert handshake_path(report, "syn") == overlay_path(
+        "node-2", extra["host_veth"], "node-1", client["host_veth"]
+    )
     assert report["received"] == "asdfasdfasdfasd\n"
     # the lab's default datapath translates the service in eBPF, so kube-proxy's rules count nothing; seen
     # from a node over SSH (not the lab's own reader), Debian's bpftool 7.1 cannot place a tcx link on a
