@@ -58,6 +58,12 @@ from importlib import resources
 from typing import Final
 
 MARK: Final = "\x1elabyrinth\t"
+# tshark's memory grows ~0.8 KB per packet even in one pass (docs/lab-facts.md): after 250k packets (≈ 200 MB)
+# the relay swaps in a fresh tshark at a packet boundary. tshark's own `-M N` (session auto reset) does
+# not bound it, measured reading a pipe: 1M packets 748 MB without; 2M packets 616 MB with -M 50000 and
+# 1.25 GB with -M 20000 (`cat FILE | /usr/bin/time -f %M tshark -r - -M N -T tabs …`, FILE from
+# tests/fakes/pcapgen.write_pcap).
+RESTART_AFTER: Final = 250_000
 
 # the relay itself runs on the node (`python3 -c`, the node's own python3): it ships as a file of the
 # package, so that it reads, diffs and lints as the Python it is

@@ -30,6 +30,7 @@ from labyrinth_tui.probes.capture import (
 from labyrinth_tui.probes.capture_format import DEFAULT_FORMAT, LIST_FORMAT
 from labyrinth_tui.probes.capture_parse import LineAssembler, SummaryParser
 from labyrinth_tui.probes.capture_ready import Canary, CanaryNotSent, canary_filter
+from labyrinth_tui.probes.capture_swap import RESTART_AFTER
 from labyrinth_tui.sources.base import (
     Emit,
     PacketBatch,
@@ -45,12 +46,6 @@ from labyrinth_tui.sources.capture_runs import Lines, ended_why
 from labyrinth_tui.sources.live_stream import LiveStream, StreamFailed, Subscriber, dissect_live, save_live
 
 FLUSH_EVERY: Final = 0.05  # at most one PacketBatch per stream per 50 ms
-# tshark's memory grows ~0.8 KB per packet even in one pass (docs/lab-facts.md): after 250k packets (≈ 200 MB)
-# the node-side relay swaps in a fresh tshark at a packet boundary. tshark's own `-M N` (session auto
-# reset) does not bound it, measured reading a pipe: 1M packets 748 MB without; 2M packets 616 MB with
-# -M 50000 and 1.25 GB with -M 20000 (`cat FILE | /usr/bin/time -f %M tshark -r - -M N -T tabs …`,
-# FILE from tests/fakes/pcapgen.write_pcap).
-RESTART_AFTER: Final = 250_000
 RECORDED_NOTE: Final = "recording; tshark starting"
 DELIVERY_LIMIT: Final = 15.0  # s for a delivery canary to come back (tshark starting on a busy node)
 LIVE: Final = (StreamState.STARTING, StreamState.CAPTURING)
