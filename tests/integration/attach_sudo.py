@@ -31,8 +31,8 @@ from labyrinth_tui.journey.request import JourneyRequest
 from labyrinth_tui.sources.cluster import ClusterSource
 from tests.fakes.kube_api import KubeApiStub
 from tests.fakes.kube_lab import LabCluster
+from tests.integration.conftest import LABYRINTH, journey_cli
 
-LABYRINTH = [sys.executable, "-m", "labyrinth_tui"]
 SUDO_USER, NO_SUDO_USER = "lbsudo", "lbnosudo"
 ETC_FILES = ("passwd", "group", "shadow")
 
@@ -122,22 +122,6 @@ async def attached_journeys(work: Path, status: dict[str, Any], inventory: str) 
     }
 
 
-async def journey_cli(work: Path, status: dict[str, Any], inventory: str) -> dict[str, Any]:
-    """`labyrinth journey` as a person types it, with `inventory` (here: the user without sudo rights)."""
-    client = next(p for p in status["pods"] if p["namespace"] == "wrk-1")
-    (work / "inventory.yaml").write_text(inventory)
-    async with KubeApiStub(work / "pki-cli", model=LabCluster(status)) as api:
-        (work / "cli.conf").write_text(yaml.safe_dump(api.admin_conf()))
-        proc = await asyncio.create_subprocess_exec(
-            *LABYRINTH, "journey", "--json",
-            "--kubeconfig", str(work / "cli.conf"), "--ssh-inventory", str(work / "inventory.yaml"),
-            "--from", f"wrk-1/{client['name']}", "--to", "node-wrk-2-ubuntu24.wrk-2:9999",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-    return {"rc": proc.returncode, "stdout": out.decode(), "stderr": err.decode()}
-
-
 def main() -> int:
     if not private_namespace() or len(sys.argv) != 3:
         print("refusing: not in a private mount namespace (or no PREFIX DIR)", file=sys.stderr)
@@ -153,7 +137,8 @@ def main() -> int:
         result["status"] = status
         result["inventory"] = yaml.safe_load(inventory)
         result["sudo"] = asyncio.run(attached_journeys(work, status, inventory))
-        result["no_sudo"] = asyncio.run(journey_cli(work, status, refused))
+        rc, out, err = asyncio.run(journey_cli(work, status, refused))
+        result["no_sudo"] = {"rc": rc, "stdout": out, "stderr": err}
         log = work / "sudo.log"
         result["sudo_log"] = log.read_text().splitlines() if log.exists() else []
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import IS_ROOT
+from tests.fakes.kube_api import KubeApiStub
+from tests.fakes.kube_lab import LabCluster
 from tests.fakes.waiting import wait_until
 
 LABYRINTH = [sys.executable, "-m", "labyrinth_tui"]
@@ -127,3 +131,21 @@ def overlay_path(
         (server_node, "cilium_vxlan"),
         (server_node, server_veth),
     ]
+
+
+async def journey_cli(work: Path, status: dict[str, Any], inventory: str) -> tuple[int, str, str]:
+    """`labyrinth journey --json` from wrk-1's pod to the article's service, as a person types it, on the
+    lab attached as a cluster: the stub API serves `status` (`lab status --json`), SSH per `inventory`.
+    Returns the exit status, stdout and stderr."""
+    client = next(p for p in status["pods"] if p["namespace"] == "wrk-1")
+    (work / "inventory.yaml").write_text(inventory)
+    async with KubeApiStub(work / "pki-cli", model=LabCluster(status)) as api:
+        (work / "cli.conf").write_text(yaml.safe_dump(api.admin_conf()))
+        proc = await asyncio.create_subprocess_exec(
+            *LABYRINTH, "journey", "--json",
+            "--kubeconfig", str(work / "cli.conf"), "--ssh-inventory", str(work / "inventory.yaml"),
+            "--from", f"wrk-1/{client['name']}", "--to", "node-wrk-2-ubuntu24.wrk-2:9999",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode if proc.returncode is not None else -1, out.decode(), err.decode()

@@ -24,7 +24,13 @@ from labyrinth_tui.sources.cluster import ClusterSource
 from tests.conftest import IS_ROOT
 from tests.fakes.kube_api import KubeApiStub
 from tests.fakes.kube_lab import LabCluster
-from tests.integration.conftest import LABYRINTH, handshake_path, labyrinth, overlay_path, unique_prefix
+from tests.integration.conftest import (
+    handshake_path,
+    journey_cli,
+    labyrinth,
+    overlay_path,
+    unique_prefix,
+)
 
 
 @pytest.fixture(scope="module")
@@ -139,22 +145,13 @@ async def test_labyrinth_journey_on_the_attached_lab_gives_the_six_hops(
     _, status, inventory = lab
     client = next(p for p in status["pods"] if p["namespace"] == "wrk-1")
     server = next(p for p in status["pods"] if p["namespace"] == "wrk-2")
-    (tmp_path / "inventory.yaml").write_text(inventory)
-    async with KubeApiStub(tmp_path / "pki", model=LabCluster(status)) as api:
-        (tmp_path / "admin.conf").write_text(yaml.safe_dump(api.admin_conf()))
-        proc = await asyncio.create_subprocess_exec(
-            *LABYRINTH, "journey", "--json",
-            "--kubeconfig", str(tmp_path / "admin.conf"), "--ssh-inventory", str(tmp_path / "inventory.yaml"),
-            "--from", f"wrk-1/{client['name']}", "--to", "node-wrk-2-ubuntu24.wrk-2:9999",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()
+    rc, out, err = await journey_cli(tmp_path, status, inventory)
+    assert rc == 0, err
     report = json.loads(out)
     assert handshake_path(report, "syn") == overlay_path(
         "node-1", client["host_veth"], "node-2", server["host_veth"]
     )
-    assert "✓ cluster  api" in err.decode() and "✓ cluster  discover" in err.decode()
+    assert "✓ cluster  api" in err and "✓ cluster  discover" in err
 
 
 @pytest.mark.parametrize(("dial", "listen"), [("bash", "python3"), ("python3", "nc")])
