@@ -69,16 +69,23 @@ def set_up(netns: str, veths: int, up: bool) -> None:
     subprocess.run(["ip", "-n", netns, "-batch", "-"], input=batch, text=True, check=True)
 
 
-def _tcx_round(netns: str, progs: list[int], devices: list[str], same_device: bool) -> tuple[float, float]:
+def _tcx_round(
+    netns: str, progs: list[int], devices: list[str], same_device: bool, socket_between: bool = False
+) -> tuple[float, float]:
     """(attach, detach) seconds for one tcx ingress link per device, or all on the first device (multi-prog:
-    then each link needs a program of its own, the kernel refuses one program twice on a hook)."""
+    then each link needs a program of its own, the kernel refuses one program twice on a hook).
+
+    socket_between: a socket opened and closed before each attach (what if_nametoindex does): its release
+    queues an RCU callback, whose grace period the next attach waits out before starting its own."""
     with entered(netns):
         indexes = [socket.if_nametoindex(devices[0] if same_device else d) for d in devices]
         fds = progs if same_device else progs[:1] * len(indexes)
         start = time.perf_counter()
-        links = [
-            libbpf.link_create(fd, i, libbpf.BPF_TCX_INGRESS) for fd, i in zip(fds, indexes, strict=True)
-        ]
+        links = []
+        for fd, i in zip(fds, indexes, strict=True):
+            if socket_between:
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()
+            links.append(libbpf.link_create(fd, i, libbpf.BPF_TCX_INGRESS))
         attached = time.perf_counter()
         for fd in links:
             os.close(fd)  # the last reference: tcx_link_release, synchronously
@@ -194,6 +201,10 @@ def measure(prefix: str, links: int, rounds: int = 3, threads: int = 3) -> Floor
                 set_up(single, links, True)
                 for _ in range(rounds):
                     record("tcx serial, devices up", _tcx_round(single, progs, serial_devices, False))
+                    record(
+                        "tcx serial, a socket closed before each",
+                        _tcx_round(single, progs, serial_devices, False, socket_between=True),
+                    )
                     record(
                         "tcx multi-prog, all on one device", _tcx_round(single, progs, serial_devices, True)
                     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 NETNS_DIR = Path("/run/netns")
@@ -53,6 +53,30 @@ def entered(name: str) -> Iterator[None]:
             setns(home)
     finally:
         os.close(target)
+        os.close(home)
+
+
+@contextlib.contextmanager
+def visiting(names: Iterable[str]) -> Iterator[Callable[[str], None]]:
+    """Like `entered`, for going from namespace to namespace in this thread: every namespace's file is opened
+    before the body and closed after it, and `enter(name)` only calls setns.
+
+    Why: an nsfs file's last close frees its dentry with call_rcu(), and a callback queued just before a
+    synchronize_rcu() (each tcx attach makes one) starts a grace period that the synchronize then waits
+    out before its own: the first attach in each node took 16 ms instead of 8 with `entered` per node.
+    """
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    fds: dict[str, int] = {}
+    try:
+        for name in names:
+            fds[name] = os.open(netns_path(name), os.O_RDONLY)
+        try:
+            yield lambda name: setns(fds[name])
+        finally:
+            setns(home)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
         os.close(home)
 
 

@@ -94,19 +94,44 @@ def start_sshd(
 def wait_listening(
     netns: str, address: str, port: int, proc: subprocess.Popen[bytes], timeout: float
 ) -> None:
-    """Connect from inside netns until something answers; fail with the process's log if it died."""
+    """Wait until a TCP socket listens on address:port (or any address) inside netns; fail with the process's
+    log if it died.
+
+    Read from the kernel's socket table, not by connecting: a connection makes sshd fork a session and
+    dnsmasq a TCP child that both exit at once, and those exits (RCU callbacks) were what slowed the eBPF
+    datapath's first tcx attaches right after (lab/bpf/datapath.py up)."""
+    wanted = {f"{_proc_net_address(address)}:{port:04X}", f"00000000:{port:04X}"}
     deadline = time.monotonic() + timeout
     with entered(netns):
         while True:
             if proc.poll() is not None:
                 raise LabError(f"{address}:{port} in {netns}: the server exited with {proc.returncode}")
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.settimeout(0.2)
-                if probe.connect_ex((address, port)) == 0:
-                    return
+            if wanted & listening_tcp():
+                return
             if time.monotonic() > deadline:
                 raise LabError(f"{address}:{port} in {netns}: nothing listening after {timeout:.1f}s")
             time.sleep(0.005)  # the server is starting: a few ms
+
+
+TCP_LISTEN = "0A"  # include/net/tcp_states.h: TCP_LISTEN = 10
+
+
+def _proc_net_address(address: str) -> str:
+    """10.168.0.4 as /proc/net/tcp prints it: the address's 4 bytes read as a host-order (little) u32."""
+    return f"{int.from_bytes(socket.inet_aton(address), 'little'):08X}"
+
+
+def listening_tcp(table: str = "/proc/thread-self/net/tcp") -> set[str]:
+    """The local 'ADDR:PORT' (as /proc/net/tcp writes them) of every listening IPv4 TCP socket of this
+    thread's network namespace; lines that do not parse are skipped."""
+    with open(table, encoding="ascii", errors="replace") as lines:
+        next(lines, None)  # the header
+        found = set()
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == TCP_LISTEN:
+                found.add(fields[1])
+        return found
 
 
 def dns_records(spec: LabSpec) -> list[str]:

@@ -115,9 +115,8 @@ def _add_pod_netns(spec: LabSpec) -> None:
             raise LabError(f"building the lab failed: pod {pod.qualified_name}'s netns: {exc}") from exc
 
 
-def _make_devices(spec: LabSpec, steps: _Steps, pool: ThreadPoolExecutor, made: Future[None]) -> None:
-    """The namespaces and every device in them; `made` is resolved as soon as every device a BPF program
-    goes on exists (the nodes' side), so the slow tcx attaches overlap the pods' side of the veths."""
+def _make_devices(spec: LabSpec, steps: _Steps, pool: ThreadPoolExecutor) -> None:
+    """The namespaces and every device in them."""
     ebpf = spec.datapath == "ebpf"
     with steps.step("namespaces", log=f"{3 + len(spec.nodes) + len(spec.pods)} netns"):
         health_ns = [health.health_netns(spec, n) for n in spec.nodes] if ebpf else []
@@ -135,7 +134,6 @@ def _make_devices(spec: LabSpec, steps: _Steps, pool: ThreadPoolExecutor, made: 
         wait_all(
             [(n.name, ip_batch(_node_lines(spec, n), netns=spec.node_netns(n.name))) for n in spec.nodes]
         )
-        made.set_result(None)
         procs = [
             (
                 f"{n.name} fdb",
@@ -162,18 +160,15 @@ def _build(spec: LabSpec, steps: _Steps) -> LabState:
     run_dir = state_dir(spec.prefix)
     run_dir.mkdir(parents=True, exist_ok=True)
     pool = ThreadPoolExecutor(max_workers=8)
-    # the eBPF datapath loads its programs while the devices are made, attaches once they exist and goes
-    # on while the rest comes up: its tcx attaches are the slowest part, one at a time (datapath.up)
-    devices: Future[None] = Future()
+    # The eBPF datapath loads its programs while the lab comes up and attaches them once the rest is up:
+    # each tcx attach waits for an RCU grace period, and the rest's netlink, sockets and process starts
+    # queue RCU callbacks that make those longer (12-16 ms a link beside them, 8-9 ms after them; see
+    # datapath.up), so attaching last is faster than attaching beside the rest.
+    rest_up: Future[None] = Future()
     ebpf = spec.datapath == "ebpf"
-    bpf = pool.submit(datapath.start, spec, _maybe_crash, devices.result) if ebpf else None
+    bpf = pool.submit(datapath.start, spec, _maybe_crash, rest_up.result) if ebpf else None
     try:
-        try:
-            _make_devices(spec, steps, pool, devices)
-        except BaseException as exc:
-            if not devices.done():
-                devices.set_exception(exc)  # the loader stops waiting and lets go of its programs
-            raise
+        _make_devices(spec, steps, pool)
         with steps.step("kube-proxy", log="iptables nat: KUBE-SERVICES → KUBE-SVC → KUBE-SEP → DNAT"):
             # with BPF doing the service translation, Cilium's NOTRACK rules go in beside kube-proxy's
             bpf_loads = ebpf and datapath.fallback_reason() is None
@@ -204,6 +199,7 @@ def _build(spec: LabSpec, steps: _Steps) -> LabState:
             wait_listening(spec.node_netns(node.name), node.address, 22, sshds[node.name], timeout=5.0)
         wait_listening(spec.pod_netns(dns_pod), dns_pod.ip, 53, dns, timeout=5.0)
         started = datapath.Started("iptables", "", "")
+        rest_up.set_result(None)
         if bpf is not None:
             # the step's time is what `up` waited for it beyond the rest
             with steps.step("ebpf", log="tc programs on every Cilium device, service map, conntrack"):
@@ -220,6 +216,10 @@ def _build(spec: LabSpec, steps: _Steps) -> LabState:
         save_state(state)
         steps.progress(Step("lab", "ready", StepState.DONE, 1, 1, state.up_seconds))
         return state
+    except BaseException as exc:
+        if not rest_up.done():
+            rest_up.set_exception(exc)  # the loader stops waiting and lets go of its programs
+        raise
     finally:
         pool.shutdown()
 

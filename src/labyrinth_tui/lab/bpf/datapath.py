@@ -6,7 +6,7 @@ pin-path reuse) and, with tcx, a `links/` folder holding one pinned link per att
 what keep the programs attached once the loader exits. Classic tc filters (kernels without tcx) live
 in the node's clsact qdiscs instead. `lab down` deletes the namespaces, then unmounts the bpffs: with
 the pins gone the kernel frees every link, program and map. Nothing is attached in the root
-namespace: each node is loaded from a thread that has entered the node's netns.
+namespace: the attaching thread enters each node's netns in turn.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from labyrinth_tui.lab.bpf import libbpf
 from labyrinth_tui.lab.bpf.compile import CompileError, cached, objects
 from labyrinth_tui.lab.bpf.health import HEALTH_VETH
 from labyrinth_tui.lab.bpf.maps import backend_entry, frontends, service_entries
-from labyrinth_tui.lab.netns import entered
+from labyrinth_tui.lab.netns import visiting
 from labyrinth_tui.lab.spec import LabSpec, NodeSpec
 from labyrinth_tui.lab.state import LabError, state_dir
 
@@ -123,15 +123,13 @@ def unmount_bpffs(path: Path) -> bool:
     return found
 
 
-def up(
-    spec: LabSpec, attach: str, checkpoint: Checkpoint, devices: Callable[[], None] = lambda: None
-) -> None:
-    """Compile (cached), mount, load every node, wait for `devices()` (returns once the lab's devices exist,
-    raises if making them failed), then attach everything; BpfError on failure.
+def up(spec: LabSpec, attach: str, checkpoint: Checkpoint, ready: Callable[[], None] = lambda: None) -> None:
+    """Compile (cached), mount, load every node, wait for `ready()` (returns once the rest of the lab is up,
+    raises if bringing it up failed), then attach everything; BpfError on failure.
 
     Loading needs no device, so the caller starts this before making them. Attaching a tcx link waits
     for an RCU grace period under the rtnl lock (kernel/bpf/tcx.c: tcx_entry_sync()), one at a time
-    machine-wide: ~13 ms each here whether from one thread or several namespaces at once, devices up or
+    machine-wide: 8-9 ms each here whether from one thread or several namespaces at once, devices up or
     down, one link per device or all on one (bench/lab_ebpf.py measures it beside `lab up`); classic tc
     filters take ~0.1 ms. That floor is why the attach step is the last thing `lab up` waits for.
     """
@@ -146,27 +144,37 @@ def up(
             for name, future in families.items():
                 loaded[name] = future.result()
             checkpoint("bpf-loaded")
-            # each endpoint's own bpf_lxc loads after the node's shared objects, so that the verifier's CPU
-            # (~4 ms a load) is not taken from making the devices: they are attached last, by which time
-            # the devices and the node's other attachments have long waited longer than that
+            # each endpoint's own bpf_lxc loads after the node's shared objects, while the lab comes up
             copies = {
                 node.name: loaders.submit(_load_copies, node_pins(spec.prefix, node.name), built, items)
                 for node in spec.nodes
                 for items in [attachments(spec, node)]
             }
-            devices()
-            # from this one thread: more attach no faster (the rtnl lock takes them one by one) and
-            # starve `lab up`'s other rtnl users (iptables-restore behind 8 waiting attachers took
-            # 0.2-0.4 s, not 20 ms)
-            for node in spec.nodes:
-                _attach_node(
-                    attach,
-                    spec.node_netns(node.name),
-                    node_pins(spec.prefix, node.name),
-                    attachments(spec, node),
-                    loaded[node.name],
-                    copies[node.name],
-                )
+            ready()
+            # Nothing but attaches once the first starts: a tcx attach's synchronize_rcu() waits out any
+            # grace period already running before its own, and anything that queues an RCU callback
+            # starts one (a closed socket, as if_nametoindex makes; a closed namespace file): with those
+            # between the attaches a link took 12-16 ms, without them 8-9 ms, the floor's. So the
+            # endpoints' copies are loaded, every index read and every namespace opened before it.
+            own = {node.name: copies[node.name].result() for node in spec.nodes}
+            plan = {node.name: attachments(spec, node) for node in spec.nodes}
+            with visiting([spec.node_netns(n.name) for n in spec.nodes]) as enter:
+                indexes: dict[str, dict[str, int]] = {}
+                for node in spec.nodes:
+                    enter(spec.node_netns(node.name))
+                    indexes[node.name] = {a.ifname: socket.if_nametoindex(a.ifname) for a in plan[node.name]}
+                # from this one thread: more attach no faster (the rtnl lock takes them one by one) and
+                # starve `lab up`'s other rtnl users (iptables-restore behind 8 waiting attachers took
+                # 0.2-0.4 s, not 20 ms)
+                for node in spec.nodes:
+                    enter(spec.node_netns(node.name))
+                    _attach_node(
+                        attach,
+                        node_pins(spec.prefix, node.name),
+                        plan[node.name],
+                        indexes[node.name],
+                        {**loaded[node.name], **own[node.name]},
+                    )
     finally:
         for future in copies.values():  # the pool is shut down: every copy is loaded or failed
             if future.exception() is None:
@@ -212,28 +220,24 @@ def _load_copies(pins: Path, built: dict[str, str], items: list[Attachment]) -> 
 
 def _attach_node(
     attach: str,
-    netns: str,
     pins: Path,
     items: list[Attachment],
-    shared: dict[str, libbpf.BpfObject],
-    copies: Future[dict[str, libbpf.BpfObject]],
+    indexes: dict[str, int],
+    objs: dict[str, libbpf.BpfObject],
 ) -> None:
-    # the node's shared objects' attachments first: its endpoints' copies may still be loading
-    ordered = sorted(items, key=lambda item: item.object_key != item.family)
-    with entered(netns):
-        for item in ordered:
-            objs = shared if item.object_key == item.family else copies.result()
-            prog_fd = objs[item.object_key].prog_fd(item.program)
-            ifindex = socket.if_nametoindex(item.ifname)
-            if attach == "tc":
-                libbpf.tc_attach(prog_fd, ifindex, item.ingress)
-                continue
-            kind = libbpf.BPF_TCX_INGRESS if item.ingress else libbpf.BPF_TCX_EGRESS
-            link_fd = libbpf.link_create(prog_fd, ifindex, kind)
-            try:
-                libbpf.obj_pin(link_fd, str(pins / "links" / item.pin_name))
-            finally:
-                os.close(link_fd)
+    """Attach a node's programs from this thread, already in the node's namespace; pin each tcx link."""
+    for item in items:
+        prog_fd = objs[item.object_key].prog_fd(item.program)
+        ifindex = indexes[item.ifname]
+        if attach == "tc":
+            libbpf.tc_attach(prog_fd, ifindex, item.ingress)
+            continue
+        kind = libbpf.BPF_TCX_INGRESS if item.ingress else libbpf.BPF_TCX_EGRESS
+        link_fd = libbpf.link_create(prog_fd, ifindex, kind)
+        try:
+            libbpf.obj_pin(link_fd, str(pins / "links" / item.pin_name))
+        finally:
+            os.close(link_fd)
 
 
 def _fill_services(spec: LabSpec, obj: libbpf.BpfObject) -> None:
@@ -331,9 +335,9 @@ def fallback_reason() -> str | None:
     return reason
 
 
-def start(spec: LabSpec, checkpoint: Checkpoint, devices: Callable[[], None] = lambda: None) -> Started:
+def start(spec: LabSpec, checkpoint: Checkpoint, ready: Callable[[], None] = lambda: None) -> Started:
     """The ebpf datapath, or iptables and why when BPF cannot load here. LabError on a real failure.
-    `devices` returns once the devices to attach to exist (see `up`)."""
+    `ready` returns once the rest of the lab is up (see `up`)."""
     reason = fallback_reason()
     if reason is not None:
         return Started(
@@ -341,7 +345,7 @@ def start(spec: LabSpec, checkpoint: Checkpoint, devices: Callable[[], None] = l
         )
     attach = choose_attach(spec.bpf_attach)
     try:
-        up(spec, attach, checkpoint, devices)
+        up(spec, attach, checkpoint, ready)
     except (libbpf.BpfError, CompileError, OSError) as exc:
         raise LabError(f"the eBPF datapath failed: {exc}") from exc
     return Started("ebpf", attach, "")
