@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from labyrinth_tui.journey import group as journey_group
 from labyrinth_tui.journey.clock import ClockMethod
+from labyrinth_tui.journey.hops import _build_by_attribute
 from labyrinth_tui.journey.read import attribute_reader, packed_reader
 from labyrinth_tui.journey.stitch import StitchResult, stitch
 from labyrinth_tui.model.packets import PacketSummary
@@ -121,6 +122,10 @@ def test_the_packed_fast_path_reads_what_the_attributes_say(conns, skew) -> None
     expected = _run(observations, reader=attribute_reader()).journeys
     assert _run(observations).journeys == expected
     assert _run(observations, reader=replace(packed, row_layout=False)).journeys == expected
+    # and the hops: built from the packed rows (the default) as read attribute by attribute
+    by_rows = [j.hops for j in expected]
+    assert by_rows == [_build_by_attribute(j, j.ctx) for j in expected if j.ctx is not None]
+    assert any(h.outer and h.changes for hops in by_rows for h in hops)  # VXLAN hops were compared
 
 
 @settings(max_examples=30, deadline=None)

@@ -10,9 +10,9 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 from labyrinth_tui.journey.nat import Flow, NatTable, endpoint_text
-from labyrinth_tui.journey.read import DPORT, SPORT, TS, VNI, default_reader
+from labyrinth_tui.journey.read import DPORT, OUTER_DPORT, OUTER_SPORT, SPORT, TS, VNI, default_reader
 from labyrinth_tui.journey.roles import Direction, PathMap, Role, StreamKey
-from labyrinth_tui.model.packets import PacketSummary
+from labyrinth_tui.model.packets import HAS_OUTER_DPORT, HAS_OUTER_SPORT, PacketSummary
 
 
 class ChangeKind(StrEnum):
@@ -254,23 +254,10 @@ def _plan(journey: Journey, ctx: StitchContext) -> tuple[_Step, ...]:
 
 
 def _shape_reader() -> Callable[[PacketSummary], tuple[float, tuple[Any, ...]]]:
-    """p → (captured ts, what of p a journey shape depends on), with one unpack where the layout allows.
+    """p → (captured ts, what of p a journey shape depends on), by attribute: any PacketSummary storage.
 
     Equal shapes mean equal node, interface, addresses, ports and VNI (absent ones included).
     """
-    reader = default_reader()
-    at = reader.index
-    if reader.row_layout and reader.presence is not None:
-        unpack = reader.unpack
-        ts_at, sport_at, dport_at, vni_at = at[TS], at[SPORT], at[DPORT], at[VNI]
-        presence_at = reader.presence
-
-        def by_row(p: PacketSummary) -> tuple[float, tuple[Any, ...]]:
-            packed, node, interface, src, dst, _, _, _ = p
-            n = unpack(packed)
-            return n[ts_at], (node, interface, src, dst, n[sport_at], n[dport_at], n[vni_at], n[presence_at])
-
-        return by_row
     read = attrgetter("ts", "node", "interface", "src", "dst", "sport", "dport", "vni")
 
     def by_attribute(p: PacketSummary) -> tuple[float, tuple[Any, ...]]:
@@ -284,6 +271,135 @@ _SHAPE = _shape_reader()
 _OUTER = attrgetter("outer_src", "outer_sport", "outer_dst", "outer_dport")
 
 
+def _steps(journey: Journey, ctx: StitchContext, shape: tuple[Any, ...]) -> tuple[_Step, ...]:
+    steps = ctx.plans.get(shape)
+    if steps is None:
+        steps = ctx.plans[shape] = _plan(journey, ctx)
+    return steps
+
+
+def _hop(
+    i: int,
+    step: _Step,
+    ts: float,
+    outer: str | None,
+    prev_time: float,
+    prev_outer: str | None,
+    p: PacketSummary,
+) -> Hop:
+    node, interface, role, direction, offset, src, dst, changes, vni, last_seen, wrap, unwrap, vni0 = step
+    time = ts - offset
+    if vni is not None:
+        if wrap is not None:
+            changes = (Change(ChangeKind.ENCAP, wrap, outer or "", vni), *changes)
+    elif unwrap is not None:
+        changes = (*changes, Change(ChangeKind.DECAP, prev_outer or "", unwrap, vni0))
+    since = None if i == 0 else time - prev_time
+    return Hop(
+        i, node, interface, role, direction, time, ts, since, src, dst, changes, vni, outer, last_seen, p
+    )
+
+
+def _build_by_attribute(journey: Journey, ctx: StitchContext) -> tuple[Hop, ...]:
+    """build_hops for any PacketSummary storage: every field read as an attribute."""
+    observations = journey.observations
+    views = list(map(_SHAPE, observations))
+    shape = (journey.sender, journey.receiver, journey.flow.l4, journey.expected, *[v[1] for v in views])
+    steps = _steps(journey, ctx, shape)
+    hops: list[Hop] = []
+    prev_time, prev_outer = 0.0, None
+    for i, ((ts, _), step, p) in enumerate(zip(views, steps, observations, strict=True)):
+        outer = _outer_text(*_OUTER(p)) if step.vni is not None else None
+        hop = _hop(i, step, ts, outer, prev_time, prev_outer, p)
+        hops.append(hop)
+        prev_time, prev_outer = hop.time, outer
+    return tuple(hops)
+
+
+def _row_builder() -> Callable[[Journey, StitchContext], tuple[Hop, ...]] | None:
+    """build_hops for today's packed PacketSummary (journey/read.py finds its layout): one unpack per packet,
+    the shape key built flat in one loop, the outer addresses read from the packet's own tuple."""
+    reader = default_reader()
+    presence_at = reader.presence
+    if not reader.row_layout or presence_at is None:
+        return None
+    unpack = reader.unpack
+    at = reader.index
+    ts_at, sport_at, dport_at, vni_at = at[TS], at[SPORT], at[DPORT], at[VNI]
+    osport_at, odport_at = at[OUTER_SPORT], at[OUTER_DPORT]
+    both_outer_ports = HAS_OUTER_SPORT | HAS_OUTER_DPORT
+
+    def build(journey: Journey, ctx: StitchContext) -> tuple[Hop, ...]:
+        observations = journey.observations
+        key: list[Any] = [journey.sender, journey.receiver, journey.flow.l4, journey.expected]
+        numbers = []
+        for p in observations:
+            packed, node, interface, src, dst, _, _, _ = p
+            n = unpack(packed)
+            numbers.append(n)
+            key += (node, interface, src, dst, n[sport_at], n[dport_at], n[vni_at], n[presence_at])
+        steps = _steps(journey, ctx, tuple(key))
+        hops: list[Hop] = []
+        append = hops.append
+        prev_time = 0.0
+        prev_outer: str | None = None
+        for i, (n, step, p) in enumerate(zip(numbers, steps, observations, strict=True)):
+            (
+                node,
+                interface,
+                role,
+                direction,
+                offset,
+                src,
+                dst,
+                changes,
+                vni,
+                last_seen,
+                wrap,
+                unwrap,
+                vni0,
+            ) = step
+            ts = n[ts_at]
+            time = ts - offset
+            outer = None
+            if vni is not None:
+                extra = p[7]
+                if extra is not None and n[presence_at] & both_outer_ports == both_outer_ports:
+                    outer = f"{extra[3] or '?'}:{n[osport_at]} → {extra[4] or '?'}:{n[odport_at]}"
+                else:
+                    outer = _outer_text(*_OUTER(p))
+                if wrap is not None:
+                    changes = (Change(ChangeKind.ENCAP, wrap, outer, vni), *changes)
+            elif unwrap is not None:
+                changes = (*changes, Change(ChangeKind.DECAP, prev_outer or "", unwrap, vni0))
+            append(
+                Hop(
+                    i,
+                    node,
+                    interface,
+                    role,
+                    direction,
+                    time,
+                    ts,
+                    None if i == 0 else time - prev_time,
+                    src,
+                    dst,
+                    changes,
+                    vni,
+                    outer,
+                    last_seen,
+                    p,
+                )
+            )
+            prev_time, prev_outer = time, outer
+        return tuple(hops)
+
+    return build
+
+
+_BUILD = _row_builder() or _build_by_attribute
+
+
 def build_hops(journey: Journey) -> tuple[Hop, ...]:
     """The hops of a journey, each compared with the one before it.
 
@@ -294,47 +410,7 @@ def build_hops(journey: Journey) -> tuple[Hop, ...]:
     ctx = journey.ctx
     if ctx is None:
         raise ValueError("a Journey needs the StitchContext it was stitched with to build its hops")
-    observations = journey.observations
-    views = list(map(_SHAPE, observations))
-    key = (journey.sender, journey.receiver, journey.flow.l4, journey.expected, *[v[1] for v in views])
-    steps = ctx.plans.get(key)
-    if steps is None:
-        steps = ctx.plans[key] = _plan(journey, ctx)
-    hops: list[Hop] = []
-    append = hops.append
-    prev_time = 0.0
-    prev_outer: str | None = None
-    for i, ((ts, _), step, p) in enumerate(zip(views, steps, observations, strict=True)):
-        node, interface, role, direction, offset, src, dst, changes, vni, last_seen, wrap, unwrap, vni0 = step
-        time = ts - offset
-        outer = None
-        if vni is not None:
-            outer = _outer_text(*_OUTER(p))
-            if wrap is not None:
-                changes = (Change(ChangeKind.ENCAP, wrap, outer, vni), *changes)
-        elif unwrap is not None:
-            changes = (*changes, Change(ChangeKind.DECAP, prev_outer or "", unwrap, vni0))
-        append(
-            Hop(
-                i,
-                node,
-                interface,
-                role,
-                direction,
-                time,
-                ts,
-                None if i == 0 else time - prev_time,
-                src,
-                dst,
-                changes,
-                vni,
-                outer,
-                last_seen,
-                p,
-            )
-        )
-        prev_time, prev_outer = time, outer
-    return tuple(hops)
+    return _BUILD(journey, ctx)
 
 
 def hops_of(journeys: Iterable[Journey]) -> list[tuple[Hop, ...]]:

@@ -11,8 +11,12 @@ from labyrinth_tui.model import packets
 from labyrinth_tui.model.packets import PacketSummary
 
 # The numbers stitching reads, in this order, whichever way they are read
-NUMBER_FIELDS = ("ts", "sport", "dport", "ip_id", "seq", "ack", "payload_hash", "dns_id", "vni")
-TS, SPORT, DPORT, IP_ID, SEQ, ACK, PAYLOAD_HASH, DNS_ID, VNI = range(len(NUMBER_FIELDS))
+NUMBER_FIELDS = (
+    *("ts", "sport", "dport", "ip_id", "seq", "ack", "payload_hash", "dns_id", "vni"),
+    *("outer_sport", "outer_dport"),
+)
+TS, SPORT, DPORT, IP_ID, SEQ, ACK, PAYLOAD_HASH, DNS_ID, VNI = range(9)
+OUTER_SPORT, OUTER_DPORT = 9, 10
 # What stays the same on every hop, in key order: IP id first (a retransmission's key is the rest),
 # DNS id last (filled from the info line when the capture did not give it)
 KEY_NUMBERS = (IP_ID, SEQ, ACK, PAYLOAD_HASH, DNS_ID)
@@ -69,6 +73,8 @@ _PROBE_NUMBERS = {  # distinct values, so each one's position in the packed numb
     "payload_hash": 3000000003,
     "dns_id": 40004,
     "vni": 40005,
+    "outer_sport": 40006,
+    "outer_dport": 40007,
 }
 _PROBE_STRINGS = {
     "node": "probe-node",
