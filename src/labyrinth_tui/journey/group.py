@@ -23,15 +23,18 @@ from labyrinth_tui.journey.read import (
 from labyrinth_tui.journey.roles import PathMap, StreamKey
 from labyrinth_tui.model.packets import PacketSummary
 
-Entry = tuple[float, str, str, PacketSummary]  # (captured ts, node, interface, the observation)
-# (flow id, tcp flags, (ip_id, seq, ack, payload_hash, dns_id))
-Key = tuple[int, str | None, tuple[Any, ...]]
+# (captured ts, (node, interface), the observation): the stream tuple is one object per stream, so a
+# group's streams compare and hash without a tuple made per observation
+Entry = tuple[float, StreamKey, PacketSummary]
+# (flow id, tcp flags, ip_id, seq, ack, payload_hash, dns_id): flat, one tuple made per observation
+Key = tuple[Any, ...]
+KEY_IDENT = 2  # where (ip_id, seq, ack, payload_hash, dns_id) start in a Key
 Run = tuple[float, tuple[PacketSummary, ...], float]  # corrected start, observations in order, end
 # sender node, receiver node, source pod ip, destination pod ip
 Ends = tuple[str | None, str | None, str, str]
 
-ENTRY_STREAM = itemgetter(1, 2)
-ENTRY_PACKET = itemgetter(3)
+ENTRY_STREAM = itemgetter(1)
+ENTRY_PACKET = itemgetter(2)
 
 
 class Grouping:
@@ -53,43 +56,42 @@ class Grouping:
         # _read for packets that unpack as rows (today's packed PacketSummary): the same steps, ~15% faster
         raw_ids: dict[tuple[Any, ...], int] = {}
         groups = self.groups
-        streams = self.streams
+        streams: dict[StreamKey, StreamKey] = {}
         unpack = reader.unpack
         at = reader.index
         ts_at, sport_at, dport_at = at[TS], at[SPORT], at[DPORT]
-        ident_of = itemgetter(*(at[i] for i in KEY_NUMBERS))
+        ip_id_at, seq_at, ack_at, hash_at, dns_at = (at[i] for i in KEY_NUMBERS)
         last_node = last_iface = None
+        stream: StreamKey = ("", "")
         for p in observations:
             packed, node, iface, src, dst, protocol, flags, _ = p
-            nums = unpack(packed)
-            raw = (src, dst, protocol, nums[sport_at], nums[dport_at])
+            n = unpack(packed)
+            raw = (src, dst, protocol, n[sport_at], n[dport_at])
             fid = raw_ids.get(raw)
             if fid is None:
                 fid = raw_ids[raw] = self._flow_id(p, nat)
-            ident = ident_of(nums)
-            if protocol == "DNS" and not ident[-1] and p.dns_id is None:  # no dns.id: read the info line
-                ident = (*ident[:-1], dns_id_of(p))
-            entry = (nums[ts_at], node, iface, p)
-            key = (fid, flags, ident)
+            if iface is not last_iface or node is not last_node:  # a stream's packets mostly come in runs
+                stream = streams.setdefault((node, iface), (node, iface))
+                last_node, last_iface = node, iface
+            key = (fid, flags, n[ip_id_at], n[seq_at], n[ack_at], n[hash_at], n[dns_at])
+            if protocol == "DNS" and not key[-1] and p.dns_id is None:  # no dns.id: read the info line
+                key = (*key[:-1], dns_id_of(p))
             found = groups.get(key)
             if found is None:
-                groups[key] = [entry]
+                groups[key] = [(n[ts_at], stream, p)]
             else:
-                found.append(entry)
-            if iface is not last_iface or node is not last_node:  # a stream's packets mostly come in runs
-                streams.add((node, iface))
-                last_node, last_iface = node, iface
+                found.append((n[ts_at], stream, p))
+        self.streams.update(streams)
 
     def _read(self, observations: Iterable[PacketSummary], nat: NatTable, reader: PacketReader) -> None:
-        # the hot loop of stitching: a few C-level reads and two dict lookups per observation
+        # the same for any PacketSummary storage: a few C-level reads and two dict lookups per observation
         raw_ids: dict[tuple[Any, ...], int] = {}
         groups = self.groups
-        streams = self.streams
+        streams: dict[StreamKey, StreamKey] = {}
         where_of, flow_of, packed_of, unpack = reader.where, reader.flow, reader.packed, reader.unpack
         at = reader.index
         ts_at, sport_at, dport_at = at[TS], at[SPORT], at[DPORT]
         ident_of = itemgetter(*(at[i] for i in KEY_NUMBERS))
-        last_node = last_iface = None
         for p in observations:
             strs = flow_of(p)
             nums = unpack(packed_of(p))
@@ -97,20 +99,18 @@ class Grouping:
             fid = raw_ids.get(raw)
             if fid is None:
                 fid = raw_ids[raw] = self._flow_id(p, nat)
-            ident = ident_of(nums)
-            if strs[FLOW_PROTOCOL] == "DNS" and not ident[-1] and p.dns_id is None:  # no dns.id: read info
-                ident = (*ident[:-1], dns_id_of(p))
-            node, iface = where = where_of(p)
-            entry = (nums[ts_at], node, iface, p)
-            key = (fid, strs[FLOW_FLAGS], ident)
+            key = (fid, strs[FLOW_FLAGS], *ident_of(nums))
+            if strs[FLOW_PROTOCOL] == "DNS" and not key[-1] and p.dns_id is None:  # no dns.id: read info
+                key = (*key[:-1], dns_id_of(p))
+            where = tuple(where_of(p))
+            stream = streams.setdefault(where, where)
+            entry = (nums[ts_at], stream, p)
             found = groups.get(key)
             if found is None:
                 groups[key] = [entry]
             else:
                 found.append(entry)
-            if iface is not last_iface or node is not last_node:  # a stream's packets mostly come in runs
-                streams.add(where)
-                last_node, last_iface = node, iface
+        self.streams.update(streams)
 
     def _flow_id(self, p: PacketSummary, nat: NatTable) -> int:
         if p.tcp_flags is not None or p.seq is not None:
@@ -219,18 +219,16 @@ def _clock_samples(grouping: Grouping, ends: EndsFinder, stride: int) -> ClockSa
         n = len(group)
         if n < 2:
             continue
-        if stride > 1:
-            ident = key[2]
-            if ((ident[1] or 0) ^ (ident[0] or 0) ^ (ident[4] or 0)) % stride:
-                continue
+        if stride > 1 and ((key[3] or 0) ^ (key[2] or 0) ^ (key[6] or 0)) % stride:  # seq ^ ip_id ^ dns_id
+            continue
         if len(set(map(ENTRY_STREAM, group))) != n:  # a retransmission: which sighting is which?
             continue
         flow = flows[key[0]]
         sender, receiver, _, _ = ends.known(flow) or ends(flow, list(map(ENTRY_PACKET, group)))
         if sender is None or receiver is None or sender == receiver:
             continue
-        left = max([ts for ts, node, _, _ in group if node == sender], default=None)
-        arrived = min([ts for ts, node, _, _ in group if node == receiver], default=None)
+        left = max([ts for ts, (node, _), _ in group if node == sender], default=None)
+        arrived = min([ts for ts, (node, _), _ in group if node == receiver], default=None)
         if left is not None and arrived is not None:
             samples.add(sender, receiver, arrived - left)
     return samples
@@ -272,13 +270,13 @@ def run_of(group: list[Entry], offsets: dict[str, float]) -> Run:
     Ties in time are broken by node and interface name (never equal here), not by the input order.
     """
     if len(group) == 1:
-        ts, node, _, p = group[0]
+        ts, (node, _), p = group[0]
         return (ts - offsets[node], (p,), ts - offsets[node])
-    timed = sorted([(ts - offsets[node], node, iface, p) for ts, node, iface, p in group])
-    return (timed[0][0], tuple([e[3] for e in timed]), timed[-1][0])
+    timed = sorted([(ts - offsets[stream[0]], stream, p) for ts, stream, p in group])
+    return (timed[0][0], tuple([e[2] for e in timed]), timed[-1][0])
 
 
 def runs_of(group: list[Entry], offsets: dict[str, float], window: float) -> list[Run]:
     """A key seen more than once on an interface, on the reference clock: one run per transmission."""
-    timed = sorted([(ts - offsets[node], p) for ts, node, _, p in group], key=_tie_break)
+    timed = sorted([(ts - offsets[node], p) for ts, (node, _), p in group], key=_tie_break)
     return [(run[0][0], tuple(p for _, p in run), run[-1][0]) for run in split_transmissions(timed, window)]

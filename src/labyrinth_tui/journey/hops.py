@@ -79,11 +79,13 @@ class StitchContext:
     plans: dict[tuple[Any, ...], tuple[_Step, ...]] = field(default_factory=dict, compare=False, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Journey:
     """One packet's observations in corrected-time order. Hops are built on access (cheap: a few per packet).
 
     A retransmitted segment or a re-sent DNS query is its own Journey with `transmission` > 0.
+    Read-only by convention, not frozen (as Hop): stitching makes one per packet, and a frozen
+    dataclass's __init__ sets each field through object.__setattr__.
     """
 
     flow: Flow  # the packet's addresses with services as ClusterIP:port (the client's view)

@@ -18,12 +18,13 @@ from __future__ import annotations
 import gc
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from labyrinth_tui.journey.clock import ClockOffset
 from labyrinth_tui.journey.group import (
     ENTRY_STREAM,
+    KEY_IDENT,
     EndsFinder,
     Entry,
     Grouping,
@@ -139,11 +140,12 @@ def _stitch(
     once: set[tuple[Any, ...]] = set()
     twice: set[tuple[Any, ...]] = set()
     for key in grouping.groups:
-        flags, ident = key[1], key[2]
+        flags = key[1]
         is_pure_ack = pure_ack.get(flags)
         if is_pure_ack is None:
             is_pure_ack = pure_ack[flags] = tcp_flag_set(flags) == {"ACK"}
-        transport = key if is_pure_ack and not ident[3] else (key[0], flags, ident[1:])
+        # the key without its IP id (KEY_IDENT), unless a pure ACK without payload (hash at KEY_IDENT + 3)
+        transport = key if is_pure_ack and not key[KEY_IDENT + 3] else (key[0], flags, *key[KEY_IDENT + 1 :])
         transports.append(transport)
         if transport in once:
             twice.add(transport)
@@ -162,13 +164,13 @@ def _stitch(
         # the common case, inlined (it runs once per packet): sent once, seen once per interface;
         # ties in time are broken by node and interface names, never by the input order
         if n == 1:
-            ts, node, _, p = group[0]
+            ts, (node, _), p = group[0]
             start = end = ts - offsets[node]
             seen: tuple[PacketSummary, ...] = (p,)
         else:
-            timed = sorted([(ts - offsets[node], node, iface, p) for ts, node, iface, p in group])
+            timed = sorted([(ts - offsets[stream[0]], stream, p) for ts, stream, p in group])
             start, end = timed[0][0], timed[-1][0]
-            seen = tuple([e[3] for e in timed])
+            seen = tuple(map(_THIRD, timed))
         fid = key[0]
         flow = flows[fid]
         found = where.get(fid)
@@ -190,13 +192,14 @@ def _stitch(
             sender, receiver, expected = _where(ends, paths, flow, seen)
             append(Journey(flow, seen, start, end, sender, receiver, expected, n, ctx))
     journeys.sort(key=_START)
-    if len({j.start for j in journeys}) != len(journeys):  # ties: make the order not depend on input's
+    if len(set(map(_START, journeys))) != len(journeys):  # ties: make the order not depend on input's
         journeys.sort(key=_journey_order)
     reference = reference_node or (min(nodes) if nodes else None)
     return StitchResult(tuple(journeys), clock, reference, grouping.count, ctx)
 
 
 _START = attrgetter("start")
+_THIRD = itemgetter(2)
 
 
 def _where(
