@@ -12,7 +12,14 @@ from typing import Any, NamedTuple
 from labyrinth_tui.journey.nat import Flow, NatTable, endpoint_text
 from labyrinth_tui.journey.read import DPORT, OUTER_DPORT, OUTER_SPORT, SPORT, TS, VNI, default_reader
 from labyrinth_tui.journey.roles import Direction, PathMap, Role, StreamKey
-from labyrinth_tui.model.packets import HAS_OUTER_DPORT, HAS_OUTER_SPORT, PacketSummary
+from labyrinth_tui.model.packets import (
+    HAS_DPORT,
+    HAS_OUTER_DPORT,
+    HAS_OUTER_SPORT,
+    HAS_SPORT,
+    HAS_VNI,
+    PacketSummary,
+)
 
 
 class ChangeKind(StrEnum):
@@ -176,7 +183,46 @@ class _Seen(NamedTuple):
         return self.vni is not None
 
 
-_READ_SEEN = attrgetter(*_Seen._fields)
+_SEEN_FIELDS = attrgetter(*_Seen._fields)
+
+
+def _seen_by_attribute(p: PacketSummary) -> _Seen:
+    return _Seen._make(_SEEN_FIELDS(p))
+
+
+def _seen_reader() -> Callable[[PacketSummary], _Seen]:
+    """p → _Seen: one unpack of today's packed rows (journey/read.py finds the layout), else attributes."""
+    reader = default_reader()
+    presence_at = reader.presence
+    if not reader.row_layout or presence_at is None:
+        return _seen_by_attribute
+    unpack = reader.unpack
+    at = reader.index
+    ts_at, sport_at, dport_at, vni_at = at[TS], at[SPORT], at[DPORT], at[VNI]
+    new = tuple.__new__
+
+    def by_row(p: PacketSummary) -> _Seen:
+        packed, node, interface, src, dst, _, _, _ = p
+        n = unpack(packed)
+        present = n[presence_at]
+        return new(
+            _Seen,
+            (
+                n[ts_at],
+                node,
+                interface,
+                src,
+                n[sport_at] if present & HAS_SPORT else None,
+                dst,
+                n[dport_at] if present & HAS_DPORT else None,
+                n[vni_at] if present & HAS_VNI else None,
+            ),
+        )
+
+    return by_row
+
+
+_READ_SEEN = _seen_reader()
 
 
 def _outer_text(src: str | None, sport: int | None, dst: str | None, dport: int | None) -> str:
@@ -222,7 +268,9 @@ class _Step(NamedTuple):
     decap_vni: int | None
 
 
-def _plan(journey: Journey, ctx: StitchContext) -> tuple[_Step, ...]:
+def _plan(
+    journey: Journey, ctx: StitchContext, read: Callable[[PacketSummary], _Seen] = _READ_SEEN
+) -> tuple[_Step, ...]:
     """The steps of a journey, read the slow, obvious way from its packets' attributes."""
     paths = ctx.paths
     last = len(journey.observations) - 1
@@ -231,7 +279,7 @@ def _plan(journey: Journey, ctx: StitchContext) -> tuple[_Step, ...]:
     steps: list[_Step] = []
     prev: _Seen | None = None
     for i, p in enumerate(journey.observations):
-        seen = _Seen._make(_READ_SEEN(p))
+        seen = read(p)
         wrapped = prev is not None and not prev.encapsulated and seen.encapsulated
         unwrapped = prev is not None and prev.encapsulated and not seen.encapsulated
         steps.append(
@@ -273,10 +321,15 @@ _SHAPE = _shape_reader()
 _OUTER = attrgetter("outer_src", "outer_sport", "outer_dst", "outer_dport")
 
 
-def _steps(journey: Journey, ctx: StitchContext, shape: tuple[Any, ...]) -> tuple[_Step, ...]:
+def _steps(
+    journey: Journey,
+    ctx: StitchContext,
+    shape: tuple[Any, ...],
+    read: Callable[[PacketSummary], _Seen] = _READ_SEEN,
+) -> tuple[_Step, ...]:
     steps = ctx.plans.get(shape)
     if steps is None:
-        steps = ctx.plans[shape] = _plan(journey, ctx)
+        steps = ctx.plans[shape] = _plan(journey, ctx, read)
     return steps
 
 
@@ -307,7 +360,7 @@ def _build_by_attribute(journey: Journey, ctx: StitchContext) -> tuple[Hop, ...]
     observations = journey.observations
     views = list(map(_SHAPE, observations))
     shape = (journey.sender, journey.receiver, journey.flow.l4, journey.expected, *[v[1] for v in views])
-    steps = _steps(journey, ctx, shape)
+    steps = _steps(journey, ctx, shape, _seen_by_attribute)
     hops: list[Hop] = []
     prev_time, prev_outer = 0.0, None
     for i, ((ts, _), step, p) in enumerate(zip(views, steps, observations, strict=True)):
@@ -330,6 +383,9 @@ def _row_builder() -> Callable[[Journey, StitchContext], tuple[Hop, ...]] | None
     ts_at, sport_at, dport_at, vni_at = at[TS], at[SPORT], at[DPORT], at[VNI]
     osport_at, odport_at = at[OUTER_SPORT], at[OUTER_DPORT]
     both_outer_ports = HAS_OUTER_SPORT | HAS_OUTER_DPORT
+    # of the presence bits, those of the numbers a shape holds: the others (a payload hash, seq…) would
+    # split one flow's packets into several shapes with the same steps
+    shape_bits = HAS_SPORT | HAS_DPORT | HAS_VNI
 
     def build(journey: Journey, ctx: StitchContext) -> tuple[Hop, ...]:
         observations = journey.observations
@@ -339,7 +395,16 @@ def _row_builder() -> Callable[[Journey, StitchContext], tuple[Hop, ...]] | None
             packed, node, interface, src, dst, _, _, _ = p
             n = unpack(packed)
             numbers.append(n)
-            key += (node, interface, src, dst, n[sport_at], n[dport_at], n[vni_at], n[presence_at])
+            key += (
+                node,
+                interface,
+                src,
+                dst,
+                n[sport_at],
+                n[dport_at],
+                n[vni_at],
+                n[presence_at] & shape_bits,
+            )
         steps = _steps(journey, ctx, tuple(key))
         hops: list[Hop] = []
         append = hops.append
