@@ -129,8 +129,8 @@ def main() -> int:
     )
     print(
         f"one cil_from_container per lxc: a bpf_lxc load takes {lxc_load * 1000:.1f} ms, so the seed's "
-        f"{lxcs[0]} lxc cost {lxcs[0] * lxc_load * 1000:.0f} ms of loading (on a thread, while the devices "
-        f"are made), 3 × 100 pods' {lxcs[1]} cost {lxcs[1] * lxc_load:.2f} s"
+        f"{lxcs[0]} lxc cost {lxcs[0] * lxc_load * 1000:.0f} ms of loading (on a thread, while the rest of "
+        f"the lab comes up), 3 × 100 pods' {lxcs[1]} cost {lxcs[1] * lxc_load:.2f} s"
     )
     print(f"lab up, 3 × 100 pods ({link_count(big)} tcx links), ebpf: {scale:.2f} s")
     pairs = paired_rounds(PREFIX, TRAFFIC_ROUNDS, MEGABYTES, CONNECTIONS)

@@ -1,9 +1,10 @@
 """Where an eBPF `lab up` spends its time: each tcx attach timed from inside the bench's own process.
 
 The bench calls `up()` in-process, so wrapping `libbpf.link_create` (what lab/bpf/datapath.py calls once
-per link) times every attach without changing the lab: when the first starts (everything before it
-is making the devices, while the programs load on a thread), how long the attaches take in the kernel
-(one RCU grace period each under the rtnl lock), the gaps between them, and what `up` does after the last.
+per link) times every attach without changing the lab: when the first starts (everything before it is
+the rest of the lab coming up, while the programs load on a thread), how long the attaches take in the
+kernel (one RCU grace period each under the rtnl lock), the gaps between them, and what `up` does after
+the last.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def median_line(parts: list[Breakdown], links: int) -> str:
         for name in ("before", "in_kernel", "between", "after")
     }
     return (
-        f"where ebpf (tcx) lab up goes, median of {len(parts)} (ms): devices made before the first attach "
+        f"where ebpf (tcx) lab up goes, median of {len(parts)} (ms): the rest of the lab up before the first "
+        f"attach "
         f"{med['before']:.0f}, {links} attaches in the kernel {med['in_kernel']:.0f} "
         f"({med['in_kernel'] / links:.1f}/link), between attaches {med['between']:.0f}, "
         f"after the last {med['after']:.0f}"
