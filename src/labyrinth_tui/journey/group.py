@@ -57,10 +57,10 @@ class Grouping:
         raw_ids: dict[tuple[Any, ...], int] = {}
         groups = self.groups
         streams: dict[StreamKey, StreamKey] = {}
-        unpack = reader.unpack
         at = reader.index
-        ts_at, sport_at, dport_at = at[TS], at[SPORT], at[DPORT]
-        ip_id_at, seq_at, ack_at, hash_at, dns_at = (at[i] for i in KEY_NUMBERS)
+        unpack, (ts_at, sport_at, dport_at, ip_id_at, seq_at, ack_at, hash_at, dns_at) = reader.narrowed(
+            [at[i] for i in (TS, SPORT, DPORT, *KEY_NUMBERS)]
+        )
         last_node = last_iface = None
         stream: StreamKey = ("", "")
         for p in observations:

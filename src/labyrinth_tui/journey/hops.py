@@ -196,9 +196,10 @@ def _seen_reader() -> Callable[[PacketSummary], _Seen]:
     presence_at = reader.presence
     if not reader.row_layout or presence_at is None:
         return _seen_by_attribute
-    unpack = reader.unpack
     at = reader.index
-    ts_at, sport_at, dport_at, vni_at = at[TS], at[SPORT], at[DPORT], at[VNI]
+    unpack, (ts_at, sport_at, dport_at, vni_at, presence_at) = reader.narrowed(
+        [at[TS], at[SPORT], at[DPORT], at[VNI], presence_at]
+    )
     new = tuple.__new__
 
     def by_row(p: PacketSummary) -> _Seen:
@@ -378,10 +379,9 @@ def _row_builder() -> Callable[[Journey, StitchContext], tuple[Hop, ...]] | None
     presence_at = reader.presence
     if not reader.row_layout or presence_at is None:
         return None
-    unpack = reader.unpack
     at = reader.index
-    ts_at, sport_at, dport_at, vni_at = at[TS], at[SPORT], at[DPORT], at[VNI]
-    osport_at, odport_at = at[OUTER_SPORT], at[OUTER_DPORT]
+    wanted = [at[TS], at[SPORT], at[DPORT], at[VNI], at[OUTER_SPORT], at[OUTER_DPORT], presence_at]
+    unpack, (ts_at, sport_at, dport_at, vni_at, osport_at, odport_at, presence_at) = reader.narrowed(wanted)
     both_outer_ports = HAS_OUTER_SPORT | HAS_OUTER_DPORT
     # of the presence bits, those of the numbers a shape holds: the others (a payload hash, seq…) would
     # split one flow's packets into several shapes with the same steps
