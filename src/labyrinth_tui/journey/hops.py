@@ -30,9 +30,12 @@ class ChangeKind(StrEnum):
     DECAP = "decap"  # unwrapped again
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Change:
-    """Something that happened to the packet between the previous hop and this one."""
+    """Something that happened to the packet between the previous hop and this one.
+
+    Read-only by convention, not frozen (as Hop): every VXLAN hop makes an encap or decap Change.
+    """
 
     kind: ChangeKind
     before: str  # NAT: the old ip:port; encap: the inner addresses; decap: the outer ones
