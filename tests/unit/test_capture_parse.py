@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from labyrinth_tui.model.packets import PacketSummary
 from labyrinth_tui.probes.capture import read_argv
-from labyrinth_tui.probes.capture_columns import list_columns
 from labyrinth_tui.probes.capture_format import DEFAULT_FORMAT, LIST_FORMAT, SummaryFormat
 from labyrinth_tui.probes.capture_parse import LineAssembler, SkipReason, SummaryParser, tcp_flags_text
 from tests.fakes.pcapgen import (
@@ -394,90 +393,3 @@ def test_a_port_seen_before_is_still_checked_on_every_line() -> None:
         (7, 45890, 0),
     ]
     assert parser.skipped == {SkipReason.OUT_OF_RANGE: 2, SkipReason.NOT_A_NUMBER: 2}
-
-
-def line_by_line(lines: Sequence[str]) -> tuple[list[PacketSummary], SummaryParser]:
-    """List lines parsed one at a time (each through the line-by-line path): packets and the parser."""
-    parser = SummaryParser("node-1", "ens4", LIST_FORMAT)
-    return [p for p in map(parser.parse, lines) if p is not None], parser
-
-
-def test_clean_list_lines_go_column_by_column_and_read_as_line_by_line() -> None:
-    """A well-formed batch is parsed in columns (list_columns answers, not None) into exactly the packets,
-    numbering and counts a line-by-line parse gives; every kind of flaw sends the batch line by line."""
-    lines = fuzz_list_lines()
-    parser = SummaryParser("node-1", "ens4", LIST_FORMAT)
-    columns = list_columns(lines, 0, 0, "node-1", "ens4", parser._strings, parser._ports)
-    assert columns is not None and len(columns) == len(lines) == 60
-    assert [p.as_dict() for p in columns] == [p.as_dict() for p in line_by_line(lines)[0]]
-    assert columns == line_by_line(lines)[0]  # the packed bytes too
-    line = lines[5]
-    flawed = {
-        "a tab less": line.replace("\t", " ", 1),
-        "a line of its own in a line": line + "\n" + lines[6],
-        "a port out of range": with_field(line, "sport", "70000", LIST_FORMAT),
-        "an escape in the info": line + "\x1b[2J",
-        "no time": with_field(line, "ts", "nan", LIST_FORMAT),
-        "the numbers start again": with_field(line, "number", "1", LIST_FORMAT),
-    }
-    for flaw, odd in flawed.items():
-        batch = [*lines[:5], odd, *lines[6:]]
-        assert list_columns(batch, 0, 0, "node-1", "ens4", parser._strings, parser._ports) is None, flaw
-        by_batch = SummaryParser("node-1", "ens4", LIST_FORMAT)
-        packets, (singles, single) = by_batch.parse_many(batch), line_by_line(batch)
-        assert packets == singles, flaw
-        assert (by_batch.skipped, by_batch.file_starts) == (single.skipped, single.file_starts), flaw
-
-
-def test_a_line_holding_the_batch_separator_cannot_pass_for_two_lines() -> None:
-    """Lines are joined by tab-newline-tab to be split in one go: a line that holds exactly that (one
-    line with 17 tabs beside one with none) reads as it does alone, never as two packets."""
-    first, second = fuzz_list_lines()[:2]
-    batch = [first + "\t\n\t" + second, "junk", *fuzz_list_lines()[2:6]]
-    parser = SummaryParser("node-1", "ens4", LIST_FORMAT)
-    packets = parser.parse_many(batch)
-    singles, single = line_by_line(batch)
-    assert packets == singles and parser.skipped == single.skipped
-    assert parser.parsed == 5 and parser.skipped == {SkipReason.FIELD_COUNT: 1}
-    # the odd line's info is what followed its 8th tab, made inert (no tab, no newline)
-    assert "\n" not in packets[0].info and packets[0].info.endswith(second.split("\t")[-1])
-
-
-@settings(max_examples=200, deadline=None)
-@given(data=st.data())
-def test_fuzzed_runs_of_list_lines_read_alike_in_columns_or_line_by_line(data: st.DataObject) -> None:
-    """Consecutive real lines (numbers rising, so a batch can go in columns), a recording ring's restart
-    and a few flawed lines among them, in batches of any size: the packets and counts of one by one."""
-    lines = fuzz_list_lines()
-    start = data.draw(st.integers(0, 58))
-    run = lines[start : data.draw(st.integers(start + 2, 60))]
-    run += data.draw(st.sampled_from([[], lines[:10]]))  # a new file: numbers from 1 again
-    real = list(run)
-    for _ in range(data.draw(st.integers(0, 2))):
-        at = data.draw(st.integers(0, len(run) - 1))
-        run[at] = data.draw(mutations([real[at]], LIST_FORMAT))
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(run)), max_size=3)))
-    by_batch = SummaryParser("node-1", "ens4", LIST_FORMAT)
-    packets = [
-        p for a, b in zip([0, *cuts], [*cuts, len(run)], strict=True) for p in by_batch.parse_many(run[a:b])
-    ]
-    singles, single = line_by_line(run)
-    assert packets == singles
-    assert (by_batch.skipped, by_batch.file_starts) == (single.skipped, single.file_starts)
-    assert by_batch.parsed == len(packets) and by_batch.parsed + by_batch.skipped_total == len(run)
-
-
-def test_a_stream_longer_than_a_batch_numbers_on_across_batches_and_files(
-    article: tuple[list[Frame], list[PacketSummary], list[str]], tmp_path: Path
-) -> None:
-    """600 lines (batches of 256) and the same file again (a recording ring's second file): packet N of
-    the stream is frame N of the files joined, as line by line."""
-    written, _, _ = article
-    pcap = tmp_path / "article.pcap"
-    write_frames(pcap, written)
-    lines = tshark_lines(pcap, LIST_FORMAT) * 2
-    parser = SummaryParser("node-1", "ens4", LIST_FORMAT)
-    packets = parser.parse_many(lines)
-    assert [p.number for p in packets] == list(range(1, 1201))
-    assert parser.file_starts == [1, 601] == line_by_line(lines)[1].file_starts
-    assert packets == line_by_line(lines)[0]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
+from struct import Struct
 from struct import error as StructError
 from typing import Final
 
@@ -26,7 +27,6 @@ from labyrinth_tui.model.packets import (
     PacketSummary,
 )
 from labyrinth_tui.model.text import inert
-from labyrinth_tui.probes.capture_columns import INTERN_MAX, STRUCTS, Interned, Ports, list_columns
 from labyrinth_tui.probes.capture_format import DEFAULT_FORMAT, SummaryFormat
 
 _pack = NUMBERS.pack
@@ -67,7 +67,21 @@ class SkipReason(StrEnum):
     BAD_TIMESTAMP = "the timestamp is not a time"
 
 
-BATCH: Final = 256  # list lines parsed column by column at a time: big enough, and still in the CPU's cache
+_INTERN_MAX: Final = 65_536  # distinct strings kept for sharing; cleared past this so junk cannot grow it
+
+# NUMBERS followed by an info of N bytes, packed in one call: the same bytes as NUMBERS.pack(...) + info
+# without the second bytes object and its copy (~0.05 us of a list line's ~1.9 us). One Struct per
+# length seen; an info longer than _PACKED_INFO_MAX is rare and gets a Struct of its own, not kept.
+_PACKED_INFO_MAX: Final = 2048
+_PACKERS: dict[int, Callable[..., bytes]] = {}
+
+
+def _packer(length: int) -> Callable[..., bytes]:
+    """Struct(NUMBERS + f"{length}s").pack, kept for lengths up to _PACKED_INFO_MAX."""
+    pack = Struct(f"{NUMBERS.format}{length}s").pack
+    if length <= _PACKED_INFO_MAX:
+        _PACKERS[length] = pack
+    return pack
 
 
 class SummaryParser:
@@ -92,10 +106,10 @@ class SummaryParser:
         self.parsed = 0
         self.skipped: Counter[SkipReason] = Counter()
         self.last_skipped = ""
-        self._strings = Interned()
+        self._strings: dict[str, str] = {}
         self._extras: dict[Extra, Extra] = {}
         self._outers: dict[str, tuple[str | None, str | None, int, int, int]] = {}
-        self._ports = Ports()
+        self._ports: dict[str, int] = {}  # port column → int: a flow repeats its ports, int() is ~3x a lookup
         self._offset = 0  # packets in the recording files before the current one
         self._last_local = 0
         self.file_starts = [1]  # the stream number each recording file starts at (one file: [1])
@@ -120,7 +134,13 @@ class SummaryParser:
         self.last_skipped = f"{reason.value}: {line[:120]!r}"
 
     def _intern(self, text: str) -> str:
-        return self._strings[text]  # once per distinct string: tshark's, or not (Interned)
+        strings = self._strings
+        found = strings.get(text)
+        if found is None:
+            if len(strings) >= _INTERN_MAX:
+                strings.clear()
+            found = strings[text] = inert(text.strip())  # once per distinct string: tshark's, or not
+        return found
 
     def parse(self, line: str) -> PacketSummary | None:
         # one long function on purpose: it runs ~150k times a second; locals, few calls
@@ -167,7 +187,7 @@ class SummaryParser:
                 # a flow repeats its outer column: parse each distinct one once
                 outer = self._outers.get(f[13])
                 if outer is None:
-                    if len(self._outers) >= INTERN_MAX:
+                    if len(self._outers) >= _INTERN_MAX:
                         self._outers.clear()
                     outer = self._outers[f[13]] = _outer(f[13])
                 outer_src, outer_dst, osport, odport, count = outer
@@ -195,7 +215,7 @@ class SummaryParser:
                 key = (dns_query, dns_answer, dns_qtype, outer_src, outer_dst)
                 extra = self._extras.get(key)
                 if extra is None:
-                    if len(self._extras) >= INTERN_MAX:
+                    if len(self._extras) >= _INTERN_MAX:
                         self._extras.clear()
                     # once per distinct key: a name from a DNS packet may be anything
                     query, answer, qtype, o_src, o_dst = (inert(v) if v else v for v in key)
@@ -245,26 +265,7 @@ class SummaryParser:
         return _from_packed(raw + info, self.node, self.interface, src, dst, protocol, flags, extra)
 
     def _parse_list_many(self, lines: Iterable[str]) -> list[PacketSummary]:
-        """LIST_FORMAT lines (ts, number, length, src, sport, dst, dport, protocol, info), BATCH at a time:
-        column by column (capture_columns.py) when the batch is well-formed, else line by line."""
-        lines = lines if isinstance(lines, list) else list(lines)
-        if len(lines) < 2:
-            return self._parse_list_lines(lines)
-        out: list[PacketSummary] = []
-        strings, ports, node, interface = self._strings, self._ports, self.node, self.interface
-        for at in range(0, len(lines), BATCH):
-            batch = lines[at : at + BATCH]
-            packets = list_columns(batch, self._offset, self._last_local, node, interface, strings, ports)
-            if packets is None:
-                out += self._parse_list_lines(batch)
-                continue
-            out += packets
-            self._last_local = packets[-1].number - self._offset
-            self.parsed += len(packets)
-        return out
-
-    def _parse_list_lines(self, lines: Iterable[str]) -> list[PacketSummary]:
-        """LIST_FORMAT lines one at a time, each bad one counted with its reason.
+        """LIST_FORMAT lines (ts, number, length, src, sport, dst, dport, protocol, info) in one loop.
 
         What `_packet` does for the full format, inlined: one Python frame per line instead of four
         (parse, its format's parser, _packet, from_packed) is ~20% of the parser's time at 150k lines/s
@@ -272,8 +273,8 @@ class SummaryParser:
         """
         out: list[PacketSummary] = []
         append, skip = out.append, self._skip
-        strings, node, interface = self._strings, self.node, self.interface
-        ports, structs = self._ports, STRUCTS
+        strings, intern, node, interface = self._strings, self._intern, self.node, self.interface
+        ports, packers = self._ports, _PACKERS
         offset, last_local, parsed = self._offset, self._last_local, 0
         try:
             for line in lines:
@@ -288,17 +289,18 @@ class SummaryParser:
                         continue
                     present = sport = dport = 0
                     if v := f[4]:
-                        sport = ports[v]
+                        sport = ports.get(v) or _port(ports, v)  # port 0: int() again, still 0
                         present = HAS_SPORT
                     if v := f[6]:
-                        dport = ports[v]
+                        dport = ports.get(v) or _port(ports, v)
                         present |= HAS_DPORT
                     local = int(f[1])
                     # a recording ring (-b) restarts tshark's numbering in every file: keep the stream's going
                     start = offset + last_local if local <= last_local else offset
                     # tshark escapes what it prints (\x1b shows as "\\x1b"); another node's output might not
                     info = (f[8] if f[8].isprintable() else inert(f[8])).encode("utf-8", "surrogatepass")
-                    raw = structs[len(info)].pack(
+                    pack = packers.get(len(info)) or _packer(len(info))
+                    raw = pack(
                         ts, start + local, int(f[2]), 0, 0, 0, 0, sport, dport, 0, 0, 0, 0, 0, present, info
                     )
                 except ValueError:
@@ -311,17 +313,23 @@ class SummaryParser:
                     offset = start
                     self.file_starts.append(start + local)
                 last_local = local
-                append(
-                    _new(
-                        PacketSummary,
-                        (raw, node, interface, strings[f[3]], strings[f[5]], strings[f[7]], None, None),
-                    )
-                )
+                src = strings.get(f[3]) or intern(f[3])
+                dst = strings.get(f[5]) or intern(f[5])
+                protocol = strings.get(f[7]) or intern(f[7])
+                append(_new(PacketSummary, (raw, node, interface, src, dst, protocol, None, None)))
                 parsed += 1
         finally:  # what was taken counts even if a line raised what no tshark line can
             self._offset, self._last_local = offset, last_local
             self.parsed += parsed
         return out
+
+
+def _port(ports: dict[str, int], column: str) -> int:
+    """int(column), remembered (ValueError as int's); the range is NUMBERS's to check, as for any number."""
+    if len(ports) >= _INTERN_MAX:
+        ports.clear()
+    value = ports[column] = int(column)
+    return value
 
 
 def _dns_from_info(info: str, name: str) -> tuple[int, str | None]:
