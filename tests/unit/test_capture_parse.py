@@ -343,3 +343,53 @@ def test_a_list_format_line_with_escapes_reaches_the_screen_inert() -> None:
     (packet,) = parser.parse_many([line])
     assert "\x1b" not in packet.info and "\x07" not in packet.info
     assert "SYN" in packet.info and packet.dst == "10.105.134.33" and packet.dport == 9999
+
+
+def test_a_list_line_packs_the_same_bytes_whatever_its_info_length() -> None:
+    """Numbers and info are packed in one call per info length (short infos share a Struct, a long one
+    gets its own): every length gives the packet the public constructor builds from the same fields."""
+    parser = SummaryParser("node-1", "ens4", LIST_FORMAT)
+    infos = ["", "SYN", "57074 → 8080 [ACK] Seq=1 Ack=1", "é" * 1500, "x" * 5000]  # 0 … 5000 bytes
+    lines = [
+        f"1795682132.5\t{n:5d}\t74\t   10.0.1.15\t45890\t10.0.2.215  \t8080\tTCP\t{info}"
+        for n, info in enumerate(infos, start=1)
+    ]
+    packets = parser.parse_many(lines)
+    assert parser.skipped_total == 0, parser.last_skipped
+    built = [
+        PacketSummary(
+            ts=1795682132.5,
+            node="node-1",
+            interface="ens4",
+            number=n,
+            src="10.0.1.15",
+            dst="10.0.2.215",
+            protocol="TCP",
+            length=74,
+            info=info,
+            sport=45890,
+            dport=8080,
+        )
+        for n, info in enumerate(infos, start=1)
+    ]
+    assert packets == built  # the packed bytes too, not only the fields read back
+    assert [p.info for p in packets] == infos
+
+
+def test_a_port_seen_before_is_still_checked_on_every_line() -> None:
+    """Port columns are remembered once parsed: an out-of-range or non-numeric port is skipped with its
+    reason each time it comes, and a good port read from memory reads back as written."""
+    parser = SummaryParser("node-1", "ens4", LIST_FORMAT)
+
+    def line(n: int, sport: str, dport: str) -> str:
+        return f"1795682132.5\t{n}\t74\t10.0.1.15\t{sport}\t10.0.2.215\t{dport}\tTCP\tinfo"
+
+    batch = [line(1, "45890", "8080"), line(2, "70000", "8080"), line(3, "70000", "8080")]
+    batch += [line(4, "45890", "80a"), line(5, "45890", "80a"), line(6, "", "8080"), line(7, "45890", "0")]
+    packets = parser.parse_many(batch)
+    assert [(p.number, p.sport, p.dport) for p in packets] == [
+        (1, 45890, 8080),
+        (6, None, 8080),
+        (7, 45890, 0),
+    ]
+    assert parser.skipped == {SkipReason.OUT_OF_RANGE: 2, SkipReason.NOT_A_NUMBER: 2}
