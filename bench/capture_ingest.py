@@ -1,11 +1,11 @@
 """Capture ingest (issue 5): packets/s from a generated pcap into a PacketRing, ours beside tshark, pyshark.
 
 Ours: tshark with the packet list's columns (LIST_FORMAT, what a watched stream asks for; a journey's
-hop captures add their fields, printed for scale) as a subprocess, its stdout read in big chunks
-(a short read waits 2 ms for the pipe to gather more), parsed, appended to a 100k PacketRing.
-Anchors, measured in the same run on the same file: `tshark -r FILE -d udp.port==8472,vxlan` (its
-one-line summary, to /dev/null), `tshark -T fields` with the journey's information, and pyshark
-FileCapture with its defaults on a 20k-packet slice.
+hop captures add their fields, printed for scale) as a subprocess, its stdout read in big chunks (a
+short read waits 2 ms for the pipe to gather more, as the app's stream reader does), parsed, appended
+to a 100k PacketRing. Anchors, measured in the same run on the same file: `tshark -r FILE -d
+udp.port==8472,vxlan` (its one-line summary, to /dev/null), `tshark -T fields` with the journey's
+information, and pyshark FileCapture with its defaults on a 20k-packet slice.
 Goals: ours >= 0.9 x tshark's summary with VXLAN decoded (`-d udp.port==8472,vxlan`: the same work),
 >= 150 x pyshark. Runs interleave, ours and the summary in a pair whose order alternates; the goal is
 the median of the pairs' ratios (their spread printed), the rates' medians are printed beside it.
@@ -40,17 +40,11 @@ from tests.fakes.pcapgen import write_pcap
 
 from labyrinth_tui.model.packets import PacketRing
 from labyrinth_tui.probes.capture import LIST_FORMAT, VXLAN_PORT, read_argv
-from labyrinth_tui.probes.capture_parse import LineAssembler, SummaryParser
+from labyrinth_tui.probes.capture_parse import GATHER_BELOW, GATHER_PAUSE, LineAssembler, SummaryParser
 from labyrinth_tui.ui.gc_policy import THRESHOLDS
 
 GOAL_VS_SUMMARY = 0.9
 GOAL_VS_PYSHARK = 150.0
-# tshark writes its stdout 4 KiB at a time: read as each write comes, Python woke ~6,000 times for 200k
-# lines, ~0.3 us of its ~2.3 us a line (and tshark's wake-ups too). After a short read it pauses and
-# lets the pipe gather: ~400 reads. 2 ms is ~40 KB of tshark's output; the 1 MiB pipe would take ~50 ms
-# to fill, so tshark never waits on us.
-SHORT_READ = 1 << 16
-GATHER_PAUSE = 0.002
 CPYTHON_GC_THRESHOLDS = (700, 10, 10)
 FIELDS = [
     "frame.time_epoch",
@@ -102,7 +96,7 @@ def ours(pcap: Path) -> tuple[float, PacketRing, SummaryParser, float, float]:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
     while chunk := os.read(fd, 1 << 20):
         ring.extend(parser.parse_many(lines.feed(chunk.decode("utf-8", "replace"))))
-        if len(chunk) < SHORT_READ:
+        if len(chunk) < GATHER_BELOW:  # as the app's stream reader does (sources/captures.py)
             time.sleep(GATHER_PAUSE)  # sleeping costs no CPU; each wake-up and chunk does
     ring.extend(parser.parse_many(lines.flush()))
     proc.wait()

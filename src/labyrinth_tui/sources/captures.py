@@ -28,7 +28,7 @@ from labyrinth_tui.probes.capture import (
     stream_setup_script,
 )
 from labyrinth_tui.probes.capture_format import DEFAULT_FORMAT, LIST_FORMAT
-from labyrinth_tui.probes.capture_parse import LineAssembler, SummaryParser
+from labyrinth_tui.probes.capture_parse import GATHER_BELOW, GATHER_PAUSE, LineAssembler, SummaryParser
 from labyrinth_tui.probes.capture_ready import Canary, CanaryNotSent, canary_filter
 from labyrinth_tui.probes.capture_swap import RESTART_AFTER
 from labyrinth_tui.sources.base import (
@@ -346,6 +346,9 @@ class CaptureStreams:
         try:
             while chunk := await remote.read():
                 lines.take(stream.pending, assembler.feed(chunk))
+                # tshark writes 4 KiB at a time: after a short read let more gather (probes/capture_parse.py)
+                if len(chunk) < GATHER_BELOW:
+                    await asyncio.sleep(GATHER_PAUSE)
             if not lines.stopping:  # when we stop it, the last line may be cut anywhere: drop it
                 lines.take(stream.pending, assembler.flush())
             if not lines.stopping:
