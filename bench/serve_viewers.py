@@ -155,7 +155,8 @@ def children(server: int, role: str) -> list[int]:
 
 
 async def open_stream(term: Terminal) -> None:
-    await term.wait("wrk-1/node-wrk-1-ubuntu24")
+    # the tree shortens long pod names to fit ("wrk-1/node-wrk…6-2zncq" at 120 columns): wait on the start
+    await term.wait("wrk-1/node-wrk")
     term.send("\x10")  # ctrl+p
     await term.wait("Search for commands")
     term.send("Open stream node-1 · lxc1ba")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from labyrinth_tui.journey import group as journey_group
 from labyrinth_tui.journey.clock import ClockMethod
-from labyrinth_tui.journey.hops import _build_by_attribute
+from labyrinth_tui.journey.hop_build import _build_by_attribute
 from labyrinth_tui.journey.read import attribute_reader, packed_reader
 from labyrinth_tui.journey.stitch import StitchResult, stitch
 from labyrinth_tui.model.packets import PacketSummary
