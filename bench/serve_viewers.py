@@ -50,7 +50,8 @@ PHASE = 8.0  # seconds measured per phase
 GOAL = 1.2
 TICK = os.sysconf("SC_CLK_TCK")
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]")
-ROW = re.compile(rb"(\d+)\s+\d+\.\d{6}\s+10\.0\.1\.15")
+# a packet row: its number, the time when the pane is wide enough for it, the source (10.0.1.15)
+ROW = re.compile(rb"(\d+)\s+(?:\d+\.\d{6}\s+)?10\.0\.1\.15")
 
 
 class Terminal:
