@@ -25,6 +25,7 @@ import sys
 import time
 
 from labyrinth_tui.journey.article import PAYLOAD, PORT, SERVICE
+from labyrinth_tui.journey.report import JourneyReport
 from labyrinth_tui.lab.down import down
 from labyrinth_tui.lab.traffic import exchange
 from labyrinth_tui.sources.base import SourceEvent, StreamSpec, StreamState, StreamStatus
@@ -57,6 +58,19 @@ async def tshark_start(source: LabSource) -> float:
     return took
 
 
+async def timed_journey(source: LabSource, phases: dict[str, list[float]]) -> tuple[float, JourneyReport]:
+    """One `j` on the article's pair: its seconds and report, each phase's added to `phases`; it must
+    complete."""
+    started = time.perf_counter()
+    report = await source.journey(noop)
+    took = time.perf_counter() - started
+    assert report.handshake is not None and report.handshake.complete, report.problems
+    assert source.journey_phases is not None
+    for phase, seconds in source.journey_phases.seconds.items():
+        phases.setdefault(phase, []).append(seconds)
+    return took, report
+
+
 async def main() -> int:
     args = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     args.add_argument("prefix", nargs="?", default=f"jqb{os.getpid() % 100000}", help="the lab's prefix")
@@ -71,22 +85,9 @@ async def main() -> int:
         for _ in range(RUNS):
             await source.captures.close_all()  # no capture open: every hop's starts and is proven
             await asyncio.gather(*source._lingering)  # the previous journey's closes, done
-            started = time.perf_counter()
-            first = await source.journey(noop)
-            colds.append(time.perf_counter() - started)
-            assert first.handshake is not None and first.handshake.complete, first.problems
-            assert source.journey_phases is not None
-            for phase, seconds in source.journey_phases.seconds.items():
-                cold_phases.setdefault(phase, []).append(seconds)
-        journeys = []
-        for _ in range(RUNS):
-            started = time.perf_counter()
-            report = await source.journey(noop)
-            journeys.append(time.perf_counter() - started)
-            assert report.handshake is not None and report.handshake.complete, report.problems
-            assert source.journey_phases is not None
-            for phase, seconds in source.journey_phases.seconds.items():
-                phases.setdefault(phase, []).append(seconds)
+            took, first = await timed_journey(source, cold_phases)
+            colds.append(took)
+        journeys = [(await timed_journey(source, phases))[0] for _ in range(RUNS)]
         await source.captures.close_all()  # the floor's tshark starts cold
         starts, exchanges = [], []
         for _ in range(RUNS):

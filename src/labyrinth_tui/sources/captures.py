@@ -346,8 +346,7 @@ class CaptureStreams:
         try:
             while chunk := await remote.read():
                 lines.take(stream.pending, assembler.feed(chunk))
-                # tshark writes 4 KiB at a time: after a short read let more gather (probes/capture_parse.py)
-                if len(chunk) < GATHER_BELOW:
+                if len(chunk) < GATHER_BELOW:  # tshark's 4 KiB writes: let more gather (capture_parse.py)
                     await asyncio.sleep(GATHER_PAUSE)
             if not lines.stopping:  # when we stop it, the last line may be cut anywhere: drop it
                 lines.take(stream.pending, assembler.flush())
