@@ -1,4 +1,4 @@
-"""Closing a stream frees it: panes and packet lists of closed streams are collected, round after round."""
+"""Memory a user keeps: closed streams are freed, round after round; a long-open list keeps a few screens."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import gc
 import weakref
 from pathlib import Path
 
-from labyrinth_tui.model.packets import PacketRing
+from rich.segment import Segment
+from textual.app import App, ComposeResult
+from textual.strip import Strip
+
+from labyrinth_tui.model.packets import PacketRing, PacketSummary
 from labyrinth_tui.sources.bundle import Bundle
 from labyrinth_tui.sources.replay import ReplaySource
 from labyrinth_tui.ui.app import make_app
@@ -54,3 +58,64 @@ async def test_closed_streams_leave_nothing_behind(tmp_path: Path) -> None:
             assert [ref() for ref in lists] == [None] * 3, "a closed pane's packet list is still alive"
             assert [ref() for ref in gone] == [None] * 3
             assert live_rings() == rings_before
+
+
+def _packet(number: int) -> PacketSummary:
+    return PacketSummary(
+        ts=1_700_000_000 + number / 5,
+        node="node-1",
+        interface="lxc1ba60d50596c",
+        number=number,
+        src="10.0.1.15",
+        dst="10.0.2.215",
+        protocol="TCP",
+        length=74,
+        info=f"38430 → 9999 [ACK] Seq={number}",
+        sport=38430,
+        dport=9999,
+    )
+
+
+class _OneList(App[None]):
+    def compose(self) -> ComposeResult:
+        yield PacketList()
+
+
+def live_strips() -> int:
+    return sum(1 for o in gc.get_objects() if isinstance(o, Strip))
+
+
+async def test_rows_that_scrolled_away_are_not_kept_rendered() -> None:
+    """A list left open on a slow stream: what it keeps rendered is bounded by its height, not its history.
+
+    Every cached row carries Textual's caches of its copies (~3 KB); 1024 of them per list grew the app
+    by 1 MB a minute at 6 packets/s until the cache was full.
+    """
+    app = _OneList()
+    async with app.run_test(size=(100, 24)) as pilot:
+        plist = app.query_one(PacketList)
+        number = 0
+
+        async def stream(flushes: int) -> None:
+            nonlocal number
+            for _ in range(flushes):
+                plist.add(tuple(_packet(number := number + 1) for _ in range(10)))  # each row passes the view
+                plist._flush()
+                await pilot.pause()
+
+        await stream(10)
+        gc.collect()
+        after_100 = live_strips()
+        splits = Segment._split_cells.cache_info().currsize  # type: ignore[attr-defined]
+        await stream(50)
+        assert plist.row_count == 600
+        gc.collect()
+        grown = live_strips() - after_100
+        assert grown <= 3 * plist.size.height, f"{grown} more strips alive after 500 more rows"
+        # rows fit beside the scrollbar: none is cut there, so none lands in rich's cache of cut segments
+        cut = Segment._split_cells.cache_info().currsize - splits  # type: ignore[attr-defined]
+        assert cut < 10, f"{cut} rows cut by the compositor"
+        # and the history is all there: the first row renders when scrolled back to
+        plist.scroll_home(animate=False, immediate=True)
+        await pilot.pause()
+        assert plist.render_line(0).text.split()[0] == "1"

@@ -19,8 +19,12 @@ from textual.strip import Strip
 from labyrinth_tui.model.packets import PacketRing, PacketSummary
 
 FLUSH_SECONDS = 0.05  # the UI takes new packets at most every 50 ms, in one go
-# rendered rows kept: a few screens' worth, so scrolling back and forth does not re-render
-RENDER_CACHE_ROWS = 1024
+# rendered rows kept: a few screens' worth (CACHE_SCREENS × the list's height, at least CACHE_MIN_ROWS),
+# so repaints and scrolling back and forth do not re-render. Not more: a cached Strip carries Textual's
+# own caches of its cropped, divided and filtered copies, ~3 KB a row in all; 1024 rows per list grew
+# the app by 1 MB a minute at 6 packets/s for 8 minutes with rows that had scrolled away (bench/soak.py).
+CACHE_SCREENS = 3
+CACHE_MIN_ROWS = 64
 
 
 # a row's columns and the cells each takes; the narrower the list, the more of them give way (DROP_ORDER)
@@ -89,7 +93,7 @@ class PacketList(ScrollView, can_focus=True):
         "packet-list--vxlan",
     }
     DEFAULT_CSS = """
-    PacketList { height: 1fr; overflow-x: hidden; }
+    PacketList { height: 1fr; overflow-x: hidden; scrollbar-gutter: stable; }
     PacketList > .packet-list--cursor { background: $accent 40%; }
     PacketList:focus > .packet-list--cursor { background: $accent; color: $text; }
     PacketList > .packet-list--dns { color: $warning; }
@@ -131,8 +135,9 @@ class PacketList(ScrollView, can_focus=True):
         self._t0: float | None = None
         self._dirty = False
         self._seen_dropped = 0
-        self._cache: LRUCache[int, Strip] = LRUCache(RENDER_CACHE_ROWS)
+        self._cache: LRUCache[int, Strip] = LRUCache(CACHE_MIN_ROWS)
         self._cache_width = 0
+        self._cache_height = 0
         self._columns = ALL_COLUMNS
 
     def on_mount(self) -> None:
@@ -221,7 +226,7 @@ class PacketList(ScrollView, can_focus=True):
             return
         self._dirty = False
         gone = self._prune()
-        self.virtual_size = Size(self._cache_width or self.size.width, self.row_count)
+        self.virtual_size = Size(self._cache_width or self.scrollable_content_region.width, self.row_count)
         if self.following:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
             self.cursor = -1
@@ -238,11 +243,17 @@ class PacketList(ScrollView, can_focus=True):
             self._dirty = True
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        # rows as wide as what shows beside the scrollbar: a row under it was cut there on every frame, and
+        # rich keeps each cut row in its own cache (16k entries, ~1 KB each: 1 MB a minute at 6 packets/s)
+        width = self.scrollable_content_region.width
         if width != self._cache_width:
             self._cache.clear()
             self._cache_width = width
             self._columns = columns_for(width)
+        if self.size.height != self._cache_height:
+            self._cache_height = self.size.height
+            self._cache.maxsize = max(CACHE_MIN_ROWS, CACHE_SCREENS * self._cache_height)
+            self._cache.clear()
         row = int(self.scroll_y) + y
         if row >= self.row_count:
             return Strip.blank(width)
