@@ -8,6 +8,9 @@ host veth for the server pod, tshark restarted every 80k packets so hand-offs ha
   loses no more than dumpcap; the view has every recorded packet within 10 s of the burst's end; the
   lag the pane was told ("behind by …") is printed;
 - idle, a 5 s burst at 50k packets/s: 0 lost in the recording.
+Each idle trial first waits, at most 90 s, for the machine's CPUs to be quiet (≤ 20 % busy for 3 s)
+and prints how long it waited: run after a bench that deleted hundreds of namespaces, the kernel's
+cleanup of them had been measured as our latency.
 "Lost" is counted per copy: sent − packets to UDP port 9 in the recording (or dumpcap's file, or the
 ring). The sender is a paced Python loop; it prints how many it sent and in how long (on a loaded
 machine it may take longer than asked: the rate then is what it managed).
@@ -27,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lib.goals import Verdict, load_line
+from lib.goals import Verdict, load_line, settle
 
 from labyrinth_tui.lab.down import down
 from labyrinth_tui.lab.spec import article_spec
@@ -233,6 +236,8 @@ def main() -> int:
         state = up(spec)
         with tempfile.TemporaryDirectory(prefix="capture-live-") as tmp:
             for i, trial in enumerate(trials):
+                if not trial.hogs:  # an idle trial starts on a quiet machine, and says how long it waited
+                    print(f"{trial.label}: {settle()}", flush=True)
                 asyncio.run(run_trial(state, trial, Path(tmp) / f"trial-{i}"))
     finally:
         down(spec.prefix)

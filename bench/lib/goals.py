@@ -7,7 +7,39 @@ A bench whose figures depend on an idle machine prints the load average it ran u
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
+
+QUIET_BUSY = 0.2  # the machine's CPUs at most this busy…
+QUIET_SECONDS = 3  # …this many 1-second windows in a row
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies over every CPU, from /proc/stat's first line."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def settle(limit: float = 90.0) -> str:
+    """Wait (at most `limit` s) for a quiet machine: what a trial that needs an idle machine does first.
+
+    After a bench that builds and deletes hundreds of namespaces the kernel goes on freeing them for a
+    while (the load average read 28 on 2 cores after bench/attach_scale.py); a trial started then
+    measures that cleanup, not us. Returns a line saying how long it waited and how busy it found it.
+    """
+    start, quiet = time.monotonic(), 0
+    busy_share = 1.0
+    while quiet < QUIET_SECONDS and time.monotonic() - start < limit:
+        busy0, total0 = _cpu_times()
+        time.sleep(1.0)
+        busy1, total1 = _cpu_times()
+        busy_share = (busy1 - busy0) / max(1, total1 - total0)
+        quiet = quiet + 1 if busy_share <= QUIET_BUSY else 0
+    waited = time.monotonic() - start
+    state = "quiet" if quiet >= QUIET_SECONDS else f"still busy after {limit:.0f} s"
+    return f"settled: {state} ({busy_share:.0%} of the CPUs busy), waited {waited:.0f} s; {load_line()}"
 
 
 def load_line() -> str:
