@@ -24,24 +24,10 @@ from labyrinth_tui.sources.follow_wire import (
     encode_request,
     read_frame,
 )
+from tests.fakes.packets import CLIENT_LXC, CLIENT_NODE
+from tests.fakes.packets import ack as packet
 
-SPEC = StreamSpec("node-1", "lxc1ba60d50596c")
-
-
-def packet(number: int) -> PacketSummary:
-    return PacketSummary(
-        ts=1_700_000_000 + number / 5000,
-        node=SPEC.node,
-        interface=SPEC.interface,
-        number=number,
-        src="10.0.1.15",
-        dst="10.0.2.215",
-        protocol="TCP",
-        length=74,
-        info=f"38430 → 9999 [ACK] Seq={number}",
-        sport=38430,
-        dport=9999,
-    )
+SPEC = StreamSpec(CLIENT_NODE, CLIENT_LXC)
 
 
 class Burst:

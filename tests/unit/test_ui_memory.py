@@ -10,7 +10,7 @@ from rich.segment import Segment
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
-from labyrinth_tui.model.packets import PacketRing, PacketSummary
+from labyrinth_tui.model.packets import PacketRing
 from labyrinth_tui.sources.bundle import Bundle
 from labyrinth_tui.sources.replay import ReplaySource
 from labyrinth_tui.ui.app import make_app
@@ -18,6 +18,7 @@ from labyrinth_tui.ui.screens.main import MainScreen
 from labyrinth_tui.ui.widgets.packet_list import PacketList
 from labyrinth_tui.ui.widgets.stream_pane import StreamPane
 from tests.fakes.article_bundle import write_article_bundle
+from tests.fakes.packets import ack
 
 ROUNDS = 4
 
@@ -60,22 +61,6 @@ async def test_closed_streams_leave_nothing_behind(tmp_path: Path) -> None:
             assert live_rings() == rings_before
 
 
-def _packet(number: int) -> PacketSummary:
-    return PacketSummary(
-        ts=1_700_000_000 + number / 5,
-        node="node-1",
-        interface="lxc1ba60d50596c",
-        number=number,
-        src="10.0.1.15",
-        dst="10.0.2.215",
-        protocol="TCP",
-        length=74,
-        info=f"38430 → 9999 [ACK] Seq={number}",
-        sport=38430,
-        dport=9999,
-    )
-
-
 class _OneList(App[None]):
     def compose(self) -> ComposeResult:
         yield PacketList()
@@ -99,7 +84,9 @@ async def test_rows_that_scrolled_away_are_not_kept_rendered() -> None:
         async def stream(flushes: int) -> None:
             nonlocal number
             for _ in range(flushes):
-                plist.add(tuple(_packet(number := number + 1) for _ in range(10)))  # each row passes the view
+                plist.add(
+                    tuple(ack(number := number + 1, per_second=5) for _ in range(10))
+                )  # each row passes the view
                 plist._flush()
                 await pilot.pause()
 
