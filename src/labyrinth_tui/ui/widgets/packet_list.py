@@ -21,8 +21,9 @@ from labyrinth_tui.model.packets import PacketRing, PacketSummary
 FLUSH_SECONDS = 0.05  # the UI takes new packets at most every 50 ms, in one go
 # rendered rows kept: a few screens' worth (CACHE_SCREENS × the list's height, at least CACHE_MIN_ROWS),
 # so repaints and scrolling back and forth do not re-render. Not more: a cached Strip carries Textual's
-# own caches of its cropped, divided and filtered copies, ~3 KB a row in all; 1024 rows per list grew
-# the app by 1 MB a minute at 6 packets/s for 8 minutes with rows that had scrolled away (bench/soak.py).
+# own caches of its cropped, divided and filtered copies, ~3 KB a row in all. With 1024 rows per list
+# and rows cut under the scrollbar (render_line) the app grew 1.05 MB a minute at 6 packets/s with rows
+# that had scrolled away (bench/soak.py, low phase); the cache alone was half of it.
 CACHE_SCREENS = 3
 CACHE_MIN_ROWS = 64
 
@@ -244,7 +245,7 @@ class PacketList(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         # rows as wide as what shows beside the scrollbar: a row under it was cut there on every frame, and
-        # rich keeps each cut row in its own cache (16k entries, ~1 KB each: 1 MB a minute at 6 packets/s)
+        # rich keeps each cut row in its own cache (16k entries, ~1 KB each, filled by rows gone by)
         width = self.scrollable_content_region.width
         if width != self._cache_width:
             self._cache.clear()
