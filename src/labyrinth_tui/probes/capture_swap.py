@@ -65,9 +65,29 @@ MARK: Final = "\x1elabyrinth\t"
 # tests/fakes/pcapgen.write_pcap).
 RESTART_AFTER: Final = 250_000
 
-# the relay itself runs on the node (`python3 -c`, the node's own python3): it ships as a file of the
-# package, so that it reads, diffs and lints as the Python it is
-SWAP_SCRIPT: Final = (resources.files("labyrinth_tui") / "assets" / "node" / "capture_relay.py").read_text()
+# the relay itself runs on the node (`python3 -c`, the node's own python3): it ships as files of the
+# package, so that it reads, diffs and lints as the Python it is, one module per concept
+RELAY_PARTS: Final = ("relay_wire", "relay_run")  # imported by the relay, in this order
+RELAY_MAIN: Final = "capture_relay"
+
+
+def _relay_script() -> str:
+    """One `python3 -c` program: each part made a module (so the relay's imports find it), then the relay."""
+    node = resources.files("labyrinth_tui") / "assets" / "node"
+    lines = ["import sys, types"]
+    for name in (*RELAY_PARTS, RELAY_MAIN):
+        source = (node / f"{name}.py").read_text()
+        if name == RELAY_MAIN:
+            lines.append(f"exec(compile({source!r}, {name + '.py'!r}, 'exec'), {{'__name__': '__main__'}})")
+        else:
+            lines += [
+                f"m = sys.modules[{name!r}] = types.ModuleType({name!r})",
+                f"exec(compile({source!r}, {name + '.py'!r}, 'exec'), m.__dict__)",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+SWAP_SCRIPT: Final = _relay_script()
 
 
 def swap_argv(

@@ -1,16 +1,21 @@
-"""The capture relay between tcpdump and tshark, run on a node as `python3 -c` (probes/capture_swap.py)."""
+"""The capture relay between tcpdump and tshark, run on a node as `python3 -c` (probes/capture_swap.py).
+
+Its parts: relay_wire (the pcap stream in, the markers out), relay_run (a tshark run and its file), and
+this file: tcpdump's side, the queue that feeds tshark without ever blocking the recording, the loop."""
 
 # It runs on the node's own python3, not in our environment: the standard library only, no annotations.
 # mypy: ignore-errors
 # ruff: noqa: E401, I001, UP031, RUF005, SIM105
 
-import fcntl, os, re, select, signal, socket, struct, subprocess, sys, termios, time
+import fcntl, os, re, select, signal, socket, subprocess, sys, time
 from collections import deque
+
+from relay_run import Run, finish, ready, spawn
+from relay_wire import MAX_RECORD, caplen_reader, die, emit, marker, read_exact, status
 
 prefix, every, keep, ncap = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
 own = bytes.fromhex(sys.argv[5])  # the stream's canary frame ("": none to send)
 capture, tshark = sys.argv[6 : 6 + ncap], sys.argv[6 + ncap :]
-MARK = b"\x1elabyrinth\t"
 ASK_EVERY = 1.0  # seconds between SIGUSR1s asking tcpdump for its counts
 DROPS = re.compile(rb"(\d+) packets? dropped by kernel")
 # a spare not ready by then is given up (killed; another try one budget later); tests shorten it
@@ -23,21 +28,6 @@ CANARY = bytes.fromhex("026c61627972")  # a readiness canary's destination MAC
 canaries = set()  # the canaries' sources seen so far
 CANARY_EVERY, CANARY_MAX = 0.1, 100  # our own canary: one each 0.1 s once tcpdump listens, 10 s at most
 canary_out, canary_sent, canary_at = None, 0, 0.0
-
-
-def read_exact(n):
-    data = b""
-    while len(data) < n:
-        chunk = os.read(0, n - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def die(message, code):
-    sys.stderr.write("labyrinth relay: %s\n" % message)
-    sys.exit(code)
 
 
 cap, errfd, errbuf, listening, kernel_drops, told_drops = None, -1, b"", False, 0, 0
@@ -98,152 +88,7 @@ header = read_exact(24)
 if len(header) < 24:
     drain_capture(5)
     sys.exit(0)  # the capture ended before it began
-ORDERS = {
-    b"\xd4\xc3\xb2\xa1": "<",
-    b"\x4d\x3c\xb2\xa1": "<",  # micro-, nanoseconds
-    b"\xa1\xb2\xc3\xd4": ">",
-    b"\xa1\xb2\x3c\x4d": ">",
-}
-if header[:4] not in ORDERS:
-    die("not a pcap stream on stdin", 2)
-caplen = struct.Struct(ORDERS[header[:4]] + "I").unpack_from
-MAX_RECORD = 16 + 262144
-
-
-def write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def marker(*words):
-    return MARK + b"\t".join(b"%s" % w if isinstance(w, bytes) else b"%d" % w for w in words) + b"\n"
-
-
-def emit(*words):
-    write_all(1, marker(*words))
-
-
-def status(code):
-    return 128 - code if code < 0 else code  # killed by signal N: 128 + N, as a shell says
-
-
-def spawn():
-    proc = subprocess.Popen(tshark, stdin=subprocess.PIPE, bufsize=0)  # stdout, stderr: ours
-    proc.started, proc.cpu, proc.still = time.monotonic(), -1, 0.0
-    write_all(proc.stdin.fileno(), header)
-    return proc
-
-
-def ready(proc):
-    # it read the pcap header we gave it (nothing left in its pipe) and sleeps reading the pipe: its
-    # dissectors are loaded (a wrapper that never reads, or a tshark still loading, is not ready)
-    try:
-        left = struct.unpack("i", fcntl.ioctl(proc.stdin.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
-        if left:
-            return False
-        with open("/proc/%d/wchan" % proc.pid) as f:
-            wchan = f.read().strip()
-        if "pipe_read" in wchan or "pipe_wait" in wchan:  # pipe_wait: kernels before 5.5
-            return True
-        if wchan not in ("", "0"):
-            return False
-        # no kernel symbols: ready once its CPU time has stood still for 0.3 s
-        with open("/proc/%d/stat" % proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        cpu, now = int(fields[11]) + int(fields[12]), time.monotonic()
-        if cpu != proc.cpu:
-            proc.cpu, proc.still = cpu, now
-        return now - proc.still >= 0.3
-    except (OSError, ValueError, IndexError):
-        return False
-
-
-def path(run):
-    return "%s-%04d.pcap" % (prefix, run)
-
-
-class Run:
-    # one tshark run's file: whole records only, written as packets arrive; tshark is fed back from it
-    # (rfd). On a write error it is cut back to its last whole record, recording stops for this run,
-    # and the app is told how many records the file holds
-    def __init__(self, index):
-        self.index, self.wfd, self.rfd, self.size, self.records, self.frames = index, -1, -1, 0, 0, 0
-        if not prefix:
-            return
-        try:
-            self.wfd = os.open(path(index), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            self.rfd = os.open(path(index), os.O_RDONLY)
-            write_all(self.wfd, header)
-            self.size = 24
-        except OSError as e:
-            self.fail(e)
-
-    def write(self, data, records):
-        # True when data is in the file (from offset size - len(data))
-        if self.wfd < 0:
-            return False
-        try:
-            write_all(self.wfd, data)
-            self.size += len(data)
-            self.records += records
-            return True
-        except OSError as e:
-            self.salvage(data, e)
-            return False
-
-    def salvage(self, data, error):
-        # back to the last whole record, then the batch's records one by one while they fit
-        try:
-            os.ftruncate(self.wfd, self.size)
-            os.lseek(self.wfd, self.size, os.SEEK_SET)
-            i = 0
-            while i + 16 <= len(data):
-                size = 16 + caplen(data, i + 8)[0]
-                write_all(self.wfd, data[i : i + size])
-                self.size += size
-                self.records += 1
-                i += size
-        except OSError as e:
-            error = e
-        self.fail(error)
-
-    def fail(self, error):
-        sys.stderr.write("labyrinth relay: recording %s stopped: %s\n" % (path(self.index), error.strerror))
-        if self.wfd >= 0:
-            try:
-                os.ftruncate(self.wfd, self.size)
-            except OSError:
-                pass
-            os.close(self.wfd)
-            self.wfd = -1
-        if self.size < 24:
-            try:
-                os.unlink(path(self.index))
-            except OSError:
-                pass
-        emit(b"unrecorded", self.index, self.records)
-
-    def close(self):
-        # no more packets for this run (its queued stretches may still be read back)
-        if self.wfd >= 0:
-            os.close(self.wfd)
-            self.wfd = -1
-
-    def done(self):
-        # tshark has had all of it
-        self.close()
-        if self.rfd >= 0:
-            os.close(self.rfd)
-            self.rfd = -1
-
-
-def finish(proc):
-    try:
-        proc.stdin.close()
-    except OSError:
-        pass
-    return status(proc.wait())
+caplen = caplen_reader(header)
 
 
 def feeding(proc):
@@ -254,10 +99,10 @@ def feeding(proc):
 
 
 try:
-    cur = feeding(spawn())
+    cur = feeding(spawn(tshark, header))
 except OSError as e:
     die("cannot start %s: %s" % (tshark[0], e.strerror), 127)
-run, due, spare, checked = Run(0), 0, None, 0.0
+run, due, spare, checked = Run(0, prefix, header, caplen), 0, None, 0.0
 # what tshark has not been given yet, oldest first: [kind, what, start, end, packets, since], kind
 # "file" (a stretch of run `what`'s file), "mem" (bytes, when they are not in a file) or "swap"
 queue = deque()
@@ -337,7 +182,7 @@ def swap(new, old):
     emit(b"run", old.index + 1, old.frames, ended)
     if prefix and not keep:
         try:
-            os.unlink(path(old.index))
+            os.unlink(old.path)
         except OSError:
             pass
 
@@ -402,7 +247,7 @@ try:
                         continue
                     if spare is None:
                         try:
-                            spare = spawn()
+                            spare = spawn(tshark, header)
                         except OSError as e:
                             give_up(e.errno or 1)
                         continue
@@ -417,7 +262,7 @@ try:
                         start, batch = i, 0
                         run.close()
                         queue.append(["swap", spare, run, 0, 0, time.monotonic()])
-                        run, due, spare = Run(run.index + 1), 0, None
+                        run, due, spare = run.next(), 0, None
                     elif now - spare.started > SPARE_WAIT:
                         spare.kill()
                         spare.wait()
