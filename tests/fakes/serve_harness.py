@@ -73,9 +73,14 @@ class Server:
         return [int(pid) for pid in out.stdout.split()]
 
 
+def _ignore_hangups() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # what `nohup` does, inherited by every child
+
+
 @contextmanager
-def serve(tmp: Path, *options: str) -> Iterator[Server]:
-    """`labyrinth serve` on an ephemeral 127.0.0.1 port; its known_hosts line taken from what it printed."""
+def serve(tmp: Path, *options: str, nohup: bool = False) -> Iterator[Server]:
+    """`labyrinth serve` on an ephemeral 127.0.0.1 port; its known_hosts line taken from what it printed.
+    With `nohup`, started as `nohup labyrinth serve` would be: SIGHUP ignored, and so in its children."""
     log = tmp / "serve.log"
     env = {**os.environ, "LABYRINTH_CONFIG_DIR": str(tmp / "config")}
     with log.open("w") as out:
@@ -85,6 +90,7 @@ def serve(tmp: Path, *options: str) -> Iterator[Server]:
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
+            preexec_fn=_ignore_hangups if nohup else None,
         )
     try:
         wait_until(lambda: "known_hosts line" in log.read_text() or process.poll() is not None, timeout=20)

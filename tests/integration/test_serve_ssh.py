@@ -26,7 +26,7 @@ def keys(tmp_path: Path) -> dict[str, Path]:
     return make_keys(tmp_path / "keys")
 
 
-def replay_server(tmp_path: Path, *extra: str) -> object:
+def replay_server(tmp_path: Path, *extra: str, nohup: bool = False) -> object:
     folder = tmp_path / "keys"
     return serve(
         tmp_path,
@@ -39,6 +39,7 @@ def replay_server(tmp_path: Path, *extra: str) -> object:
         "--speed",
         "0",
         *extra,
+        nohup=nohup,
     )
 
 
@@ -252,6 +253,32 @@ def test_limits_full_room_idle_and_rate(tmp_path: Path, keys: dict[str, Path]) -
         assert "idle viewer alice@room" in server.text()
         third = refused(server, keys["bob"], "-tt")  # the room is free again, but not for a third try
         assert "too many connections from your address" in third.stderr, third
+
+
+def test_stopping_the_server_ends_every_app_even_under_nohup(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """`nohup labyrinth serve &`, then stopped while an idle viewer is being disconnected: no app stays."""
+    with (
+        replay_server(tmp_path, "--idle-timeout", "2", nohup=True) as server,
+        tmux_server("sv-nohup") as tmux,
+    ):  # type: ignore[attr-defined]
+        assert isinstance(server, Server)
+        tmux.open("alice", server.ssh(keys["alice"], "-tt"))
+        tmux.wait("alice", "following the presenter")
+        apps = server.children("viewer")
+        assert len(apps) == 1, apps
+        tmux.wait("alice", "no key pressed for", timeout=15)  # her app is being ended: stop the server now
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(10) == 0, server.text()
+
+    def alive() -> list[int]:
+        return [pid for pid in apps if Path(f"/proc/{pid}").exists()]
+
+    try:
+        wait_until(lambda: not alive(), timeout=5, what="every app to end with the server")
+    finally:
+        for pid in alive():  # the server's own apps, by the pids it had: a failed run leaves nothing
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def rss_kb(pid: int) -> int:

@@ -6,6 +6,7 @@ import argparse
 import fcntl
 import os
 import pwd
+import signal
 import socket
 import stat
 import sys
@@ -32,7 +33,10 @@ def yield_to_the_presenter() -> None:
 
 def become_terminal_owner() -> None:
     """start_new_session made us a session leader; the pty on stdin becomes our controlling terminal,
-    so window changes arrive as SIGWINCH and a hang-up ends us."""
+    so window changes arrive as SIGWINCH and a hang-up ends us. Ends us even if whoever started the
+    server ignored SIGHUP (`nohup labyrinth serve &`: ignored signals are inherited), or an app on a
+    pty whose session was gone would spin on it, reading nothing, for good."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ class Serve:
         self.rate = RateLimit(config.connections_per_minute)
         self.viewers: dict[int, AppSession] = {}
         self.presenter: AppSession | None = None
+        # every session whose app may still run, admitted or not, being reaped or not: stopping the
+        # server ends them all (an idle viewer's reap cut short by the stop had left its app running)
+        self.sessions: weakref.WeakSet[AppSession] = weakref.WeakSet()
         self._numbers = iter(range(1, 1 << 62))
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._idle: asyncio.Task[None] | None = None
@@ -101,13 +105,17 @@ class Serve:
             self._idle.cancel()
         if self._acceptor is not None:
             self._acceptor.close()
-        for session in [*self.viewers.values(), *([self.presenter] if self.presenter else [])]:
+        sessions = list(self.sessions)
+        for session in sessions:
             session.say("the server is stopping", 0)
-            await session.reap()
+        # at once: one grace period for the room, not one per person
+        await asyncio.gather(*(session.reap() for session in sessions))
         self.viewer_cpu.remove()
 
     def session_for(self, person: Person, peer: str) -> AppSession:
-        return AppSession(person, peer, self._start_child, self.log)
+        session = AppSession(person, peer, self._start_child, self.log)
+        self.sessions.add(session)
+        return session
 
     def _start_child(self, session: AppSession) -> None:
         """Admit the session (one presenter at a time, at most max_viewers) and start its app."""

@@ -130,6 +130,9 @@ class AppSession(asyncssh.SSHServerSession[bytes]):
         finally:
             os.close(slave)
             hub_end.close()
+        if self.closed:  # the connection went while the app was starting: nobody will read it
+            await self.reap()
+            return
         asyncio.get_running_loop().add_reader(master, self._readable)
         status = await self.process.wait()
         self._stop_reading()
