@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lib.goals import Verdict, load_line, settle
+from lib.goals import Verdict, load_line, wait_quiet
 
 from labyrinth_tui.lab.down import down
 from labyrinth_tui.lab.spec import article_spec
@@ -237,7 +237,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="capture-live-") as tmp:
             for i, trial in enumerate(trials):
                 if not trial.hogs:  # an idle trial starts on a quiet machine, and says how long it waited
-                    print(f"{trial.label}: {settle()}", flush=True)
+                    print(f"{trial.label}: {wait_quiet()}", flush=True)
                 asyncio.run(run_trial(state, trial, Path(tmp) / f"trial-{i}"))
     finally:
         down(spec.prefix)

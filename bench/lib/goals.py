@@ -1,7 +1,9 @@
 """What every bench ends with: each goal beside our figure and the anchor's, and exit status 1 on a miss.
 
-`make bench` runs `bench/[!_]*.py` one after another and stops at the first non-zero exit, naming it.
-A bench whose figures depend on an idle machine prints the load average it ran under (`load_line`).
+`make bench` runs `bench/[!_]*.py` one after another and stops at the first non-zero exit, naming it;
+before each it runs this file, which waits for a quiet machine (`wait_quiet`: the bench before may have
+left the kernel freeing hundreds of namespaces). A bench whose figures depend on an idle machine
+prints the load average it ran under (`load_line`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ def _cpu_times() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
-def settle(limit: float = 90.0) -> str:
+def wait_quiet(limit: float = 90.0) -> str:
     """Wait (at most `limit` s) for a quiet machine: what a trial that needs an idle machine does first.
 
     After a bench that builds and deletes hundreds of namespaces the kernel goes on freeing them for a
@@ -74,3 +76,8 @@ class Verdict:
             return 1
         print(f"{self.bench}: all {self.checked} goals met")
         return 0
+
+
+if __name__ == "__main__":
+    # `make bench` runs this before each bench: every bench starts on a quiet machine, and says so
+    print(wait_quiet())
