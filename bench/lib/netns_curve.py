@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from labyrinth_tui.lab.netns import CLONE_NEWNET, MS_BIND, netns_path, setns
+from labyrinth_tui.lab.netns import CLONE_NEWNET, MS_BIND, namespaces_held, netns_path, setns
 
 IPV6_OFF = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
 PARTS = ("file", "unshare", "sysctls", "mount")  # CPU ms each
@@ -92,11 +92,7 @@ def netns_curve(prefix: str, count: int = 3000, block: int = 500) -> dict[str, l
 
 def live_netns() -> int:
     """Network namespaces the kernel holds (in use or not yet freed): the net_namespace slab's objects."""
-    with open("/proc/slabinfo", encoding="ascii") as slabs:
-        for line in slabs:
-            if line.startswith("net_namespace "):
-                return int(line.split()[1])
-    return 0
+    return namespaces_held() or 0
 
 
 def settle(baseline: int, slack: int = 50, timeout: float = 30.0) -> float:
