@@ -53,6 +53,11 @@ async def test_enter_on_a_pod_veth_opens_its_stream_with_packets(tmp_path: Path)
         plist = pane.query_one(PacketList)
         assert plist.row_count == 30
         assert "10.105.134.33" in plist.render_line(0).text
+        # at 120 columns a row begins with its number (what ties it to its dissection) and has its protocol
+        top = plist.packet_at(int(plist.scroll_y))
+        assert top is not None
+        assert plist.render_line(0).text.split()[:1] == [str(top.number)]
+        assert f" {top.protocol} " in plist.render_line(0).text
 
         # pause: the tail stops moving and new packets are counted as "+N new"
         await pilot.press("space")

@@ -34,7 +34,10 @@ CACHE_MIN_ROWS = 64
 COLUMN_WIDTH = {"number": 7, "time": 11, "addresses": 34, "protocol": 7, "length": 6}
 ALL_COLUMNS = frozenset(COLUMN_WIDTH)
 DROP_ORDER = ("length", "time", "number", "protocol")
-MIN_INFO = 20
+# the info's own cells, at least: 18 is what rows showed beside a scrollbar when they were drawn 2 cells
+# too wide (its last 2 under it); counted beside the scrollbar now, 20 had dropped the number at 120
+# columns (66 cells), and the number is what ties a row to its dissection
+MIN_INFO = 18
 
 
 def columns_for(width: int) -> frozenset[str]:
