@@ -8,8 +8,8 @@ host veth for the server pod, tshark restarted every 80k packets so hand-offs ha
   loses no more than dumpcap; the view has every recorded packet within 10 s of the burst's end; the
   lag the pane was told ("behind by …") is printed;
 - idle, a 5 s burst at 50k packets/s: 0 lost in the recording.
-Each idle trial first waits, at most 90 s, for a quiet machine (CPUs ≤ 20 % busy and no task blocked
-in the kernel, 3 s in a row) and prints how long it waited: run after a bench that deleted hundreds
+Each idle trial first waits, at most 90 s, for a quiet machine (CPUs ≤ 20 % busy and no task in
+uninterruptible sleep, 3 s in a row) and prints how long it waited: run after a bench that deleted hundreds
 of namespaces, the kernel's cleanup of them had been measured as our latency.
 "Lost" is counted per copy: sent − packets to UDP port 9 in the recording (or dumpcap's file, or the
 ring). The sender is a paced Python loop; it prints how many it sent and in how long (on a loaded

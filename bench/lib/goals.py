@@ -16,14 +16,27 @@ QUIET_BUSY = 0.2  # the machine's CPUs at most this busy…
 QUIET_SECONDS = 3  # …this many 1-second windows in a row
 
 
-def _cpu_times() -> tuple[int, int, int]:
-    """(busy, total) jiffies over every CPU, and the tasks blocked in the kernel now, from /proc/stat."""
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies over every CPU, from /proc/stat's first line."""
     with open("/proc/stat") as f:
-        lines = f.read().splitlines()
-    values = [int(v) for v in lines[0].split()[1:]]
+        values = [int(v) for v in f.readline().split()[1:]]
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    blocked = next((int(x.split()[1]) for x in lines if x.startswith("procs_blocked ")), 0)
-    return sum(values) - idle, sum(values), blocked
+    return sum(values) - idle, sum(values)
+
+
+def _uninterruptible() -> int:
+    """Tasks in uninterruptible sleep now (state D in /proc/PID/stat): what the load average counts
+    beside the running ones. /proc/stat's procs_blocked counts only those waiting on I/O."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                count += f.read().rsplit(b")", 1)[1].split()[0] == b"D"
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+    return count
 
 
 def wait_quiet(limit: float = 90.0) -> str:
@@ -32,20 +45,23 @@ def wait_quiet(limit: float = 90.0) -> str:
     After a bench that builds and deletes hundreds of namespaces the kernel goes on freeing them for a
     while (the load average read 28 on 2 cores after bench/attach_scale.py); a trial started then
     measures that cleanup, not us. Its workers mostly wait (on RCU grace periods, on the rtnl lock)
-    rather than run: they show as tasks blocked in the kernel (procs_blocked), with the CPUs idle, so
-    quiet means both. Returns a line saying how long it waited and what it found.
+    rather than run: they show as tasks in uninterruptible sleep (state D, counted in the load average:
+    37 on 2 cores after that bench) with the CPUs idle, so quiet means both. Returns a line saying
+    how long it waited and what it found.
     """
     start, quiet = time.monotonic(), 0
     busy_share, blocked = 1.0, 0
     while quiet < QUIET_SECONDS and time.monotonic() - start < limit:
-        busy0, total0, blocked0 = _cpu_times()
+        busy0, total0 = _cpu_times()
+        blocked0 = _uninterruptible()
         time.sleep(1.0)
-        busy1, total1, blocked = _cpu_times()
+        busy1, total1 = _cpu_times()
+        blocked = _uninterruptible()
         busy_share = (busy1 - busy0) / max(1, total1 - total0)
         quiet = quiet + 1 if busy_share <= QUIET_BUSY and blocked0 == blocked == 0 else 0
     waited = time.monotonic() - start
     state = "quiet" if quiet >= QUIET_SECONDS else f"still busy after {limit:.0f} s"
-    found = f"{busy_share:.0%} of the CPUs busy, {blocked} tasks blocked in the kernel"
+    found = f"{busy_share:.0%} of the CPUs busy, {blocked} tasks in uninterruptible sleep"
     return f"settled: {state} ({found}), waited {waited:.0f} s; {load_line()}"
 
 
