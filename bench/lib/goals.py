@@ -44,9 +44,10 @@ def wait_quiet(limit: float = 90.0) -> str:
 
     After a bench that builds and deletes hundreds of namespaces the kernel goes on freeing them for a
     while (the load average read 28 on 2 cores after bench/attach_scale.py); a trial started then
-    measures that cleanup, not us. Its workers mostly wait (on RCU grace periods, on the rtnl lock)
-    rather than run: they show as tasks in uninterruptible sleep (state D, counted in the load average:
-    37 on 2 cores after that bench) with the CPUs idle, so quiet means both. Returns a line saying
+    measures that cleanup, not us. Its workers may wait rather than run (on RCU grace periods, on the
+    rtnl lock), as tasks in uninterruptible sleep (state D), so quiet means both: the CPUs idle and no
+    task in D. Not the load average: it is a decaying mean of the last minutes (37 on 2 cores right
+    after that bench, mostly the bench's own work). Returns a line saying
     how long it waited and what it found.
     """
     start, quiet = time.monotonic(), 0
