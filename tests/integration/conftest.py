@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import IS_ROOT
+from tests.conftest import IS_ROOT, ROOT
 from tests.fakes.kube_api import KubeApiStub
 from tests.fakes.kube_lab import LabCluster
 from tests.fakes.waiting import wait_until
@@ -149,3 +149,15 @@ async def journey_cli(work: Path, status: dict[str, Any], inventory: str) -> tup
         )  # fmt: skip
         out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode if proc.returncode is not None else -1, out.decode(), err.decode()
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project built as a wheel, once per run, as `pip wheel` builds it for an install elsewhere."""
+    dist = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    return next(dist.glob("labyrinth_tui-*.whl"))

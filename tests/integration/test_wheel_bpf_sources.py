@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 from tests.conftest import ROOT
 
 
-def test_wheel_ships_the_bpf_sources(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
-        check=True,
-        capture_output=True,
-    )
-    wheel = next(tmp_path.glob("labyrinth_tui-*.whl"))
+def test_wheel_ships_the_bpf_sources(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     csrc = "labyrinth_tui/lab/bpf/csrc/"
     expected = {f"{csrc}{name}" for name in ("bpf_lxc.c", "bpf_overlay.c", "bpf_host.c", "lib/common.h")}

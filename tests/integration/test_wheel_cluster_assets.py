@@ -9,32 +9,19 @@ from pathlib import Path
 
 from labyrinth_tui.cloud import ASSETS
 from labyrinth_tui.probes.capture_swap import RELAY_MAIN, RELAY_PARTS
-from tests.conftest import ROOT
 
 SHIPPED = ("node-ctl.sh", "node-wrk.sh", "node-lib.sh", "1.yaml", "2.yaml")
 
 
-def test_wheel_ships_the_node_scripts_and_manifests(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
-        check=True,
-        capture_output=True,
-    )
-    wheel = next(tmp_path.glob("labyrinth_tui-*.whl"))
+def test_wheel_ships_the_node_scripts_and_manifests(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         for name in SHIPPED:
             packed = archive.read(f"labyrinth_tui/cloud/assets/{name}").decode()
             assert packed == (ASSETS / name).read_text(), name
 
 
-def test_wheel_ships_the_node_relay_whole(tmp_path: Path) -> None:
+def test_wheel_ships_the_node_relay_whole(tmp_path: Path, wheel: Path) -> None:
     """Every part of the capture relay is in the wheel, and the program built from the installed ones runs."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
-        check=True,
-        capture_output=True,
-    )
-    wheel = next(tmp_path.glob("labyrinth_tui-*.whl"))
     installed = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(installed)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import sysconfig
 import venv
 from pathlib import Path
@@ -32,14 +31,7 @@ asyncio.run(main())
 """
 
 
-def test_wheel_installs_and_applies_styles(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
-        check=True,
-        capture_output=True,
-    )
-    wheel = next(dist.glob("labyrinth_tui-*.whl"))
+def test_wheel_installs_and_applies_styles(tmp_path: Path, wheel: Path) -> None:
     env_dir = tmp_path / "fresh"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
